@@ -1,0 +1,71 @@
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::{CliError, ModelArgs};
+use crate::bench::{matmul_gflops, throughput, SAMPLE_MESSAGES};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Batch sizes to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
+    pub batch_sizes: Vec<usize>,
+    /// Minimum seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
+    let classifier = a.model.load()?;
+    let min_time = Duration::from_secs_f64(a.seconds.max(0.1));
+    let peak = matmul_gflops(classifier.device(), min_time)?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut rows = Vec::new();
+    for &b in &a.batch_sizes {
+        rows.push(throughput(
+            &classifier,
+            SAMPLE_MESSAGES,
+            b.max(1),
+            min_time,
+            peak,
+        )?);
+    }
+    if a.json {
+        let v = serde_json::json!({
+            "model": a.model.model.display().to_string(),
+            "device": a.model.device.to_string(),
+            "threads": threads,
+            "matmul_peak_gflops": peak,
+            "rows": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "model {} on {} ({threads} threads); f32 matmul peak measured: {peak:.1} GFLOP/s\n",
+        a.model.model.display(),
+        a.model.device
+    );
+    println!(
+        "{:>6}  {:>10}  {:>11}  {:>13}  {:>12}  {:>8}",
+        "batch", "msgs/s", "tokens/msg", "tokenize time", "model GFLOP/s", "of peak"
+    );
+    for r in &rows {
+        println!(
+            "{:>6}  {:>10.1}  {:>11.1}  {:>12.1}%  {:>12.1}  {:>7.1}%",
+            r.batch_size,
+            r.messages_per_second,
+            r.mean_tokens,
+            r.tokenize_share * 100.0,
+            r.model_gflops,
+            r.share_of_peak * 100.0
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,99 @@
+//! The model runs on a thread of its own; async code reaches it through a cheap, cloneable
+//! handle over a bounded channel, so inference never blocks the async runtime.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Classifier, ModelError, Prediction};
+
+/// The small synchronous interface the backend thread drives. The real implementation is
+/// [`Classifier`]; tests of the stream layers may supply a fake.
+pub trait Classify: Send + 'static {
+    fn classify_batch(&mut self, texts: &[String]) -> Result<Vec<Prediction>, ModelError>;
+}
+
+impl Classify for Classifier {
+    fn classify_batch(&mut self, texts: &[String]) -> Result<Vec<Prediction>, ModelError> {
+        self.classify(texts)
+    }
+}
+
+struct Job {
+    texts: Vec<String>,
+    reply: oneshot::Sender<Result<Vec<Prediction>, ModelError>>,
+}
+
+/// Handle to the model thread. Cloning is cheap; the thread stops when every handle is gone.
+#[derive(Clone)]
+pub struct ModelHandle {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl ModelHandle {
+    /// Starts the model thread. `queue` bounds the batches waiting for it: a caller that finds
+    /// the queue full waits, which is how backpressure reaches the producers of work.
+    pub fn spawn<M: Classify>(mut model: M, queue: usize) -> std::io::Result<Self> {
+        let (tx, mut rx) = mpsc::channel::<Job>(queue.max(1));
+        std::thread::Builder::new()
+            .name("parley-model".into())
+            .spawn(move || {
+                while let Some(job) = rx.blocking_recv() {
+                    let result = model.classify_batch(&job.texts);
+                    // The caller may have gone away; its result is then simply dropped.
+                    let _ = job.reply.send(result);
+                }
+            })?;
+        Ok(Self { jobs: tx })
+    }
+
+    /// Classifies `texts` in one forward pass on the model thread; results keep input order.
+    pub async fn classify(&self, texts: Vec<String>) -> Result<Vec<Prediction>, ModelError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job { texts, reply })
+            .await
+            .map_err(|_| ModelError::BackendStopped)?;
+        rx.await.map_err(|_| ModelError::BackendStopped)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Labels each text by its length, so order and batching are visible.
+    struct LengthModel;
+
+    impl Classify for LengthModel {
+        fn classify_batch(&mut self, texts: &[String]) -> Result<Vec<Prediction>, ModelError> {
+            Ok(texts
+                .iter()
+                .map(|t| Prediction {
+                    intent: format!("len{}", t.len()),
+                    confidence: 1.0,
+                    top: vec![],
+                })
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn handle_returns_results_in_order_from_many_callers() {
+        let handle = ModelHandle::spawn(LengthModel, 2).unwrap();
+        let mut tasks = Vec::new();
+        for i in 1..20usize {
+            let h = handle.clone();
+            tasks.push(tokio::spawn(async move {
+                let texts = vec!["x".repeat(i), "y".repeat(i + 1)];
+                (i, h.classify(texts).await.unwrap())
+            }));
+        }
+        for t in tasks {
+            let (i, preds) = t.await.unwrap();
+            assert_eq!(preds[0].intent, format!("len{i}"));
+            assert_eq!(preds[1].intent, format!("len{}", i + 1));
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The intent model: a BERT encoder with a sequence-classification head, stored in the
+//! Hugging Face layout (`config.json`, `model.safetensors`, `tokenizer.json`).
+
+mod backend;
+mod bert;
+mod classifier;
+mod config;
+mod device;
+mod error;
+mod load;
+mod tokenize;
+
+pub use backend::{Classify, ModelHandle};
+pub use bert::{BertEncoder, Pass};
+pub use classifier::{decide, Classifier, Prediction, SequenceClassifier};
+pub use config::{BertConfig, ParleySettings, DEFAULT_OOS_LABEL};
+pub use device::{parse_device, DeviceSpec};
+pub use error::ModelError;
+pub use load::{load_weights, ModelFiles};
+pub use tokenize::{Encoded, TextEncoder};

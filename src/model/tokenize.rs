@@ -1,0 +1,123 @@
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use super::ModelError;
+
+/// A batch of token ids padded to its longest member.
+pub struct Encoded {
+    /// `(b, s)` u32 token ids.
+    pub ids: Tensor,
+    /// `(b, s)` u32 segment ids (all zero for single sentences).
+    pub type_ids: Tensor,
+    /// `(b, s)` u32 attention mask: 1 for real tokens, 0 for padding.
+    pub mask: Tensor,
+    /// Real tokens per text (special tokens included), before padding.
+    pub lengths: Vec<usize>,
+}
+
+impl Encoded {
+    pub fn padded_len(&self) -> usize {
+        self.ids.dim(1).unwrap_or(0)
+    }
+}
+
+/// Wraps a Hugging Face tokenizer with Parley's padding and truncation policy: pad to the
+/// longest text of the batch (never to a fixed length, which some shipped tokenizer.json files
+/// ask for and which would multiply the work for short chat messages), truncate to `max_len`.
+#[derive(Clone)]
+pub struct TextEncoder {
+    tokenizer: Tokenizer,
+    max_len: usize,
+}
+
+impl TextEncoder {
+    pub fn from_file(path: &Path, max_len: usize) -> Result<Self, ModelError> {
+        if !path.exists() {
+            return Err(ModelError::MissingFile(path.to_path_buf()));
+        }
+        let tokenizer = Tokenizer::from_file(path).map_err(|e| ModelError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("not a valid tokenizer.json: {e}"),
+        })?;
+        Self::new(tokenizer, max_len)
+    }
+
+    pub fn new(mut tokenizer: Tokenizer, max_len: usize) -> Result<Self, ModelError> {
+        if max_len < 2 {
+            return Err(ModelError::Input(format!(
+                "max sequence length {max_len} is too small"
+            )));
+        }
+        let pad_id = tokenizer.get_padding().map(|p| p.pad_id).unwrap_or(0);
+        let pad_token = tokenizer
+            .get_padding()
+            .map(|p| p.pad_token.clone())
+            .unwrap_or_else(|| "[PAD]".into());
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            pad_id,
+            pad_token,
+            ..Default::default()
+        }));
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                ..Default::default()
+            }))
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        Ok(Self { tokenizer, max_len })
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Tokenises `texts`, padding to the longest, and moves the ids to `device`.
+    pub fn encode<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        device: &Device,
+    ) -> Result<Encoded, ModelError> {
+        if texts.is_empty() {
+            return Err(ModelError::Input("empty batch".into()));
+        }
+        let inputs: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        let encodings = self
+            .tokenizer
+            .encode_batch(inputs, true)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let b = encodings.len();
+        let s = encodings[0].len();
+        let mut ids = Vec::with_capacity(b * s);
+        let mut type_ids = Vec::with_capacity(b * s);
+        let mut mask = Vec::with_capacity(b * s);
+        let mut lengths = Vec::with_capacity(b);
+        for e in &encodings {
+            ids.extend_from_slice(e.get_ids());
+            type_ids.extend_from_slice(e.get_type_ids());
+            mask.extend_from_slice(e.get_attention_mask());
+            lengths.push(e.get_attention_mask().iter().filter(|&&m| m == 1).count());
+        }
+        Ok(Encoded {
+            ids: Tensor::from_vec(ids, (b, s), device)?,
+            type_ids: Tensor::from_vec(type_ids, (b, s), device)?,
+            mask: Tensor::from_vec(mask, (b, s), device)?,
+            lengths,
+        })
+    }
+
+    /// Number of tokens `text` becomes (special tokens included, after truncation).
+    pub fn token_count(&self, text: &str) -> Result<usize, ModelError> {
+        let e = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        Ok(e.get_attention_mask().iter().filter(|&&m| m == 1).count())
+    }
+}
