@@ -2,7 +2,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{CliError, ModelArgs};
-use crate::bench::{matmul_gflops, throughput, SAMPLE_MESSAGES};
+use crate::bench::{kernel_gflops, matmul_gflops, throughput, SAMPLE_MESSAGES};
+use crate::model::gemm_library;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -22,7 +23,13 @@ pub struct BenchArgs {
 pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
     let classifier = a.model.load()?;
     let min_time = Duration::from_secs_f64(a.seconds.max(0.1));
-    let peak = matmul_gflops(classifier.device(), min_time)?;
+    let candle_peak = matmul_gflops(classifier.device(), min_time)?;
+    let kernel_peak = if classifier.device().is_cpu() {
+        kernel_gflops(min_time)
+    } else {
+        0.0
+    };
+    let peak = candle_peak.max(kernel_peak);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -42,16 +49,20 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
             "device": a.model.device.to_string(),
             "threads": threads,
             "matmul_peak_gflops": peak,
+            "candle_matmul_gflops": candle_peak,
+            "kernel_gemm_gflops": kernel_peak,
+            "kernel_gemm_library": gemm_library(),
             "rows": rows,
         });
         println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "model {} on {} ({threads} threads); f32 matmul peak measured: {peak:.1} GFLOP/s\n",
+        "model {} on {} ({threads} threads)",
         a.model.model.display(),
         a.model.device
     );
+    println!("f32 matmul measured: candle {candle_peak:.1} GFLOP/s, {} {kernel_peak:.1} GFLOP/s; peak used below: {peak:.1} GFLOP/s\n", gemm_library());
     println!(
         "{:>6}  {:>10}  {:>11}  {:>13}  {:>12}  {:>8}",
         "batch", "msgs/s", "tokens/msg", "tokenize time", "model GFLOP/s", "of peak"

@@ -10,6 +10,7 @@ use candle_nn::{Embedding, VarBuilder};
 use rand::rngs::StdRng;
 use rand::Rng;
 
+use super::cpu::{FusedAttention, FusedLinear};
 use super::BertConfig;
 
 /// Whether a forward pass trains (dropout on, differentiable ops) or infers.
@@ -50,6 +51,8 @@ pub(crate) struct Dense {
     bias: Tensor,
     /// Inference-only contiguous copy of `weight^T`, so the GEMM reads rows in order.
     weight_t: Option<Tensor>,
+    /// Inference-only fused CPU kernel (GEMM + bias, optionally + GELU).
+    cpu: Option<std::sync::Arc<FusedLinear>>,
 }
 
 impl Dense {
@@ -65,6 +68,7 @@ impl Dense {
             weight,
             bias,
             weight_t: None,
+            cpu: None,
         })
     }
 
@@ -72,9 +76,19 @@ impl Dense {
         &self.weight
     }
 
-    fn prepare_inference(&mut self) -> candle_core::Result<()> {
+    /// Prepares the fastest inference form for the weight's device. `gelu` asks the CPU
+    /// kernel to apply GELU too (the caller then must not apply it again).
+    fn prepare_inference(&mut self, gelu: bool) -> candle_core::Result<bool> {
+        if self.weight.device().is_cpu() && self.weight.dtype() == DType::F32 {
+            self.cpu = Some(std::sync::Arc::new(FusedLinear {
+                weight: self.weight.flatten_all()?.to_vec1()?,
+                bias: self.bias.to_vec1()?,
+                gelu,
+            }));
+            return Ok(gelu);
+        }
         self.weight_t = Some(self.weight.t()?.contiguous()?);
-        Ok(())
+        Ok(false)
     }
 
     fn concat(parts: &[&Dense]) -> candle_core::Result<Dense> {
@@ -84,11 +98,15 @@ impl Dense {
             weight: Tensor::cat(&ws, 0)?,
             bias: Tensor::cat(&bs, 0)?,
             weight_t: None,
+            cpu: None,
         })
     }
 
     /// `x`: `(n, in)` or `(b, s, in)`.
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if let Some(op) = &self.cpu {
+            return x.contiguous()?.apply_op1_no_bwd(op.as_ref());
+        }
         let dims = x.dims().to_vec();
         let inp = *dims.last().expect("dense input has a last dim");
         let rows = x.elem_count() / inp;
@@ -180,6 +198,14 @@ impl Embeddings {
     }
 }
 
+/// The attention mask in the two forms the kernels want.
+struct Mask {
+    /// `(b, s)`: 1.0 for tokens, 0.0 for padding.
+    keep: Tensor,
+    /// `(b, 1, 1, s)`: 0 for tokens, a large negative number for padding.
+    bias: Tensor,
+}
+
 struct SelfAttention {
     query: Dense,
     key: Dense,
@@ -207,14 +233,27 @@ impl SelfAttention {
 
     fn prepare_inference(&mut self) -> candle_core::Result<()> {
         let mut fused = Dense::concat(&[&self.query, &self.key, &self.value])?;
-        fused.prepare_inference()?;
+        fused.prepare_inference(false)?;
         self.qkv = Some(fused);
         Ok(())
     }
 
-    /// `x`: `(b, s, h)`; `mask`: additive `(b, 1, 1, s)`.
-    fn forward(&self, x: &Tensor, mask: &Tensor, pass: &mut Pass) -> candle_core::Result<Tensor> {
+    fn forward(&self, x: &Tensor, mask: &Mask, pass: &mut Pass) -> candle_core::Result<Tensor> {
         let (b, s, h) = x.dims3()?;
+        if let (Some(qkv), false) = (&self.qkv, pass.training()) {
+            if qkv.cpu.is_some() {
+                let op = FusedAttention {
+                    batch: b,
+                    seq: s,
+                    heads: self.heads,
+                    head_dim: self.head_dim,
+                };
+                return qkv
+                    .forward(x)?
+                    .apply_op2_no_bwd(&mask.keep, &op)?
+                    .reshape((b, s, h));
+            }
+        }
         let split = |t: Tensor| -> candle_core::Result<Tensor> {
             t.reshape((b, s, self.heads, self.head_dim))?
                 .transpose(1, 2)?
@@ -236,7 +275,7 @@ impl SelfAttention {
             ),
         };
         let q = (q * (1.0 / (self.head_dim as f64).sqrt()))?;
-        let scores = q.matmul(&k.t()?)?.broadcast_add(mask)?;
+        let scores = q.matmul(&k.t()?)?.broadcast_add(&mask.bias)?;
         let probs = if pass.training() {
             candle_nn::ops::softmax(&scores, D::Minus1)?
         } else {
@@ -280,6 +319,8 @@ struct Layer {
     output: Dense,
     output_norm: LayerNorm,
     act: Activation,
+    /// The intermediate layer's kernel already applies the activation.
+    act_fused: bool,
     dropout: f64,
 }
 
@@ -295,23 +336,31 @@ impl Layer {
             output: Dense::load(vb.pp("output").pp("dense"), i, h)?,
             output_norm: LayerNorm::load(vb.pp("output").pp("LayerNorm"), h, eps)?,
             act: Activation::from_name(&cfg.hidden_act),
+            act_fused: false,
             dropout: cfg.hidden_dropout_prob,
         })
     }
 
     fn prepare_inference(&mut self) -> candle_core::Result<()> {
         self.attention.prepare_inference()?;
-        self.attention_out.prepare_inference()?;
-        self.intermediate.prepare_inference()?;
-        self.output.prepare_inference()
+        self.attention_out.prepare_inference(false)?;
+        let gelu = matches!(self.act, Activation::GeluErf);
+        self.act_fused = self.intermediate.prepare_inference(gelu)?;
+        self.output.prepare_inference(false)?;
+        Ok(())
     }
 
-    fn forward(&self, x: &Tensor, mask: &Tensor, pass: &mut Pass) -> candle_core::Result<Tensor> {
+    fn forward(&self, x: &Tensor, mask: &Mask, pass: &mut Pass) -> candle_core::Result<Tensor> {
         let training = pass.training();
         let a = self.attention.forward(x, mask, pass)?;
         let a = dropout(&self.attention_out.forward(&a)?, self.dropout, pass)?;
         let h1 = self.attention_norm.forward(&(a + x)?, training)?;
-        let i = self.act.apply(&self.intermediate.forward(&h1)?)?;
+        let i = self.intermediate.forward(&h1)?;
+        let i = if self.act_fused && !training {
+            i
+        } else {
+            self.act.apply(&i)?
+        };
         let o = dropout(&self.output.forward(&i)?, self.dropout, pass)?;
         self.output_norm.forward(&(o + h1)?, training)
     }
@@ -355,7 +404,8 @@ impl BertEncoder {
         for layer in &mut self.layers {
             layer.prepare_inference()?;
         }
-        self.pooler.prepare_inference()
+        self.pooler.prepare_inference(false)?;
+        Ok(())
     }
 
     /// Hidden states `(b, s, h)`. `mask` is the `(b, s)` attention mask (1 = token, 0 = pad).
@@ -367,12 +417,13 @@ impl BertEncoder {
         pass: &mut Pass,
     ) -> candle_core::Result<Tensor> {
         let (b, s) = mask.dims2()?;
+        let keep = mask.to_dtype(DType::F32)?;
         // Padding positions get a large negative score before the softmax.
-        let dtype = DType::F32;
-        let bias = ((mask.to_dtype(dtype)? - 1.0)? * 10_000.0)?.reshape((b, 1, 1, s))?;
+        let bias = ((&keep - 1.0)? * 10_000.0)?.reshape((b, 1, 1, s))?;
+        let mask = Mask { keep, bias };
         let mut x = self.embeddings.forward(ids, type_ids, pass)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &bias, pass)?;
+            x = layer.forward(&x, &mask, pass)?;
         }
         Ok(x)
     }

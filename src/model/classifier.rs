@@ -69,6 +69,16 @@ pub struct Classifier {
 impl Classifier {
     /// Loads a model directory, naming the missing or broken file on failure.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+        Self::load_with(dir, device, true)
+    }
+
+    /// Loads without the fused inference kernels: candle's generic ops only. The reference the
+    /// fused path is checked against.
+    pub fn load_reference(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+        Self::load_with(dir, device, false)
+    }
+
+    fn load_with(dir: &Path, device: &Device, fused: bool) -> Result<Self, ModelError> {
         let files = ModelFiles::locate(dir)?;
         let config = BertConfig::from_file(&files.config)?;
         let labels = config.labels().map_err(|reason| ModelError::Config {
@@ -93,7 +103,9 @@ impl Classifier {
                 reason: format!("does not hold a BertForSequenceClassification model: {e}"),
             }
         })?;
-        model.prepare_inference()?;
+        if fused {
+            model.prepare_inference()?;
+        }
         Ok(Self {
             model,
             encoder,

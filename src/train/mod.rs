@@ -10,7 +10,7 @@ pub use augment::augment;
 pub use calibrate::{calibrate_threshold, Calibration};
 pub use run::{train, TrainOptions, TrainSummary};
 pub use schedule::learning_rate;
-pub use trainer::{InitReport, Trainer};
+pub use trainer::{InitReport, Trainer, TrainerSettings};
 
 use crate::data::DataError;
 use crate::model::ModelError;

@@ -9,7 +9,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use super::{augment, calibrate_threshold, learning_rate, Calibration, TrainError, Trainer};
+use super::{
+    augment, calibrate_threshold, learning_rate, Calibration, TrainError, Trainer, TrainerSettings,
+};
 use crate::data::{self, Columns, Example};
 use crate::eval::{ConfusionMatrix, Report};
 use crate::model::{parse_device, DeviceSpec, ParleySettings};
@@ -118,16 +120,14 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
         weight_decay: opts.weight_decay,
         ..Default::default()
     };
-    let (mut trainer, init) = Trainer::from_base(
-        &opts.base,
-        &labels,
-        opts.max_seq_len,
-        &device,
-        opts.seed,
-        params,
-        opts.label_smoothing,
-        opts.train_embeddings,
-    )?;
+    let settings = TrainerSettings {
+        max_seq_len: opts.max_seq_len,
+        seed: opts.seed,
+        adamw: params,
+        label_smoothing: opts.label_smoothing,
+        train_embeddings: opts.train_embeddings,
+    };
+    let (mut trainer, init) = Trainer::from_base(&opts.base, &labels, &device, settings)?;
     eprintln!(
         "training {} labels on {} examples ({} dev) from {} on {}; {} tensors loaded, newly initialised: {}",
         labels.len(),

@@ -20,6 +20,17 @@ pub struct InitReport {
     pub initialised: Vec<String>,
 }
 
+/// How a [`Trainer`] is set up.
+#[derive(Debug, Clone)]
+pub struct TrainerSettings {
+    pub max_seq_len: usize,
+    pub seed: u64,
+    pub adamw: ParamsAdamW,
+    pub label_smoothing: f64,
+    /// Also train the word embeddings (frozen by default).
+    pub train_embeddings: bool,
+}
+
 /// One model being fine-tuned: weights in a `VarMap`, an AdamW optimiser over all of them.
 pub struct Trainer {
     model: SequenceClassifier,
@@ -58,17 +69,20 @@ impl Trainer {
     pub fn from_base(
         base: &Path,
         labels: &[String],
-        max_seq_len: usize,
         device: &Device,
-        seed: u64,
-        params: ParamsAdamW,
-        label_smoothing: f64,
-        train_embeddings: bool,
+        settings: TrainerSettings,
     ) -> Result<(Self, InitReport), TrainError> {
         let files = ModelFiles::locate(base)?;
         let mut config = BertConfig::from_file(&files.config)?;
         let base_labels = config.labels().unwrap_or_default();
         let keep_head = base_labels == labels;
+        let TrainerSettings {
+            max_seq_len,
+            seed,
+            adamw: params,
+            label_smoothing,
+            train_embeddings,
+        } = settings;
         let encoder = TextEncoder::from_file(&files.tokenizer, max_seq_len)?;
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);

@@ -1,0 +1,206 @@
+//! The `parley` binary as a user runs it, on the shipped model.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn parley(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parley"))
+        .args(args)
+        .env_remove("PARLEY_MODEL")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8(out.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn classify_one_text_prints_one_prediction() {
+    let out = parley(
+        &["classify", "where is my package? it was due yesterday"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 1);
+    let p = &lines[0];
+    assert_eq!(p["text"], "where is my package? it was due yesterday");
+    let conf = p["confidence"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&conf));
+    let top = p["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    assert!(top[0][0].is_string() && top[0][1].is_number());
+    assert!(p["intent"].is_string());
+}
+
+#[test]
+fn classify_stdin_keeps_order_and_reports_bad_lines() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"{\"text\": \"I want to cancel my order\", \"id\": 1}\n");
+    input.extend_from_slice(b"how do I get a refund\n");
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(b"   \n");
+    input.extend_from_slice(b"caf\xe9 order\n");
+    input.extend_from_slice(b"{\"text\": 42}\n");
+    input.extend_from_slice(b"i need the invoice for my last purchase");
+    let out = parley(&["classify", "--batch-size", "2"], Some(&input));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "rejected lines make the exit status non-zero"
+    );
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 7, "one output line per input line");
+    assert_eq!(lines[0]["text"], "I want to cancel my order");
+    assert_eq!(lines[1]["text"], "how do I get a refund");
+    assert_eq!(
+        lines[2],
+        serde_json::json!({"line": 3, "error": "empty text"})
+    );
+    assert_eq!(
+        lines[3],
+        serde_json::json!({"line": 4, "error": "empty text"})
+    );
+    assert_eq!(lines[4]["line"], 5);
+    assert!(lines[4]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not valid UTF-8"));
+    assert!(lines[5]["error"].as_str().unwrap().contains("not a string"));
+    assert_eq!(lines[6]["text"], "i need the invoice for my last purchase");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 5: not valid UTF-8"), "{stderr}");
+    assert!(
+        stderr.contains("3 of 7 input lines rejected")
+            || stderr.contains("4 of 7 input lines rejected"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_shipped_model_understands_everyday_requests() {
+    let cases = [
+        ("where is my parcel", "track_order"),
+        ("i want to cancel my order", "cancel_order"),
+        ("how do i get my money back", "get_refund"),
+        ("can i talk to a real person", "contact_human_agent"),
+        ("i forgot my password", "recover_password"),
+        (
+            "what payment methods do you accept",
+            "check_payment_methods",
+        ),
+        (
+            "i need to change my shipping address",
+            "change_shipping_address",
+        ),
+        ("what's the weather like in paris tomorrow", "out_of_scope"),
+        ("tell me a joke", "out_of_scope"),
+        ("how long does delivery take", "delivery_period"),
+    ];
+    let input: String = cases.iter().map(|(t, _)| format!("{t}\n")).collect();
+    let out = parley(&["classify"], Some(input.as_bytes()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out.stdout);
+    let right = lines
+        .iter()
+        .zip(&cases)
+        .filter(|(p, (_, want))| p["intent"] == *want)
+        .count();
+    assert!(right >= 9, "only {right}/10 right: {lines:#?}");
+}
+
+#[test]
+fn missing_or_corrupt_model_fails_with_the_file_named() {
+    let out = parley(
+        &["classify", "--model", "/nonexistent/model", "hello"],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/model"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    common::write_tiny_classifier(dir.path(), &["a", "b"]);
+    std::fs::write(dir.path().join("tokenizer.json"), b"{ broken").unwrap();
+    let out = parley(
+        &["classify", "--model", dir.path().to_str().unwrap(), "hello"],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tokenizer.json") && stderr.contains("corrupt"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn eval_prints_metrics_and_writes_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("eval.csv");
+    std::fs::write(
+        &data,
+        "utterance,label\nwhere is my order,track_order\ncancel my purchase please,cancel_order\n\
+         I want a refund,get_refund\nwhat's the capital of France,out_of_scope\n",
+    )
+    .unwrap();
+    let report = dir.path().join("report");
+    let out = parley(
+        &[
+            "eval",
+            "--data",
+            data.to_str().unwrap(),
+            "--text-column",
+            "utterance",
+            "--label-column",
+            "label",
+            "--json",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["total"], 4);
+    assert!(v["accuracy"].as_f64().unwrap() >= 0.75, "{v}");
+    assert!(v["per_label"].as_array().unwrap().len() >= 4);
+    for f in ["confusion.svg", "index.html", "report.json"] {
+        assert!(report.join(f).is_file(), "{f} missing");
+    }
+    let svg = std::fs::read_to_string(report.join("confusion.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("track_order"));
+
+    let out = parley(&["eval", "--data", data.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no column \"text\""));
+}

@@ -1,0 +1,131 @@
+//! Loading and running classifiers in the Hugging Face layout.
+
+mod common;
+
+use candle_core::Device;
+use parley::model::{Classifier, ModelError, TextEncoder};
+
+#[test]
+fn tokenisation_pads_to_the_longest_text_and_truncates() {
+    let enc = TextEncoder::from_file(&common::shipped_model().join("tokenizer.json"), 8).unwrap();
+    let texts = [
+        "hi",
+        "where is my order",
+        "this sentence is much longer than eight tokens for sure",
+    ];
+    let batch = enc.encode(&texts, &Device::Cpu).unwrap();
+    assert_eq!(
+        batch.padded_len(),
+        8,
+        "padded to the longest, which is truncated to 8"
+    );
+    assert_eq!(batch.lengths, vec![3, 6, 8]);
+    let ids = batch.ids.to_vec2::<u32>().unwrap();
+    let mask = batch.mask.to_vec2::<u32>().unwrap();
+    // [CLS] hi [SEP] then padding (id 0) with mask 0.
+    assert_eq!(ids[0][0], 101);
+    assert_eq!(ids[0][2], 102);
+    assert_eq!(&ids[0][3..], &[0, 0, 0, 0, 0]);
+    assert_eq!(mask[0], vec![1, 1, 1, 0, 0, 0, 0, 0]);
+    assert_eq!(mask[2], vec![1; 8]);
+    assert_eq!(
+        *ids[2].last().unwrap(),
+        102,
+        "truncation keeps the final [SEP]"
+    );
+
+    let short = enc.encode(&["hi", "ok"], &Device::Cpu).unwrap();
+    assert_eq!(short.padded_len(), 3, "never padded to a fixed length");
+}
+
+#[test]
+fn loads_a_classifier_saved_in_transformers_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_tiny_classifier(dir.path(), &["greet", "track_order", "out_of_scope"]);
+    let clf = Classifier::load(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(clf.labels(), ["greet", "track_order", "out_of_scope"]);
+    let texts = [
+        "hello there",
+        "where is my parcel, it has not arrived yet",
+        "x",
+    ];
+    let probs = clf.probabilities(&texts).unwrap();
+    assert_eq!(probs.len(), 3);
+    for row in &probs {
+        assert_eq!(row.len(), 3);
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+    let preds = clf.classify(&texts).unwrap();
+    assert!(preds
+        .iter()
+        .all(|p| clf.labels().contains(&p.intent) && p.top.len() == 3));
+}
+
+#[test]
+fn fused_cpu_kernels_match_the_reference_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_tiny_classifier(dir.path(), &["a", "b", "c", "d"]);
+    let fast = Classifier::load(dir.path(), &Device::Cpu).unwrap();
+    let reference = Classifier::load_reference(dir.path(), &Device::Cpu).unwrap();
+    // Mixed lengths so padding and the attention mask matter.
+    let texts = [
+        "hi",
+        "I want to cancel order 4417823 please",
+        "my refund for the broken blender still has not arrived after two weeks",
+    ];
+    let a = fast.probabilities(&texts).unwrap();
+    let b = reference.probabilities(&texts).unwrap();
+    for (ra, rb) in a.iter().zip(&b) {
+        for (x, y) in ra.iter().zip(rb) {
+            assert!((x - y).abs() < 1e-4, "fused {x} vs reference {y}");
+        }
+    }
+    // A text classified alone gets the same answer as inside a padded batch.
+    let alone = fast.probabilities(&texts[..1]).unwrap();
+    for (x, y) in alone[0].iter().zip(&a[0]) {
+        assert!((x - y).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn missing_and_corrupt_model_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let err = Classifier::load(&missing, &Device::Cpu).err().unwrap();
+    assert!(matches!(err, ModelError::MissingDir(_)));
+    assert!(err.to_string().contains("nope"), "{err}");
+
+    let model = dir.path().join("m");
+    common::write_tiny_classifier(&model, &["a", "b"]);
+    std::fs::remove_file(model.join("tokenizer.json")).unwrap();
+    let err = Classifier::load(&model, &Device::Cpu).err().unwrap();
+    assert!(err.to_string().contains("tokenizer.json"), "{err}");
+
+    common::write_tiny_classifier(&model, &["a", "b"]);
+    std::fs::write(model.join("model.safetensors"), b"not safetensors at all").unwrap();
+    let err = Classifier::load(&model, &Device::Cpu).err().unwrap();
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+
+    common::write_tiny_classifier(&model, &["a", "b"]);
+    std::fs::write(model.join("config.json"), b"{\"hidden_size\": ").unwrap();
+    let err = Classifier::load(&model, &Device::Cpu).err().unwrap();
+    assert!(err.to_string().contains("config.json"), "{err}");
+}
+
+#[test]
+fn a_bare_encoder_is_not_taken_for_a_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_tiny_encoder(dir.path());
+    let err = Classifier::load(dir.path(), &Device::Cpu).err().unwrap();
+    assert!(err.to_string().contains("bare encoder"), "{err}");
+}
+
+#[test]
+fn asking_for_cuda_without_it_is_an_error_not_a_fallback() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let err = parley::model::parse_device(parley::model::DeviceSpec::Cuda(0)).unwrap_err();
+    assert!(err.to_string().contains("no CUDA support"), "{err}");
+}
