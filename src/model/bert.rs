@@ -10,7 +10,7 @@ use candle_nn::{Embedding, VarBuilder};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::cpu::{FusedAttention, FusedLinear};
+use super::cpu::{FusedAttention, FusedLinear, GeluErf};
 use super::BertConfig;
 
 /// Whether a forward pass trains (dropout on, differentiable ops) or infers.
@@ -304,6 +304,9 @@ impl Activation {
 
     fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
+            Activation::GeluErf if x.device().is_cpu() && x.dtype() == DType::F32 => {
+                x.contiguous()?.apply_op1(GeluErf)
+            }
             Activation::GeluErf => x.gelu_erf(),
             Activation::GeluTanh => x.gelu(),
             Activation::Relu => x.relu(),

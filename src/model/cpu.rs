@@ -7,7 +7,7 @@
 //! kernels do a dense layer as one GEMM with the bias (and GELU) folded in, and attention in one
 //! pass over the fused QKV rows, skipping padding.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
@@ -282,6 +282,82 @@ impl CustomOp2 for FusedAttention {
     }
 }
 
+/// Exact GELU for training on the CPU: one parallel pass forward, one backward. Candle's own
+/// `gelu_erf` computes `erf` element by element on one thread in both directions.
+pub struct GeluErf;
+
+/// `d gelu(x) / dx = Phi(x) + x * phi(x)`, multiplied by the incoming gradient.
+struct GeluErfGrad;
+
+fn f32_pair<'a>(
+    s1: &'a CpuStorage,
+    l1: &Layout,
+    s2: &'a CpuStorage,
+    l2: &Layout,
+    what: &str,
+) -> candle_core::Result<(&'a [f32], &'a [f32])> {
+    let a = contiguous(s1, l1, what)?;
+    let b = contiguous(s2, l2, what)?;
+    if a.len() != b.len() {
+        candle_core::bail!("{what}: operands differ in size");
+    }
+    Ok((a, b))
+}
+
+impl CustomOp1 for GeluErf {
+    fn name(&self) -> &'static str {
+        "parley-gelu-erf"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous(s, l, self.name())?;
+        let mut y = x.to_vec();
+        y.par_chunks_mut(4096)
+            .for_each(|c| c.iter_mut().for_each(|v| *v = gelu_erf(*v)));
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let grad = arg
+            .contiguous()?
+            .apply_op2_no_bwd(&grad_res.contiguous()?, &GeluErfGrad)?;
+        Ok(Some(grad))
+    }
+}
+
+impl CustomOp2 for GeluErfGrad {
+    fn name(&self) -> &'static str {
+        "parley-gelu-erf-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, g) = f32_pair(s1, l1, s2, l2, self.name())?;
+        let inv_sqrt_2pi = 0.398_942_3_f32;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(4096).enumerate().for_each(|(c, o)| {
+            let base = c * 4096;
+            for (i, o) in o.iter_mut().enumerate() {
+                let v = x[base + i];
+                let cdf = 0.5 * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+                let pdf = inv_sqrt_2pi * (-0.5 * v * v).exp();
+                *o = g[base + i] * (cdf + v * pdf);
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
 /// Measured speed (GFLOP/s) of the GEMM these kernels use, on an `(m x k) * (k x n)` product.
 pub fn gemm_gflops(m: usize, n: usize, k: usize, min_time: std::time::Duration) -> f64 {
     let a: Vec<f32> = (0..m * k).map(|i| ((i % 13) as f32 - 6.0) / 7.0).collect();
@@ -313,6 +389,24 @@ mod tests {
             let x = i as f32 / 10.0;
             let exact = 0.5 * x as f64 * (1.0 + erf_f64(x as f64 / std::f64::consts::SQRT_2));
             assert!((gelu_erf(x) as f64 - exact).abs() < 2e-6, "x={x}");
+        }
+    }
+
+    #[test]
+    fn gelu_op_gradient_matches_finite_differences() {
+        let dev = candle_core::Device::Cpu;
+        let xs: Vec<f32> = (-30..=30).map(|i| i as f32 / 8.0).collect();
+        let var = candle_core::Var::new(xs.as_slice(), &dev).unwrap();
+        let y = var.as_tensor().apply_op1(GeluErf).unwrap();
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        let g: Vec<f32> = grads.get(var.as_tensor()).unwrap().to_vec1().unwrap();
+        for (x, g) in xs.iter().zip(g) {
+            let h = 1e-3f32;
+            let fd = (gelu_erf(x + h) - gelu_erf(x - h)) / (2.0 * h);
+            assert!(
+                (fd - g).abs() < 2e-3,
+                "x={x}: finite difference {fd}, op {g}"
+            );
         }
     }
 }
