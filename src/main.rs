@@ -8,6 +8,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    parley::model::init_cpu_backend();
     let cli = parley::cli::Cli::parse();
     match parley::cli::run(cli) {
         Ok(code) => code,

@@ -61,6 +61,43 @@ fn loads_a_classifier_saved_in_transformers_layout() {
         .all(|p| clf.labels().contains(&p.intent) && p.top.len() == 3));
 }
 
+/// Sets `parley.pooling` in a model directory's config.json.
+fn set_pooling(dir: &std::path::Path, pooling: &str) {
+    let path = dir.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cfg["parley"] = serde_json::json!({ "pooling": pooling });
+    std::fs::write(&path, cfg.to_string()).unwrap();
+}
+
+#[test]
+fn mean_pooling_is_read_from_the_config_and_matches_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_tiny_classifier(dir.path(), &["a", "b", "c"]);
+    let texts = ["hi", "where is my order 4417823, it is late"];
+    let cls = Classifier::load(dir.path(), &Device::Cpu)
+        .unwrap()
+        .probabilities(&texts)
+        .unwrap();
+    set_pooling(dir.path(), "mean");
+    let fast = Classifier::load(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(fast.settings().pooling, parley::model::Pooling::Mean);
+    let mean = fast.probabilities(&texts).unwrap();
+    let reference = Classifier::load_reference(dir.path(), &Device::Cpu)
+        .unwrap()
+        .probabilities(&texts)
+        .unwrap();
+    let diff = |a: &Vec<Vec<f32>>, b: &Vec<Vec<f32>>| {
+        a.iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(diff(&mean, &reference) < 1e-4);
+    assert!(diff(&mean, &cls) > 1e-4, "mean pooling changed nothing");
+}
+
 #[test]
 fn fused_cpu_kernels_match_the_reference_ops() {
     let dir = tempfile::tempdir().unwrap();

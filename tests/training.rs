@@ -53,6 +53,7 @@ fn a_tiny_training_run_lowers_the_loss_and_changes_the_encoder() {
         adamw: params,
         label_smoothing: 0.0,
         train_embeddings: false,
+        pooling: None,
     };
     let (mut trainer, init) =
         Trainer::from_base(base.path(), &labels, &Device::Cpu, settings).unwrap();
@@ -152,6 +153,7 @@ fn train_writes_a_loadable_model_with_metrics() {
         augment: 0.3,
         label_smoothing: 0.0,
         train_embeddings: false,
+        pooling: Some(parley::model::Pooling::Mean),
         oos_label: "out_of_scope".into(),
         oos_threshold: None,
         save_dtype: DType::F16,
@@ -175,4 +177,5 @@ fn train_writes_a_loadable_model_with_metrics() {
     assert_eq!(config["label2id"]["track_order"], 2);
     assert_eq!(config["torch_dtype"], "float16");
     assert!(config["parley"]["oos_threshold"].is_number());
+    assert_eq!(config["parley"]["pooling"], "mean");
 }

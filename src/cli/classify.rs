@@ -14,6 +14,7 @@ pub struct ClassifyArgs {
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// The text to classify; without it, lines are read from standard input.
+    #[arg(allow_hyphen_values = true)]
     pub text: Vec<String>,
 }
 
@@ -58,7 +59,10 @@ pub fn parse_line(raw: &[u8]) -> Result<String, String> {
             e.valid_up_to()
         )
     })?;
-    let text = if line.trim_start().starts_with('{') {
+    // A line that looks like a JSON object must be one; anything else is plain text, so
+    // "{urgent} where is my order" is still a message.
+    let trimmed = line.trim();
+    let text = if trimmed.starts_with('{') && trimmed.ends_with('}') {
         let v: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
         match v.get("text") {
@@ -76,29 +80,40 @@ pub fn parse_line(raw: &[u8]) -> Result<String, String> {
 }
 
 /// Classifies a run of parsed lines in one batch and returns output lines in input order.
+/// A batch the model cannot run is reported line by line; the caller goes on with the next.
 fn classify_pending(
     classifier: &Classifier,
     pending: Vec<(usize, Result<String, String>)>,
-) -> Result<Vec<OutputLine>, CliError> {
+) -> Vec<OutputLine> {
     let texts: Vec<&str> = pending
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok().map(String::as_str))
         .collect();
-    let mut preds = if texts.is_empty() {
-        Vec::new()
+    let preds = if texts.is_empty() {
+        Ok(Vec::new())
     } else {
-        classifier.classify(&texts)?
-    }
-    .into_iter();
-    Ok(pending
+        classifier.classify(&texts)
+    };
+    let (mut preds, failure) = match preds {
+        Ok(p) => (p.into_iter(), None),
+        Err(e) => (
+            Vec::new().into_iter(),
+            Some(format!("classification failed: {e}")),
+        ),
+    };
+    pending
         .into_iter()
-        .map(|(line, r)| match r {
-            Ok(text) => {
+        .map(|(line, r)| match (r, &failure) {
+            (Ok(text), None) => {
                 OutputLine::prediction(text, preds.next().expect("one prediction per text"))
             }
-            Err(error) => OutputLine::Error { line, error },
+            (Ok(_), Some(error)) => OutputLine::Error {
+                line,
+                error: error.clone(),
+            },
+            (Err(error), _) => OutputLine::Error { line, error },
         })
-        .collect())
+        .collect()
 }
 
 pub fn run(a: ClassifyArgs) -> Result<ExitCode, CliError> {
@@ -131,15 +146,14 @@ pub fn run(a: ClassifyArgs) -> Result<ExitCode, CliError> {
         if n > 0 {
             line_no += 1;
             let raw = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            let parsed = parse_line(raw);
-            if let Err(e) = &parsed {
-                rejected += 1;
-                eprintln!("parley: line {line_no}: {e}");
-            }
-            pending.push((line_no, parsed));
+            pending.push((line_no, parse_line(raw)));
         }
         if (n == 0 && !pending.is_empty()) || pending.len() >= a.batch_size.max(1) {
-            for l in classify_pending(&classifier, std::mem::take(&mut pending))? {
+            for l in classify_pending(&classifier, std::mem::take(&mut pending)) {
+                if let OutputLine::Error { line, error } = &l {
+                    rejected += 1;
+                    eprintln!("parley: line {line}: {error}");
+                }
                 write(&mut out, &l)?;
             }
             out.flush().map_err(io_err("writing to standard output"))?;
@@ -177,7 +191,13 @@ mod tests {
         assert!(parse_line(br#"{"text": 5}"#)
             .unwrap_err()
             .contains("not a string"));
-        assert!(parse_line(b"{broken").unwrap_err().contains("invalid JSON"));
+        assert!(parse_line(br#"{"text": "x",}"#)
+            .unwrap_err()
+            .contains("invalid JSON"));
+        assert_eq!(
+            parse_line(b"{urgent} where is my order").unwrap(),
+            "{urgent} where is my order"
+        );
     }
 
     #[test]

@@ -46,8 +46,11 @@ pub fn run(a: PrepareArgs) -> Result<ExitCode, CliError> {
         oos_test = off.oos_test;
     }
     // Nothing of the test side may reach training, not even as a near-duplicate.
-    let test_keys: std::collections::HashSet<String> =
-        test.iter().map(|e| data::normalise(&e.text)).collect();
+    let test_keys: std::collections::HashSet<String> = test
+        .iter()
+        .chain(&oos_test)
+        .map(|e| data::normalise(&e.text))
+        .collect();
     train.retain(|e| !test_keys.contains(&data::normalise(&e.text)));
     std::fs::create_dir_all(&a.out).map_err(io_err(format!("creating {}", a.out.display())))?;
     data::write_jsonl(&a.out.join("train.jsonl"), &train)?;

@@ -5,7 +5,7 @@ use candle_core::DType;
 
 use super::CliError;
 use crate::data::Columns;
-use crate::model::{DeviceSpec, DEFAULT_OOS_LABEL};
+use crate::model::{DeviceSpec, Pooling, DEFAULT_OOS_LABEL};
 use crate::train::{train, TrainOptions};
 
 #[derive(Debug, clap::Args)]
@@ -53,6 +53,10 @@ pub struct TrainArgs {
     /// Also fine-tune the word embeddings (slower; by default they stay as pretrained).
     #[arg(long)]
     pub train_embeddings: bool,
+    /// What the classifier pools: `cls` (BertForSequenceClassification's way) or `mean` (the
+    /// average token state; suits sentence-embedding encoders). Default: the base model's.
+    #[arg(long, value_enum)]
+    pub pooling: Option<Pooling>,
     /// Label of off-topic messages in the data (and in predictions).
     #[arg(long, default_value = DEFAULT_OOS_LABEL)]
     pub oos_label: String,
@@ -90,6 +94,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode, CliError> {
         augment: a.augment,
         label_smoothing: a.label_smoothing,
         train_embeddings: a.train_embeddings,
+        pooling: a.pooling,
         oos_label: a.oos_label,
         oos_threshold: a.oos_threshold,
         save_dtype: if a.f16 { DType::F16 } else { DType::F32 },

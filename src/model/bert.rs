@@ -10,8 +10,8 @@ use candle_nn::{Embedding, VarBuilder};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::cpu::{FusedAttention, FusedLinear, GeluErf};
-use super::BertConfig;
+use super::cpu::{AddLayerNorm, FusedAttention, FusedLinear, GeluErf};
+use super::{BertConfig, Pooling};
 
 /// Whether a forward pass trains (dropout on, differentiable ops) or infers.
 pub enum Pass<'a> {
@@ -126,6 +126,8 @@ struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
     eps: f64,
+    /// Inference-only fused `LayerNorm(x + residual)` CPU kernel.
+    cpu: Option<std::sync::Arc<AddLayerNorm>>,
 }
 
 impl LayerNorm {
@@ -134,7 +136,34 @@ impl LayerNorm {
             weight: vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?,
             bias: vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?,
             eps,
+            cpu: None,
         })
+    }
+
+    fn prepare_inference(&mut self) -> candle_core::Result<()> {
+        if self.weight.device().is_cpu() && self.weight.dtype() == DType::F32 {
+            self.cpu = Some(std::sync::Arc::new(AddLayerNorm {
+                weight: self.weight.to_vec1()?,
+                bias: self.bias.to_vec1()?,
+                eps: self.eps as f32,
+            }));
+        }
+        Ok(())
+    }
+
+    /// `LayerNorm(x + residual)`.
+    fn forward_residual(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        training: bool,
+    ) -> candle_core::Result<Tensor> {
+        match &self.cpu {
+            Some(op) if !training => x
+                .contiguous()?
+                .apply_op2_no_bwd(&residual.contiguous()?, op.as_ref()),
+            _ => self.forward(&(x + residual)?, training),
+        }
     }
 
     fn forward(&self, x: &Tensor, training: bool) -> candle_core::Result<Tensor> {
@@ -350,14 +379,15 @@ impl Layer {
         let gelu = matches!(self.act, Activation::GeluErf);
         self.act_fused = self.intermediate.prepare_inference(gelu)?;
         self.output.prepare_inference(false)?;
-        Ok(())
+        self.attention_norm.prepare_inference()?;
+        self.output_norm.prepare_inference()
     }
 
     fn forward(&self, x: &Tensor, mask: &Mask, pass: &mut Pass) -> candle_core::Result<Tensor> {
         let training = pass.training();
         let a = self.attention.forward(x, mask, pass)?;
         let a = dropout(&self.attention_out.forward(&a)?, self.dropout, pass)?;
-        let h1 = self.attention_norm.forward(&(a + x)?, training)?;
+        let h1 = self.attention_norm.forward_residual(&a, x, training)?;
         let i = self.intermediate.forward(&h1)?;
         let i = if self.act_fused && !training {
             i
@@ -365,7 +395,7 @@ impl Layer {
             self.act.apply(&i)?
         };
         let o = dropout(&self.output.forward(&i)?, self.dropout, pass)?;
-        self.output_norm.forward(&(o + h1)?, training)
+        self.output_norm.forward_residual(&o, &h1, training)
     }
 }
 
@@ -431,9 +461,23 @@ impl BertEncoder {
         Ok(x)
     }
 
-    /// The pooled `[CLS]` representation `(b, h)` used by sequence classification.
-    pub fn pool(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?;
-        self.pooler.forward(&cls)?.tanh()
+    /// The pooled representation `(b, h)` used by sequence classification: the pooler
+    /// (dense + tanh) over the `[CLS]` state, as `BertForSequenceClassification` does, or over
+    /// the mean of the token states (padding excluded).
+    pub fn pool(
+        &self,
+        hidden: &Tensor,
+        mask: &Tensor,
+        pooling: Pooling,
+    ) -> candle_core::Result<Tensor> {
+        let summary = match pooling {
+            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+            Pooling::Mean => {
+                let m = mask.to_dtype(hidden.dtype())?.unsqueeze(2)?; // (b, s, 1)
+                let sum = hidden.broadcast_mul(&m)?.sum(1)?;
+                sum.broadcast_div(&m.sum(1)?.clamp(1.0, f64::MAX)?)?
+            }
+        };
+        self.pooler.forward(&summary)?.tanh()
     }
 }

@@ -5,13 +5,16 @@ use candle_nn::VarBuilder;
 use serde::Serialize;
 
 use super::bert::{BertEncoder, Dense, Pass};
-use super::{load_weights, BertConfig, ModelError, ModelFiles, ParleySettings, TextEncoder};
+use super::{
+    load_weights, BertConfig, ModelError, ModelFiles, ParleySettings, Pooling, TextEncoder,
+};
 
 /// `BertForSequenceClassification`: encoder, pooled `[CLS]`, dropout, linear head.
 pub struct SequenceClassifier {
     pub encoder: BertEncoder,
     head: Dense,
     dropout: f64,
+    pooling: Pooling,
 }
 
 impl SequenceClassifier {
@@ -21,6 +24,7 @@ impl SequenceClassifier {
             encoder: BertEncoder::load(vb.pp("bert"), cfg)?,
             head: Dense::load(vb.pp("classifier"), cfg.hidden_size, num_labels)?,
             dropout: cfg.classifier_dropout.unwrap_or(cfg.hidden_dropout_prob),
+            pooling: cfg.settings().pooling,
         })
     }
 
@@ -37,7 +41,7 @@ impl SequenceClassifier {
         pass: &mut Pass,
     ) -> candle_core::Result<Tensor> {
         let hidden = self.encoder.forward(ids, type_ids, mask, pass)?;
-        let pooled = self.encoder.pool(&hidden)?;
+        let pooled = self.encoder.pool(&hidden, mask, self.pooling)?;
         let pooled = super::bert::dropout(&pooled, self.dropout, pass)?;
         self.head.forward(&pooled)
     }

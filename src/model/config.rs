@@ -21,6 +21,20 @@ pub struct ParleySettings {
     /// Inputs are truncated to this many tokens (special tokens included).
     #[serde(default = "default_max_seq_len")]
     pub max_seq_len: usize,
+    /// What the pooler reads. `cls` is `BertForSequenceClassification`'s behaviour (and the
+    /// default, so models from `transformers` behave the same here); `mean` averages the token
+    /// states, which suits encoders trained for sentence embeddings.
+    #[serde(default)]
+    pub pooling: Pooling,
+}
+
+/// See [`ParleySettings::pooling`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    #[default]
+    Cls,
+    Mean,
 }
 
 fn default_oos_label() -> String {
@@ -37,6 +51,7 @@ impl Default for ParleySettings {
             oos_label: default_oos_label(),
             oos_threshold: 0.0,
             max_seq_len: default_max_seq_len(),
+            pooling: Pooling::Cls,
         }
     }
 }
@@ -132,6 +147,14 @@ impl BertConfig {
         match self.hidden_act.as_str() {
             "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "relu" => {}
             other => return Err(format!("hidden_act {other:?} is not supported")),
+        }
+        if let Some(p) = &self.parley {
+            if p.max_seq_len > self.max_position_embeddings {
+                return Err(format!(
+                    "parley.max_seq_len {} exceeds max_position_embeddings {}",
+                    p.max_seq_len, self.max_position_embeddings
+                ));
+            }
         }
         self.labels().map(|_| ())
     }

@@ -24,27 +24,47 @@ fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Res
 fn gemm_abt(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     if let Some(sgemm) = blas::sgemm() {
-        // SAFETY: bounds checked above; row-major with leading dimensions k, k and n.
-        unsafe {
-            sgemm(
-                blas::ROW_MAJOR,
-                blas::NO_TRANS,
-                blas::TRANS,
-                m as i32,
-                n as i32,
-                k as i32,
-                1.0,
-                a.as_ptr(),
-                k as i32,
-                b.as_ptr(),
-                k as i32,
-                1.0,
-                c.as_mut_ptr(),
-                n as i32,
-            );
-        }
+        // One thread pool for everything: OpenBLAS runs single-threaded (see `blas::load`) and
+        // the rows are split across rayon's threads, so no BLAS threads spin while rayon works.
+        let threads = rayon::current_num_threads().max(1);
+        let rows = if m >= 32 * threads {
+            m.div_ceil(threads)
+        } else {
+            m
+        };
+        a[..m * k]
+            .par_chunks(rows * k)
+            .zip(c[..m * n].par_chunks_mut(rows * n))
+            .for_each(|(a, c)| {
+                let mr = a.len() / k;
+                // SAFETY: a is mr x k, b is n x k, c is mr x n, row-major with those strides.
+                unsafe {
+                    sgemm(
+                        blas::ROW_MAJOR,
+                        blas::NO_TRANS,
+                        blas::TRANS,
+                        mr as i32,
+                        n as i32,
+                        k as i32,
+                        1.0,
+                        a.as_ptr(),
+                        k as i32,
+                        b.as_ptr(),
+                        k as i32,
+                        1.0,
+                        c.as_mut_ptr(),
+                        n as i32,
+                    );
+                }
+            });
         return;
     }
+    gemm_abt_builtin(a, b, c, m, n, k);
+}
+
+/// The pure-Rust fallback of [`gemm_abt`] (`dst := 1 * dst + 1 * a b^T`).
+fn gemm_abt_builtin(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     // SAFETY: the slices hold m*k, n*k and m*n elements with the strides given.
     unsafe {
         gemm::gemm(
@@ -61,7 +81,7 @@ fn gemm_abt(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
             b.as_ptr(),
             k as isize,
             1,
-            0.0,
+            1.0,
             1.0,
             false,
             false,
@@ -125,6 +145,10 @@ mod blas {
         if std::env::var_os("PARLEY_NO_BLAS").is_some() {
             return None;
         }
+        if std::env::var_os("OPENBLAS_NUM_THREADS").is_none() {
+            // Parley splits each GEMM across its own threads (see `gemm_abt`).
+            std::env::set_var("OPENBLAS_NUM_THREADS", "1");
+        }
         if std::env::var_os("OPENBLAS_CORETYPE").is_none() {
             if let Some(core) = core_type() {
                 // Read by OpenBLAS when the library is loaded, just below.
@@ -151,6 +175,12 @@ mod blas {
 
     pub fn sgemm() -> Option<Sgemm> {
         BLAS.get_or_init(load).as_ref().map(|b| b.sgemm)
+    }
+
+    /// Loads OpenBLAS now. Call early, while the process has one thread: loading may set
+    /// environment variables for OpenBLAS.
+    pub fn init() {
+        let _ = sgemm();
     }
 
     pub fn library() -> &'static str {
@@ -282,6 +312,49 @@ impl CustomOp2 for FusedAttention {
     }
 }
 
+/// `LayerNorm(x + residual)` in one pass per row.
+pub struct AddLayerNorm {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub eps: f32,
+}
+
+impl CustomOp2 for AddLayerNorm {
+    fn name(&self) -> &'static str {
+        "parley-add-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, r) = f32_pair(s1, l1, s2, l2, self.name())?;
+        let h = self.weight.len();
+        if x.len() % h != 0 {
+            candle_core::bail!("{}: rows are not {h} wide", self.name());
+        }
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(h).enumerate().for_each(|(row, o)| {
+            let (xr, rr) = (&x[row * h..(row + 1) * h], &r[row * h..(row + 1) * h]);
+            let mut mean = 0.0f32;
+            for ((o, a), b) in o.iter_mut().zip(xr).zip(rr) {
+                *o = a + b;
+                mean += *o;
+            }
+            mean /= h as f32;
+            let var = o.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / h as f32;
+            let inv = 1.0 / (var + self.eps).sqrt();
+            for ((o, w), b) in o.iter_mut().zip(&self.weight).zip(&self.bias) {
+                *o = (*o - mean) * inv * w + b;
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
 /// Exact GELU for training on the CPU: one parallel pass forward, one backward. Candle's own
 /// `gelu_erf` computes `erf` element by element on one thread in both directions.
 pub struct GeluErf;
@@ -373,6 +446,12 @@ pub fn gemm_gflops(m: usize, n: usize, k: usize, min_time: std::time::Duration) 
     2.0 * (m * n * k) as f64 * reps as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
+/// Loads the GEMM library now; programs call this first thing in `main`, while they still have
+/// one thread, because choosing OpenBLAS's kernels sets environment variables.
+pub fn init_cpu_backend() {
+    blas::init();
+}
+
 /// The GEMM library behind the CPU kernels, for reports.
 pub fn gemm_library() -> &'static str {
     blas::library()
@@ -407,6 +486,26 @@ mod tests {
                 (fd - g).abs() < 2e-3,
                 "x={x}: finite difference {fd}, op {g}"
             );
+        }
+    }
+
+    #[test]
+    fn both_gemm_paths_add_a_b_transposed_onto_c() {
+        let (m, n, k) = (70, 5, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let b: Vec<f32> = (0..n * k).map(|i| (i % 5) as f32 * 0.5).collect();
+        let mut want = vec![1.5f32; m * n];
+        for r in 0..m {
+            for c in 0..n {
+                want[r * n + c] += (0..k).map(|x| a[r * k + x] * b[c * k + x]).sum::<f32>();
+            }
+        }
+        let mut builtin = vec![1.5f32; m * n];
+        gemm_abt_builtin(&a, &b, &mut builtin, m, n, k);
+        let mut chosen = vec![1.5f32; m * n];
+        gemm_abt(&a, &b, &mut chosen, m, n, k);
+        for ((w, x), y) in want.iter().zip(&builtin).zip(&chosen) {
+            assert!((w - x).abs() < 1e-4 && (w - y).abs() < 1e-4, "{w} {x} {y}");
         }
     }
 }

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::data::{self, Columns, Example};
 use crate::eval::{ConfusionMatrix, Report};
-use crate::model::{parse_device, DeviceSpec, ParleySettings};
+use crate::model::{parse_device, DeviceSpec, ParleySettings, Pooling};
 
 /// Everything `parley train` can be told.
 #[derive(Debug, Clone)]
@@ -35,6 +35,7 @@ pub struct TrainOptions {
     pub augment: f64,
     pub label_smoothing: f64,
     pub train_embeddings: bool,
+    pub pooling: Option<Pooling>,
     pub oos_label: String,
     pub oos_threshold: Option<f32>,
     pub save_dtype: DType,
@@ -91,6 +92,11 @@ fn dev_matrix(
 /// Fine-tunes and writes the best epoch's model (by dev accuracy) to `opts.out`.
 pub fn train(opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
     let started = Instant::now();
+    if opts.epochs == 0 || opts.max_steps == Some(0) {
+        return Err(TrainError::Invalid(
+            "--epochs and --max-steps must be at least 1".into(),
+        ));
+    }
     if opts.data.is_empty() {
         return Err(TrainError::Invalid(
             "no training data given (--data FILE)".into(),
@@ -126,6 +132,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
         adamw: params,
         label_smoothing: opts.label_smoothing,
         train_embeddings: opts.train_embeddings,
+        pooling: opts.pooling,
     };
     let (mut trainer, init) = Trainer::from_base(&opts.base, &labels, &device, settings)?;
     eprintln!(
@@ -168,6 +175,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
         oos_label: opts.oos_label.clone(),
         oos_threshold: 0.0,
         max_seq_len: opts.max_seq_len,
+        pooling: trainer.settings().pooling,
     };
     let mut history = Vec::new();
     let (mut step, mut best_acc, mut best_epoch, mut stale) = (0usize, -1.0f64, 0usize, 0usize);

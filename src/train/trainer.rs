@@ -8,7 +8,8 @@ use rand::{Rng, SeedableRng};
 
 use super::TrainError;
 use crate::model::{
-    load_weights, BertConfig, ModelFiles, ParleySettings, Pass, SequenceClassifier, TextEncoder,
+    load_weights, BertConfig, ModelFiles, ParleySettings, Pass, Pooling, SequenceClassifier,
+    TextEncoder,
 };
 
 const WORD_EMBEDDINGS: &str = "bert.embeddings.word_embeddings.weight";
@@ -29,6 +30,8 @@ pub struct TrainerSettings {
     pub label_smoothing: f64,
     /// Also train the word embeddings (frozen by default).
     pub train_embeddings: bool,
+    /// Pooling for the new classifier; `None` keeps the base model's.
+    pub pooling: Option<Pooling>,
 }
 
 /// One model being fine-tuned: weights in a `VarMap`, an AdamW optimiser over all of them.
@@ -74,6 +77,14 @@ impl Trainer {
     ) -> Result<(Self, InitReport), TrainError> {
         let files = ModelFiles::locate(base)?;
         let mut config = BertConfig::from_file(&files.config)?;
+        if settings.max_seq_len > config.max_position_embeddings {
+            return Err(TrainError::Invalid(format!(
+                "--max-seq-len {} exceeds the base model's max_position_embeddings {} ({})",
+                settings.max_seq_len,
+                config.max_position_embeddings,
+                files.config.display()
+            )));
+        }
         let base_labels = config.labels().unwrap_or_default();
         let keep_head = base_labels == labels;
         let TrainerSettings {
@@ -82,8 +93,14 @@ impl Trainer {
             adamw: params,
             label_smoothing,
             train_embeddings,
+            pooling,
         } = settings;
         let encoder = TextEncoder::from_file(&files.tokenizer, max_seq_len)?;
+        config.parley = Some(ParleySettings {
+            max_seq_len,
+            pooling: pooling.unwrap_or(config.settings().pooling),
+            ..config.settings()
+        });
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let model = SequenceClassifier::load(vb, &config, labels.len())?;
@@ -118,16 +135,12 @@ impl Trainer {
             .all(|n| n.starts_with("classifier.") || n.starts_with("bert.pooler."))
         {
             return Err(TrainError::Invalid(format!(
-                "{} does not hold a BERT encoder matching its config.json (missing e.g. {})",
+                "{} does not hold a BERT encoder matching its config.json (missing or mis-shaped: {})",
                 files.weights.display(),
                 report.initialised[0]
             )));
         }
         config.set_labels(labels);
-        config.parley = Some(ParleySettings {
-            max_seq_len,
-            ..config.settings()
-        });
         let mut model = model;
         let trainable: Vec<_> = vars
             .iter()
