@@ -18,10 +18,18 @@ pub struct BenchArgs {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Use candle's generic ops instead of the fused CPU kernels, to see what they save.
+    #[arg(long)]
+    pub reference: bool,
 }
 
 pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
-    let classifier = a.model.load()?;
+    let classifier = if a.reference {
+        let device = crate::model::parse_device(a.model.device)?;
+        crate::model::Classifier::load_reference(&a.model.model, &device)?
+    } else {
+        a.model.load()?
+    };
     let min_time = Duration::from_secs_f64(a.seconds.max(0.1));
     let candle_peak = matmul_gflops(classifier.device(), min_time)?;
     let kernel_peak = if classifier.device().is_cpu() {
@@ -57,8 +65,13 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
         println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
         return Ok(ExitCode::SUCCESS);
     }
+    let kernels = match (a.reference, classifier.device().is_cpu()) {
+        (false, true) => "fused CPU kernels",
+        (false, false) => "candle ops",
+        (true, _) => "reference: candle generic ops",
+    };
     println!(
-        "model {} on {} ({threads} threads)",
+        "model {} on {} ({threads} threads, {kernels})",
         a.model.model.display(),
         a.model.device
     );

@@ -4,10 +4,42 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 
+/// Generic product phrases in the training data, and concrete ones customers actually write.
+/// Swapping them keeps the model from treating a real product name as a sign of an
+/// off-topic message.
+const GENERIC_PRODUCTS: &[&str] = &[
+    "some of your products",
+    "some of your product",
+    "several items",
+    "some articles",
+    "some products",
+    "some items",
+    "an article",
+    "a product",
+    "an item",
+];
+const PRODUCTS: &[&str] = &[
+    "the running shoes",
+    "a coffee machine",
+    "the blue jacket in size m",
+    "two t-shirts",
+    "the wireless headphones",
+    "a phone case",
+    "the 55 inch tv",
+    "a kids bike",
+    "the leather boots",
+    "a yoga mat",
+    "the standing desk",
+    "some vitamins",
+];
+
 /// With probability `p`, returns a perturbed copy of `text`; otherwise `text` unchanged.
 pub fn augment(text: &str, p: f64, rng: &mut StdRng) -> String {
     if p <= 0.0 || !rng.gen_bool(p.min(1.0)) {
         return text.to_string();
+    }
+    if let Some(swapped) = concrete_product(text, rng) {
+        return swapped;
     }
     match rng.gen_range(0..5) {
         0 => casual(text),
@@ -16,6 +48,27 @@ pub fn augment(text: &str, p: f64, rng: &mut StdRng) -> String {
         3 => fragment(text, rng),
         _ => typo(&casual(text), rng),
     }
+}
+
+/// Half the time, replaces a generic product phrase ("an item") with a concrete product.
+fn concrete_product(text: &str, rng: &mut StdRng) -> Option<String> {
+    let lower = text.to_lowercase();
+    let generic = GENERIC_PRODUCTS.iter().find(|g| lower.contains(*g))?;
+    if !rng.gen_bool(0.5) {
+        return None;
+    }
+    let at = lower.find(generic)?;
+    // Byte offsets of the lower-cased text match the original only for ASCII.
+    if !text.is_ascii() {
+        return None;
+    }
+    let product = PRODUCTS[rng.gen_range(0..PRODUCTS.len())];
+    Some(format!(
+        "{}{}{}",
+        &text[..at],
+        product,
+        &text[at + generic.len()..]
+    ))
 }
 
 /// Lower case without trailing punctuation: "Where is my order?" -> "where is my order".
@@ -85,6 +138,24 @@ mod tests {
             assert!(x.len() + 20 >= text.len(), "{x}");
         }
         assert_eq!(augment(text, 0.0, &mut a), text);
+    }
+
+    #[test]
+    fn generic_products_become_concrete_ones() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..40 {
+            if let Some(t) = concrete_product("I want to buy an item from you", &mut rng) {
+                assert!(
+                    t.starts_with("I want to buy ") && t.ends_with(" from you"),
+                    "{t}"
+                );
+                assert!(!t.contains("an item"));
+                seen.insert(t);
+            }
+        }
+        assert!(seen.len() > 3);
+        assert_eq!(concrete_product("where is my order", &mut rng), None);
     }
 
     #[test]
