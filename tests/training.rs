@@ -151,6 +151,7 @@ fn train_writes_a_loadable_model_with_metrics() {
         patience: 3,
         max_seq_len: 32,
         augment: 0.3,
+        product_swap: 0.5,
         label_smoothing: 0.0,
         train_embeddings: false,
         pooling: Some(parley::model::Pooling::Mean),

@@ -48,6 +48,10 @@ pub struct TrainArgs {
     /// Probability of perturbing a training text (casing, typos, dropped words, fragments).
     #[arg(long, default_value_t = 0.0)]
     pub augment: f64,
+    /// Probability that a perturbed text with a generic product phrase ("an item") gets a
+    /// concrete product instead ("the running shoes").
+    #[arg(long, default_value_t = 0.0)]
+    pub product_swap: f64,
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f64,
     /// Also fine-tune the word embeddings (slower; by default they stay as pretrained).
@@ -92,6 +96,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode, CliError> {
         patience: a.patience.max(1),
         max_seq_len: a.max_seq_len,
         augment: a.augment,
+        product_swap: a.product_swap,
         label_smoothing: a.label_smoothing,
         train_embeddings: a.train_embeddings,
         pooling: a.pooling,

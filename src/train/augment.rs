@@ -34,12 +34,16 @@ const PRODUCTS: &[&str] = &[
 ];
 
 /// With probability `p`, returns a perturbed copy of `text`; otherwise `text` unchanged.
-pub fn augment(text: &str, p: f64, rng: &mut StdRng) -> String {
+/// With probability `product_swap`, a generic product phrase ("an item") in a perturbed text
+/// becomes a concrete product instead.
+pub fn augment(text: &str, p: f64, product_swap: f64, rng: &mut StdRng) -> String {
     if p <= 0.0 || !rng.gen_bool(p.min(1.0)) {
         return text.to_string();
     }
-    if let Some(swapped) = concrete_product(text, rng) {
-        return swapped;
+    if product_swap > 0.0 {
+        if let Some(swapped) = concrete_product(text, product_swap, rng) {
+            return swapped;
+        }
     }
     match rng.gen_range(0..5) {
         0 => casual(text),
@@ -50,11 +54,11 @@ pub fn augment(text: &str, p: f64, rng: &mut StdRng) -> String {
     }
 }
 
-/// Half the time, replaces a generic product phrase ("an item") with a concrete product.
-fn concrete_product(text: &str, rng: &mut StdRng) -> Option<String> {
+/// With probability `p`, replaces a generic product phrase ("an item") with a concrete one.
+fn concrete_product(text: &str, p: f64, rng: &mut StdRng) -> Option<String> {
     let lower = text.to_lowercase();
     let generic = GENERIC_PRODUCTS.iter().find(|g| lower.contains(*g))?;
-    if !rng.gen_bool(0.5) {
+    if !rng.gen_bool(p.min(1.0)) {
         return None;
     }
     let at = lower.find(generic)?;
@@ -132,12 +136,12 @@ mod tests {
         let mut a = StdRng::seed_from_u64(1);
         let mut b = StdRng::seed_from_u64(1);
         for _ in 0..50 {
-            let x = augment(text, 1.0, &mut a);
-            assert_eq!(x, augment(text, 1.0, &mut b));
+            let x = augment(text, 1.0, 0.0, &mut a);
+            assert_eq!(x, augment(text, 1.0, 0.0, &mut b));
             assert!(!x.is_empty());
             assert!(x.len() + 20 >= text.len(), "{x}");
         }
-        assert_eq!(augment(text, 0.0, &mut a), text);
+        assert_eq!(augment(text, 0.0, 1.0, &mut a), text);
     }
 
     #[test]
@@ -145,7 +149,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(5);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..40 {
-            if let Some(t) = concrete_product("I want to buy an item from you", &mut rng) {
+            if let Some(t) = concrete_product("I want to buy an item from you", 0.5, &mut rng) {
                 assert!(
                     t.starts_with("I want to buy ") && t.ends_with(" from you"),
                     "{t}"
@@ -155,7 +159,7 @@ mod tests {
             }
         }
         assert!(seen.len() > 3);
-        assert_eq!(concrete_product("where is my order", &mut rng), None);
+        assert_eq!(concrete_product("where is my order", 1.0, &mut rng), None);
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub struct TrainOptions {
     pub patience: usize,
     pub max_seq_len: usize,
     pub augment: f64,
+    pub product_swap: f64,
     pub label_smoothing: f64,
     pub train_embeddings: bool,
     pub pooling: Option<Pooling>,
@@ -192,7 +193,14 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
             }
             let texts: Vec<String> = chunk
                 .iter()
-                .map(|&i| augment(&train_set[i].text, opts.augment, &mut rng))
+                .map(|&i| {
+                    augment(
+                        &train_set[i].text,
+                        opts.augment,
+                        opts.product_swap,
+                        &mut rng,
+                    )
+                })
                 .collect();
             let targets: Vec<u32> = chunk
                 .iter()
