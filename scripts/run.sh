@@ -19,6 +19,7 @@ for want, line in zip(gold, sys.stdin):
     p = json.loads(line)
     ok = p["intent"] == want
     right += ok
-    print(f"{\"  \" if ok else \"✗ \"}{p[\"text\"][:58]:<58}  {p[\"intent\"]:<26} {p[\"confidence\"]:.2f}")
+    mark = "  " if ok else "x "
+    print(mark + "%-58s  %-26s %.2f" % (p["text"][:58], p["intent"], p["confidence"]))
 print(f"\n{right}/{len(gold)} as labelled by hand")
 '

@@ -24,7 +24,7 @@ pub enum CliError {
     Train(#[from] TrainError),
     #[error(transparent)]
     Data(#[from] DataError),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         source: std::io::Error,

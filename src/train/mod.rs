@@ -23,7 +23,7 @@ pub enum TrainError {
     Data(#[from] DataError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         source: std::io::Error,
