@@ -72,10 +72,6 @@ impl Dense {
         })
     }
 
-    pub(crate) fn weight(&self) -> &Tensor {
-        &self.weight
-    }
-
     /// Prepares the fastest inference form for the weight's device. `gelu` asks the CPU
     /// kernel to apply GELU too (the caller then must not apply it again).
     fn prepare_inference(&mut self, gelu: bool) -> candle_core::Result<bool> {

@@ -45,10 +45,6 @@ impl SequenceClassifier {
         let pooled = super::bert::dropout(&pooled, self.dropout, pass)?;
         self.head.forward(&pooled)
     }
-
-    pub fn head_weight(&self) -> &Tensor {
-        self.head.weight()
-    }
 }
 
 /// One classification result.

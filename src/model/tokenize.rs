@@ -29,7 +29,6 @@ impl Encoded {
 #[derive(Clone)]
 pub struct TextEncoder {
     tokenizer: Tokenizer,
-    max_len: usize,
 }
 
 impl TextEncoder {
@@ -67,15 +66,7 @@ impl TextEncoder {
                 ..Default::default()
             }))
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        Ok(Self { tokenizer, max_len })
-    }
-
-    pub fn max_len(&self) -> usize {
-        self.max_len
-    }
-
-    pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
+        Ok(Self { tokenizer })
     }
 
     /// Tokenises `texts`, padding to the longest, and moves the ids to `device`.
