@@ -180,3 +180,43 @@ fn train_writes_a_loadable_model_with_metrics() {
     assert!(config["parley"]["oos_threshold"].is_number());
     assert_eq!(config["parley"]["pooling"], "mean");
 }
+
+#[test]
+fn a_classifier_with_the_same_labels_resumes_with_its_head() {
+    let base = tempfile::tempdir().unwrap();
+    common::write_tiny_classifier(base.path(), &["refund", "track"]);
+    let settings = |seed| TrainerSettings {
+        max_seq_len: 32,
+        seed,
+        adamw: ParamsAdamW::default(),
+        label_smoothing: 0.0,
+        train_embeddings: false,
+        pooling: None,
+    };
+    let same: Vec<String> = vec!["refund".into(), "track".into()];
+    let (trainer, init) =
+        Trainer::from_base(base.path(), &same, &Device::Cpu, settings(1)).unwrap();
+    assert!(init.initialised.is_empty(), "{:?}", init.initialised);
+    let saved = candle_core::safetensors::load(base.path().join("model.safetensors"), &Device::Cpu)
+        .unwrap();
+    let head: Vec<f32> = saved["classifier.weight"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let loaded: Vec<f32> = trainer
+        .weight("classifier.weight")
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(head, loaded);
+
+    let other: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
+    let (_, init) = Trainer::from_base(base.path(), &other, &Device::Cpu, settings(1)).unwrap();
+    assert_eq!(
+        init.initialised,
+        vec!["classifier.bias", "classifier.weight"]
+    );
+}
