@@ -25,42 +25,56 @@ fn gemm_abt(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     if let Some(sgemm) = blas::sgemm() {
         // One thread pool for everything: OpenBLAS runs single-threaded (see `blas::load`) and
-        // the rows are split across rayon's threads, so no BLAS threads spin while rayon works.
+        // each product is split across rayon's threads (by rows when there are enough, by
+        // columns for the few rows of a small batch), so no BLAS threads spin while rayon works.
         let threads = rayon::current_num_threads().max(1);
-        let rows = if m >= 32 * threads {
-            m.div_ceil(threads)
+        let parts = if m >= 32 * threads { threads } else { 1 };
+        let col_parts = if parts == 1 && n >= 256 * threads {
+            threads
         } else {
-            m
+            1
         };
-        a[..m * k]
-            .par_chunks(rows * k)
-            .zip(c[..m * n].par_chunks_mut(rows * n))
-            .for_each(|(a, c)| {
-                let mr = a.len() / k;
-                // SAFETY: a is mr x k, b is n x k, c is mr x n, row-major with those strides.
-                unsafe {
-                    sgemm(
-                        blas::ROW_MAJOR,
-                        blas::NO_TRANS,
-                        blas::TRANS,
-                        mr as i32,
-                        n as i32,
-                        k as i32,
-                        1.0,
-                        a.as_ptr(),
-                        k as i32,
-                        b.as_ptr(),
-                        k as i32,
-                        1.0,
-                        c.as_mut_ptr(),
-                        n as i32,
-                    );
-                }
-            });
+        let rows = m.div_ceil(parts);
+        let cols = n.div_ceil(col_parts);
+        let c_ptr = SendPtr(c.as_mut_ptr());
+        (0..parts * col_parts).into_par_iter().for_each(|task| {
+            let (r0, c0) = ((task / col_parts) * rows, (task % col_parts) * cols);
+            let (mr, nc) = (rows.min(m - r0.min(m)), cols.min(n - c0.min(n)));
+            if mr == 0 || nc == 0 {
+                return;
+            }
+            let c_ptr = &c_ptr;
+            // SAFETY: tasks write disjoint blocks C[r0.., c0..] of the m x n output (leading
+            // dimension n); A rows r0.. and B rows c0.. are in bounds (asserted above).
+            unsafe {
+                sgemm(
+                    blas::ROW_MAJOR,
+                    blas::NO_TRANS,
+                    blas::TRANS,
+                    mr as i32,
+                    nc as i32,
+                    k as i32,
+                    1.0,
+                    a.as_ptr().add(r0 * k),
+                    k as i32,
+                    b.as_ptr().add(c0 * k),
+                    k as i32,
+                    1.0,
+                    c_ptr.0.add(r0 * n + c0),
+                    n as i32,
+                );
+            }
+        });
         return;
     }
     gemm_abt_builtin(a, b, c, m, n, k);
 }
+
+/// A raw output pointer shared by tasks that write disjoint parts of it.
+struct SendPtr(*mut f32);
+// SAFETY: only used for disjoint writes, see `gemm_abt`.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
 
 /// The pure-Rust fallback of [`gemm_abt`] (`dst := 1 * dst + 1 * a b^T`).
 fn gemm_abt_builtin(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
@@ -491,7 +505,13 @@ mod tests {
 
     #[test]
     fn both_gemm_paths_add_a_b_transposed_onto_c() {
-        let (m, n, k) = (70, 5, 3);
+        // Many rows (split by rows), few rows and many columns (split by columns), and small.
+        for (m, n, k) in [(70, 5, 3), (3, 1100, 7), (2, 3, 4)] {
+            check_gemm(m, n, k);
+        }
+    }
+
+    fn check_gemm(m: usize, n: usize, k: usize) {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
         let b: Vec<f32> = (0..n * k).map(|i| (i % 5) as f32 * 0.5).collect();
         let mut want = vec![1.5f32; m * n];
