@@ -3,7 +3,12 @@
 # Sourced by scripts/run.sh and scripts/test.sh; safe to run again.
 set -euo pipefail
 
-packages=(build-essential pkg-config libopenblas0)
+# Build: a C/C++ toolchain, cmake (librdkafka), clang/libclang (RocksDB bindings), libcurl and
+# OpenSSL headers (librdkafka). Run: OpenBLAS (model), Java 17 and Maven (the local Kafka broker).
+packages=(build-essential pkg-config cmake clang libclang-dev libcurl4-openssl-dev libssl-dev
+  libopenblas0)
+command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || packages+=(maven)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

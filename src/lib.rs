@@ -1,11 +1,22 @@
 //! Parley: a Kafka stream processor for AI customer service.
 //!
-//! This crate holds the intent model (BERT-family classifier on candle: training,
-//! evaluation, batch inference) and the command-line front end.
+//! Modules by responsibility: `config` (settings), `kafka` (clients, topics), `service` (the
+//! batching and transactional loop), `model` (BERT classifier on candle), `dialogue` (the pure
+//! policy), `knowledge` (the knowledge base), `state` (RocksDB), `metrics`, `wire` (the records
+//! on the wire), `cli`; plus `train`, `eval`, `data` and `bench` for the model's life cycle.
 
 pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod data;
+pub mod dialogue;
 pub mod eval;
+pub mod kafka;
+pub mod knowledge;
+pub mod metrics;
 pub mod model;
+pub mod scenario;
+pub mod service;
+pub mod state;
 pub mod train;
+pub mod wire;

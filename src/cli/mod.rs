@@ -2,8 +2,10 @@
 
 mod bench;
 mod classify;
+mod converse;
 mod eval;
 mod prepare;
+mod run;
 mod train;
 
 use std::path::PathBuf;
@@ -24,6 +26,16 @@ pub enum CliError {
     Train(#[from] TrainError),
     #[error(transparent)]
     Data(#[from] DataError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Knowledge(#[from] crate::knowledge::KnowledgeError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Kafka(#[from] crate::kafka::KafkaError),
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
     #[error("{context}")]
     Io {
         context: String,
@@ -48,6 +60,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the stream service: Kafka in, classification, dialogue, state, replies out.
+    Run(Box<run::RunArgs>),
+    /// Play scripted conversations (YAML) against a running Parley and check its answers.
+    Converse(converse::ConverseArgs),
     /// Fine-tune an intent classifier from a pretrained encoder (or resume one).
     Train(train::TrainArgs),
     /// Measure a model on labelled data: accuracy, macro-F1, per-intent table, confusions.
@@ -81,6 +97,8 @@ impl ModelArgs {
 /// Runs the parsed command; the exit code says whether all input was handled.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
+        Command::Run(a) => run::run(*a),
+        Command::Converse(a) => converse::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Classify(a) => classify::run(a),

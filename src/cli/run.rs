@@ -1,0 +1,221 @@
+//! `parley run`: the stream service.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::knowledge::Knowledge;
+use crate::metrics::{Health, Metrics};
+use crate::model::{Classifier, DeviceSpec, ModelHandle};
+use crate::service::{OrdersLoader, Service};
+use crate::state::Store;
+
+use super::{io_err, CliError};
+
+/// Every setting can come from the TOML file, a flag or an environment variable (flag and
+/// variable win over the file).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// TOML configuration file; without it every setting has its default.
+    #[arg(long, env = "PARLEY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "PARLEY_BROKERS")]
+    pub brokers: Option<String>,
+    #[arg(long, env = "PARLEY_GROUP_ID")]
+    pub group_id: Option<String>,
+    /// Stable per instance; fences a previous incarnation of this instance.
+    #[arg(long, env = "PARLEY_TRANSACTIONAL_ID")]
+    pub transactional_id: Option<String>,
+    /// RocksDB directory for conversations, orders and offsets.
+    #[arg(long, env = "PARLEY_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[arg(long, env = "PARLEY_MODEL")]
+    pub model: Option<PathBuf>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, env = "PARLEY_DEVICE")]
+    pub device: Option<String>,
+    /// Knowledge base directory.
+    #[arg(long, env = "PARLEY_KB")]
+    pub kb: Option<PathBuf>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "PARLEY_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    #[arg(long, env = "PARLEY_TOPIC_INBOUND")]
+    pub topic_inbound: Option<String>,
+    #[arg(long, env = "PARLEY_TOPIC_REPLIES")]
+    pub topic_replies: Option<String>,
+    #[arg(long, env = "PARLEY_TOPIC_ESCALATIONS")]
+    pub topic_escalations: Option<String>,
+    #[arg(long, env = "PARLEY_TOPIC_ORDERS")]
+    pub topic_orders: Option<String>,
+    #[arg(long, env = "PARLEY_TOPIC_ORDER_REQUESTS")]
+    pub topic_order_requests: Option<String>,
+    #[arg(long, env = "PARLEY_TOPIC_AGENT_ACTIONS")]
+    pub topic_agent_actions: Option<String>,
+    #[arg(long, env = "PARLEY_TOPIC_DEAD_LETTER")]
+    pub topic_dead_letter: Option<String>,
+    /// Partitions of topics Parley creates.
+    #[arg(long, env = "PARLEY_PARTITIONS")]
+    pub partitions: Option<i32>,
+    #[arg(long, env = "PARLEY_REPLICATION_FACTOR")]
+    pub replication_factor: Option<i32>,
+    #[arg(long, env = "PARLEY_MAX_BATCH_SIZE")]
+    pub max_batch_size: Option<usize>,
+    #[arg(long, env = "PARLEY_MAX_BATCH_WAIT_MS")]
+    pub max_batch_wait_ms: Option<u64>,
+    #[arg(long, env = "PARLEY_MAX_TEXT_BYTES")]
+    pub max_text_bytes: Option<usize>,
+    /// A librdkafka property, KEY=VALUE (repeatable), e.g. --kafka security.protocol=SSL.
+    #[arg(long = "kafka", value_name = "KEY=VALUE")]
+    pub kafka: Vec<String>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+impl RunArgs {
+    /// The file (or the defaults) with flags and environment variables applied on top.
+    pub fn resolve(&self) -> Result<Config, CliError> {
+        let mut c = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *target = v.clone();
+            }
+        }
+        set(&mut c.brokers, &self.brokers);
+        set(&mut c.group_id, &self.group_id);
+        set(&mut c.transactional_id, &self.transactional_id);
+        set(&mut c.state_dir, &self.state_dir);
+        set(&mut c.model, &self.model);
+        set(&mut c.device, &self.device);
+        set(&mut c.kb, &self.kb);
+        set(&mut c.metrics_addr, &self.metrics_addr);
+        let t = &mut c.topics;
+        set(&mut t.inbound, &self.topic_inbound);
+        set(&mut t.replies, &self.topic_replies);
+        set(&mut t.escalations, &self.topic_escalations);
+        set(&mut t.orders, &self.topic_orders);
+        set(&mut t.order_requests, &self.topic_order_requests);
+        set(&mut t.agent_actions, &self.topic_agent_actions);
+        set(&mut t.dead_letter, &self.topic_dead_letter);
+        set(&mut t.partitions, &self.partitions);
+        set(&mut t.replication_factor, &self.replication_factor);
+        set(&mut c.batching.max_batch_size, &self.max_batch_size);
+        set(&mut c.batching.max_batch_wait_ms, &self.max_batch_wait_ms);
+        set(&mut c.limits.max_text_bytes, &self.max_text_bytes);
+        for kv in &self.kafka {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| CliError::Usage(format!("--kafka {kv:?}: expected KEY=VALUE")))?;
+            c.kafka.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+    let cfg = args.resolve()?;
+    if args.print_config {
+        print!(
+            "{}",
+            toml::to_string(&cfg).map_err(|e| CliError::Usage(e.to_string()))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let device: DeviceSpec = cfg
+        .device
+        .parse()
+        .map_err(|e: String| CliError::Usage(format!("--device: {e}")))?;
+    let device = crate::model::parse_device(device)?;
+    let classifier = Classifier::load(&cfg.model, &device)?;
+    let oos_label = classifier.settings().oos_label.clone();
+    let kb = Knowledge::load(&cfg.kb, classifier.labels(), &oos_label)?;
+    let model = ModelHandle::spawn(classifier, 2).map_err(io_err("starting the model thread"))?;
+    std::fs::create_dir_all(&cfg.state_dir)
+        .map_err(io_err(format!("creating {}", cfg.state_dir.display())))?;
+    let store = Arc::new(Store::open(&cfg.state_dir)?);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(io_err("starting the async runtime"))?;
+    runtime.block_on(serve(cfg, store, kb, model, oos_label))
+}
+
+async fn serve(
+    cfg: Config,
+    store: Arc<Store>,
+    kb: Knowledge,
+    model: ModelHandle,
+    oos_label: String,
+) -> Result<ExitCode, CliError> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let listener = crate::metrics::bind(&cfg.metrics_addr)
+        .await
+        .map_err(io_err(format!("listening on {}", cfg.metrics_addr)))?;
+    tokio::spawn(crate::metrics::serve(
+        listener,
+        metrics.clone(),
+        health.clone(),
+    ));
+    if cfg.topics.create {
+        crate::kafka::ensure_topics(&cfg).await?;
+    }
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let orders = OrdersLoader::new(cfg.clone(), store.clone(), metrics.clone(), health.clone())?;
+    let service = tokio::task::block_in_place(|| {
+        Service::new(
+            cfg.clone(),
+            store.clone(),
+            kb,
+            model,
+            oos_label,
+            metrics,
+            health,
+        )
+    })?;
+    eprintln!(
+        "parley: running: {} and {} from {} as group {}; metrics on http://{}/metrics",
+        cfg.topics.inbound, cfg.topics.agent_actions, cfg.brokers, cfg.group_id, cfg.metrics_addr
+    );
+    let orders_task = tokio::spawn(orders.run(shutdown.clone()));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("parley: shutting down");
+        let _ = stop.send(true);
+    });
+    let result = service.run(shutdown).await;
+    // The orders loader stops on the same signal; on an error it is stopped with the process.
+    if result.is_ok() {
+        let _ = orders_task.await;
+    } else {
+        orders_task.abort();
+    }
+    tokio::task::block_in_place(|| store.flush())?;
+    result?;
+    eprintln!("parley: stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

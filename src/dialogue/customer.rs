@@ -1,0 +1,384 @@
+//! A customer message: the bot's policy.
+
+use super::entities::{self, YesNo};
+use super::orders::{self, ORDER_INTENTS};
+use super::{
+    escalation, push_turn, Action, Context, Conversation, Handoff, Outcome, Pending, Repeat, Step,
+};
+use crate::knowledge::Vars;
+use crate::model::Prediction;
+use crate::wire::{Author, EscalationReason, EscalationType, InboundMessage, Priority, Role};
+
+/// Collects the bot's reply to one message.
+pub(super) struct Turnout<'a> {
+    pub message: &'a InboundMessage,
+    pub prediction: &'a Prediction,
+    pub texts: Vec<String>,
+    pub order_id: Option<String>,
+    pub actions: Vec<Action>,
+}
+
+impl Turnout<'_> {
+    pub fn say(&mut self, text: String) {
+        self.texts.push(text);
+    }
+
+    fn finish(mut self, mut state: Conversation, ctx: &Context<'_>, outcome: Outcome) -> Step {
+        let mut actions = Vec::new();
+        if !self.texts.is_empty() {
+            let text = self.texts.join(" ");
+            push_turn(&mut state, ctx, Role::Bot, &text, None, None);
+            actions.push(Action::Reply {
+                author: Author::Bot,
+                text,
+                intent: Some(self.prediction.intent.clone()),
+                confidence: Some(self.prediction.confidence),
+                in_reply_to: Some(self.message.message_id.clone()),
+                agent_id: None,
+                order_id: self.order_id.take(),
+            });
+        }
+        // Escalations carry the transcript including the bot's answer.
+        for a in self.actions.drain(..) {
+            match a {
+                Action::Escalate {
+                    kind,
+                    reason,
+                    priority,
+                    intent,
+                    ..
+                } => actions.push(escalation(
+                    &state,
+                    kind,
+                    reason,
+                    priority,
+                    intent.as_deref(),
+                )),
+                other => actions.push(other),
+            }
+        }
+        Step {
+            state,
+            actions,
+            outcome,
+        }
+    }
+}
+
+/// A confident prediction of a real request, not an answer to the bot's question.
+fn is_new_request(text: &str, prediction: &Prediction, ctx: &Context<'_>) -> bool {
+    prediction.intent != ctx.oos_label
+        && prediction.confidence >= 0.6
+        && entities::yes_no(text).is_none()
+        && text.split_whitespace().count() >= 3
+}
+
+fn is_expired(pending: &Pending, ctx: &Context<'_>) -> bool {
+    match chrono::DateTime::parse_from_rfc3339(pending.asked_at()) {
+        Ok(at) => {
+            (ctx.now - at.with_timezone(&chrono::Utc)).num_seconds()
+                > ctx.settings.pending_timeout_secs
+        }
+        Err(_) => true,
+    }
+}
+
+pub(super) fn handle(
+    mut state: Conversation,
+    message: &InboundMessage,
+    prediction: &Prediction,
+    ctx: &Context<'_>,
+) -> Step {
+    let text = message.text.as_str();
+    let intent = prediction.intent.as_str();
+    if message.customer_id.is_some() {
+        state.customer_id = message.customer_id.clone();
+    }
+    let found = entities::extract(text);
+    let slots = &mut state.slots;
+    for (slot, value) in [
+        (&mut slots.invoice_id, &found.invoice_id),
+        (&mut slots.email, &found.email),
+        (&mut slots.amount, &found.amount),
+        (&mut slots.date, &found.date),
+    ] {
+        if value.is_some() {
+            slot.clone_from(value);
+        }
+    }
+    push_turn(
+        &mut state,
+        ctx,
+        Role::Customer,
+        text,
+        Some(intent),
+        Some(&message.message_id),
+    );
+    state.last_message_id = Some(message.message_id.clone());
+    state.intents.push(intent.to_string());
+    if state.intents.len() > 10 {
+        state.intents.remove(0);
+    }
+    let mut out = Turnout {
+        message,
+        prediction,
+        texts: Vec::new(),
+        order_id: None,
+        actions: Vec::new(),
+    };
+
+    // An agent holds the conversation: the bot stays silent and forwards the message.
+    if let Handoff::Agent { agent_id, .. } = &state.handoff {
+        let agent_id = agent_id.clone();
+        let mut action = escalation(
+            &state,
+            EscalationType::CustomerMessage,
+            EscalationReason::CustomerMessage,
+            Priority::Normal,
+            Some(intent),
+        );
+        if let Action::Escalate {
+            message: m,
+            agent_id: a,
+            ..
+        } = &mut action
+        {
+            *m = Some(text.to_string());
+            *a = Some(agent_id);
+        }
+        return Step {
+            state,
+            actions: vec![action],
+            outcome: Outcome::Forwarded,
+        };
+    }
+
+    if let Some(p) = &state.pending {
+        if is_expired(p, ctx) {
+            state.pending = None;
+            out.say(ctx.kb.reply("pending_expired", &Vars::new()));
+        }
+    }
+
+    if entities::is_angry(text) {
+        state.pending = None;
+        let outcome = escalate(
+            &mut state,
+            &mut out,
+            ctx,
+            EscalationReason::AngryLanguage,
+            Priority::High,
+        );
+        return out.finish(state, ctx, outcome);
+    }
+
+    if let Some(pending) = state.pending.take() {
+        if let Some(outcome) = answer_pending(&mut state, pending, &found, &mut out, ctx) {
+            return out.finish(state, ctx, outcome);
+        }
+    }
+
+    let outcome = handle_intent(&mut state, intent, &found, &mut out, ctx);
+    out.finish(state, ctx, outcome)
+}
+
+/// The customer's message as an answer to the bot's question; `None` when it is a new
+/// request instead (the question is then dropped).
+fn answer_pending(
+    state: &mut Conversation,
+    pending: Pending,
+    found: &entities::Entities,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) -> Option<Outcome> {
+    let text = out.message.text.as_str();
+    match pending {
+        Pending::Confirm { request, asked_at } => match entities::yes_no(text) {
+            Some(YesNo::Yes) => Some(orders::confirmed(state, request, out, ctx)),
+            Some(YesNo::No) => {
+                out.say(ctx.kb.reply("declined", &Vars::new()));
+                out.order_id = Some(request.order_id.clone());
+                resolved(state);
+                Some(Outcome::Answered)
+            }
+            None if is_new_request(text, out.prediction, ctx) => None,
+            None => {
+                let vars = Vars::from([("order.order_id", request.order_id.clone())]);
+                out.say(ctx.kb.reply("confirm_yes_no", &vars));
+                state.pending = Some(Pending::Confirm { request, asked_at });
+                Some(Outcome::Asked)
+            }
+        },
+        Pending::OrderNumber {
+            intent,
+            offered,
+            asked_at,
+        } => {
+            let yes_no = entities::yes_no(text);
+            if let Some(id) = &found.order_id {
+                Some(orders::handle(state, &intent, Some(id.clone()), out, ctx))
+            } else if offered.is_some() && yes_no == Some(YesNo::Yes) {
+                Some(orders::handle(state, &intent, offered, out, ctx))
+            } else if offered.is_some() && yes_no == Some(YesNo::No) {
+                out.say(ctx.kb.reply("ask_order_number", &Vars::new()));
+                state.pending = Some(Pending::OrderNumber {
+                    intent,
+                    offered: None,
+                    asked_at: ctx.now_text(),
+                });
+                Some(Outcome::Asked)
+            } else if is_new_request(text, out.prediction, ctx) && out.prediction.intent != intent {
+                None
+            } else {
+                state.pending = Some(Pending::OrderNumber {
+                    intent,
+                    offered,
+                    asked_at,
+                });
+                Some(not_understood(state, out, ctx, "ask_order_number_again"))
+            }
+        }
+        Pending::NewAddress { order_id, asked_at } => {
+            if entities::looks_like_address(text) {
+                Some(orders::plan_address_change(
+                    state, &order_id, text, out, ctx,
+                ))
+            } else if is_new_request(text, out.prediction, ctx) {
+                None
+            } else {
+                state.pending = Some(Pending::NewAddress { order_id, asked_at });
+                Some(not_understood(state, out, ctx, "ask_new_address"))
+            }
+        }
+    }
+}
+
+/// The bot could not use the message: ask again, or escalate after too many failures.
+fn not_understood(
+    state: &mut Conversation,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+    template: &str,
+) -> Outcome {
+    state.failures += 1;
+    if state.failures >= ctx.settings.escalate_after_failures {
+        state.pending = None;
+        return escalate(
+            state,
+            out,
+            ctx,
+            EscalationReason::RepeatedFailure,
+            Priority::Normal,
+        );
+    }
+    let mut vars = Vars::new();
+    if let Some(Pending::NewAddress { order_id, .. }) = &state.pending {
+        vars.insert("order.order_id", order_id.clone());
+    }
+    out.say(ctx.kb.reply(template, &vars));
+    if template == "clarify" {
+        Outcome::Clarified
+    } else {
+        Outcome::Asked
+    }
+}
+
+/// The request was dealt with: the failure and repeat counters start again.
+pub(super) fn resolved(state: &mut Conversation) {
+    state.failures = 0;
+}
+
+fn handle_intent(
+    state: &mut Conversation,
+    intent: &str,
+    found: &entities::Entities,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) -> Outcome {
+    if intent == ctx.oos_label {
+        state.repeat = None;
+        return not_understood(state, out, ctx, "clarify");
+    }
+    let count = match &state.repeat {
+        Some(r) if r.intent == intent => r.count + 1,
+        _ => 1,
+    };
+    state.repeat = Some(Repeat {
+        intent: intent.to_string(),
+        count,
+    });
+    if count >= ctx.settings.frustration_repeats {
+        return escalate(
+            state,
+            out,
+            ctx,
+            EscalationReason::Frustration,
+            Priority::High,
+        );
+    }
+    match intent {
+        "contact_human_agent" => escalate(
+            state,
+            out,
+            ctx,
+            EscalationReason::CustomerRequest,
+            Priority::Normal,
+        ),
+        "complaint" => escalate(state, out, ctx, EscalationReason::Complaint, Priority::High),
+        i if ORDER_INTENTS.contains(&i) => {
+            let order_id = found
+                .order_id
+                .clone()
+                .or_else(|| state.slots.order_id.clone());
+            orders::handle(state, i, order_id, out, ctx)
+        }
+        _ => {
+            if matches!(state.handoff, Handoff::Queued { .. }) {
+                out.say(ctx.kb.reply("queued", &Vars::new()));
+            }
+            match ctx.kb.answer(intent, &Vars::new()) {
+                Some(answer) => {
+                    out.say(answer);
+                    resolved(state);
+                    Outcome::Answered
+                }
+                // A model label the knowledge base does not know (checked at start-up for the
+                // shipped model, but a model swapped underneath may differ).
+                None => not_understood(state, out, ctx, "clarify"),
+            }
+        }
+    }
+}
+
+/// Hands the conversation to a person, once: a second request while queued only reassures.
+pub(super) fn escalate(
+    state: &mut Conversation,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+    reason: EscalationReason,
+    priority: Priority,
+) -> Outcome {
+    state.failures = 0;
+    state.repeat = None;
+    if let Handoff::Queued { .. } = state.handoff {
+        out.say(ctx.kb.reply("already_escalated", &Vars::new()));
+        return Outcome::Answered;
+    }
+    state.handoff = Handoff::Queued {
+        reason,
+        since: ctx.now_text(),
+    };
+    out.say(ctx.kb.reply("escalated", &Vars::new()));
+    out.actions.push(Action::Escalate {
+        kind: EscalationType::Escalation,
+        reason,
+        priority,
+        intent: Some(out.prediction.intent.clone()),
+        intents: Vec::new(),
+        order_id: None,
+        transcript: Vec::new(),
+        message: None,
+        agent_id: None,
+    });
+    Outcome::Escalated
+}

@@ -1,0 +1,267 @@
+//! The dialogue core: a pure function from (conversation state, event, context) to
+//! (new state, actions). No I/O happens here, so every transition is a unit test; the stream
+//! service loads the state, calls [`step`], and writes the state and actions atomically.
+
+mod agent;
+mod customer;
+pub mod entities;
+mod orders;
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::DialogueSettings;
+use crate::knowledge::Knowledge;
+use crate::model::Prediction;
+use crate::wire::{
+    AgentAction, Author, EscalationReason, EscalationType, InboundMessage, Order, OrderRequestType,
+    Priority, Turn,
+};
+
+pub use entities::Entities;
+
+/// Version of the stored [`Conversation`] layout; bump it and add a migration in `state` when
+/// the layout changes.
+pub const CONVERSATION_VERSION: u8 = 1;
+
+/// What Parley remembers about one conversation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub customer_id: Option<String>,
+    /// The most recent turns, oldest first, bounded by `limits.transcript_turns`.
+    pub transcript: Vec<Turn>,
+    /// Intents of the recent customer messages, oldest first (at most 10).
+    pub intents: Vec<String>,
+    pub slots: Entities,
+    pub pending: Option<Pending>,
+    /// Consecutive customer messages the bot could not handle.
+    pub failures: u32,
+    /// The same request asked again and again without being resolved.
+    pub repeat: Option<Repeat>,
+    pub handoff: Handoff,
+    pub last_message_id: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Repeat {
+    pub intent: String,
+    pub count: u32,
+}
+
+/// A question the bot asked and is waiting on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Pending {
+    /// The intent needs an order; `offered` is the one open order the bot proposed.
+    OrderNumber {
+        intent: String,
+        offered: Option<String>,
+        asked_at: String,
+    },
+    /// A new delivery address for an order that has not shipped.
+    NewAddress { order_id: String, asked_at: String },
+    /// The bot stated what it will do and waits for a yes or a no.
+    Confirm {
+        request: PlannedRequest,
+        asked_at: String,
+    },
+}
+
+impl Pending {
+    fn asked_at(&self) -> &str {
+        match self {
+            Self::OrderNumber { asked_at, .. }
+            | Self::NewAddress { asked_at, .. }
+            | Self::Confirm { asked_at, .. } => asked_at,
+        }
+    }
+}
+
+/// An order request waiting for the customer's confirmation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedRequest {
+    pub kind: OrderRequestType,
+    pub order_id: String,
+    pub details: serde_json::Value,
+}
+
+/// Who is answering the customer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Handoff {
+    /// The bot.
+    #[default]
+    Bot,
+    /// A person was asked for; the bot keeps answering simple questions meanwhile.
+    Queued {
+        reason: EscalationReason,
+        since: String,
+    },
+    /// An agent holds the conversation; the bot is silent and forwards messages.
+    Agent { agent_id: String, since: String },
+}
+
+/// Read access to the orders table.
+pub trait Orders {
+    fn get(&self, order_id: &str) -> Option<Order>;
+    /// The customer's orders that are still open (placed, processing, shipped).
+    fn open_orders_of(&self, customer_id: &str) -> Vec<Order>;
+}
+
+/// What a step may look at besides the state.
+pub struct Context<'a> {
+    pub kb: &'a Knowledge,
+    pub orders: &'a dyn Orders,
+    pub settings: &'a DialogueSettings,
+    pub transcript_turns: usize,
+    pub oos_label: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+impl Context<'_> {
+    fn now_text(&self) -> String {
+        self.now
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+}
+
+/// What happened to the conversation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event<'a> {
+    Customer {
+        message: &'a InboundMessage,
+        prediction: &'a Prediction,
+    },
+    Agent(&'a AgentAction),
+}
+
+/// An effect of a step, turned into a Kafka record by the service.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Reply {
+        author: Author,
+        text: String,
+        intent: Option<String>,
+        confidence: Option<f32>,
+        in_reply_to: Option<String>,
+        agent_id: Option<String>,
+        order_id: Option<String>,
+    },
+    Escalate {
+        kind: EscalationType,
+        reason: EscalationReason,
+        priority: Priority,
+        intent: Option<String>,
+        intents: Vec<String>,
+        order_id: Option<String>,
+        transcript: Vec<Turn>,
+        message: Option<String>,
+        agent_id: Option<String>,
+    },
+    OrderRequest {
+        kind: OrderRequestType,
+        order_id: String,
+        customer_id: String,
+        details: serde_json::Value,
+    },
+}
+
+/// How a step ended, for the `parley_messages_total{outcome}` metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Answered,
+    Asked,
+    Escalated,
+    Clarified,
+    OrderRequested,
+    Forwarded,
+    AgentAction,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Asked => "asked",
+            Self::Escalated => "escalated",
+            Self::Clarified => "clarified",
+            Self::OrderRequested => "order_requested",
+            Self::Forwarded => "forwarded_to_agent",
+            Self::AgentAction => "agent_action",
+        }
+    }
+}
+
+/// The result of one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub state: Conversation,
+    pub actions: Vec<Action>,
+    pub outcome: Outcome,
+}
+
+/// Handles one event: the whole dialogue policy. Pure: same inputs, same outputs.
+pub fn step(state: Conversation, event: Event<'_>, ctx: &Context<'_>) -> Step {
+    let mut step = match event {
+        Event::Customer {
+            message,
+            prediction,
+        } => customer::handle(state, message, prediction, ctx),
+        Event::Agent(action) => agent::handle(state, action, ctx),
+    };
+    let keep = ctx.transcript_turns.max(1);
+    let t = &mut step.state.transcript;
+    if t.len() > keep {
+        t.drain(..t.len() - keep);
+    }
+    step.state.updated_at = Some(ctx.now_text());
+    step
+}
+
+/// Adds a turn to the transcript.
+fn push_turn(
+    state: &mut Conversation,
+    ctx: &Context<'_>,
+    role: crate::wire::Role,
+    text: &str,
+    intent: Option<&str>,
+    message_id: Option<&str>,
+) {
+    state.transcript.push(Turn {
+        role,
+        text: text.to_string(),
+        at: ctx.now_text(),
+        intent: intent.map(str::to_string),
+        message_id: message_id.map(str::to_string),
+    });
+}
+
+/// An escalation record built from the state as it is now.
+fn escalation(
+    state: &Conversation,
+    kind: EscalationType,
+    reason: EscalationReason,
+    priority: Priority,
+    intent: Option<&str>,
+) -> Action {
+    let mut intents: Vec<String> = Vec::new();
+    for i in &state.intents {
+        if !intents.contains(i) {
+            intents.push(i.clone());
+        }
+    }
+    Action::Escalate {
+        kind,
+        reason,
+        priority,
+        intent: intent.map(str::to_string),
+        intents,
+        order_id: state.slots.order_id.clone(),
+        transcript: state.transcript.clone(),
+        message: None,
+        agent_id: None,
+    }
+}

@@ -1,0 +1,565 @@
+//! Every transition of the dialogue, without Kafka: predictions are given, orders are a map.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::*;
+use crate::wire::{AgentActionKind, OrderStatus};
+
+struct FakeOrders(HashMap<String, Order>);
+
+impl Orders for FakeOrders {
+    fn get(&self, id: &str) -> Option<Order> {
+        self.0.get(id).cloned()
+    }
+    fn open_orders_of(&self, customer: &str) -> Vec<Order> {
+        let mut v: Vec<Order> = self
+            .0
+            .values()
+            .filter(|o| o.customer_id == customer && o.status.is_open())
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+        v
+    }
+}
+
+fn order(id: &str, customer: &str, status: OrderStatus, extra: serde_json::Value) -> Order {
+    let mut v = serde_json::json!({"order_id": id, "customer_id": customer, "status": status,
+        "items": [{"name": "Trail running shoes", "quantity": 1, "unit_price": 89.9}],
+        "total": 89.9, "currency": "EUR"});
+    if let serde_json::Value::Object(m) = extra {
+        for (k, x) in m {
+            v[k] = x;
+        }
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+struct Chat {
+    state: Conversation,
+    orders: FakeOrders,
+    kb: Knowledge,
+    settings: DialogueSettings,
+    now: DateTime<Utc>,
+    n: usize,
+    customer: Option<String>,
+}
+
+impl Chat {
+    fn new() -> Self {
+        let kb_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kb");
+        Self {
+            state: Conversation::default(),
+            orders: FakeOrders(HashMap::new()),
+            kb: Knowledge::load(&kb_dir, &[], "out_of_scope").unwrap(),
+            settings: DialogueSettings::default(),
+            now: "2026-11-28T10:00:00Z".parse().unwrap(),
+            n: 0,
+            customer: Some("cust-1".into()),
+        }
+    }
+
+    fn with_order(mut self, o: Order) -> Self {
+        self.orders.0.insert(o.order_id.clone(), o);
+        self
+    }
+
+    fn ctx(&self) -> Context<'_> {
+        Context {
+            kb: &self.kb,
+            orders: &self.orders,
+            settings: &self.settings,
+            transcript_turns: 20,
+            oos_label: "out_of_scope",
+            now: self.now,
+        }
+    }
+
+    fn say(&mut self, text: &str, intent: &str) -> Step {
+        self.n += 1;
+        self.now += Duration::seconds(10);
+        let message = InboundMessage {
+            message_id: format!("m{}", self.n),
+            conversation_id: "c1".into(),
+            text: text.into(),
+            customer_id: self.customer.clone(),
+            channel: None,
+            sent_at: None,
+            locale: None,
+        };
+        let prediction = Prediction {
+            intent: intent.into(),
+            confidence: 0.95,
+            top: vec![],
+        };
+        let state = std::mem::take(&mut self.state);
+        let s = step(
+            state,
+            Event::Customer {
+                message: &message,
+                prediction: &prediction,
+            },
+            &self.ctx(),
+        );
+        self.state = s.state.clone();
+        s
+    }
+
+    fn agent(&mut self, action: AgentActionKind, text: Option<&str>) -> Step {
+        self.now += Duration::seconds(10);
+        let a = AgentAction {
+            conversation_id: "c1".into(),
+            agent_id: "agent-7".into(),
+            action,
+            text: text.map(str::to_string),
+            action_id: None,
+            sent_at: None,
+        };
+        let state = std::mem::take(&mut self.state);
+        let s = step(state, Event::Agent(&a), &self.ctx());
+        self.state = s.state.clone();
+        s
+    }
+}
+
+fn reply(s: &Step) -> &str {
+    s.actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Reply { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no reply in {:?}", s.actions))
+}
+
+fn escalations(s: &Step) -> Vec<(EscalationType, EscalationReason, Priority)> {
+    s.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Escalate {
+                kind,
+                reason,
+                priority,
+                ..
+            } => Some((*kind, *reason, *priority)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn requests(s: &Step) -> Vec<(OrderRequestType, String)> {
+    s.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::OrderRequest { kind, order_id, .. } => Some((*kind, order_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn shipped() -> Order {
+    order(
+        "A-55102",
+        "cust-1",
+        OrderStatus::Shipped,
+        serde_json::json!({"carrier": "DHL", "tracking_number": "JD014600003", "estimated_delivery": "2026-12-01"}),
+    )
+}
+
+fn processing() -> Order {
+    order(
+        "A-60001",
+        "cust-1",
+        OrderStatus::Processing,
+        serde_json::json!({}),
+    )
+}
+
+#[test]
+fn simple_intents_are_answered_from_the_knowledge_base() {
+    let mut c = Chat::new();
+    let s = c.say("what is your refund policy", "check_refund_policy");
+    assert_eq!(s.outcome, Outcome::Answered);
+    assert!(reply(&s).contains("30 days"), "{}", reply(&s));
+    assert_eq!(c.state.transcript.len(), 2);
+    assert_eq!(c.state.intents, vec!["check_refund_policy"]);
+}
+
+#[test]
+fn off_topic_twice_in_a_row_escalates() {
+    let mut c = Chat::new();
+    let s = c.say("what's the weather", "out_of_scope");
+    assert_eq!(s.outcome, Outcome::Clarified);
+    assert!(escalations(&s).is_empty());
+    let s = c.say("tell me a joke", "out_of_scope");
+    assert_eq!(s.outcome, Outcome::Escalated);
+    assert_eq!(
+        escalations(&s),
+        vec![(
+            EscalationType::Escalation,
+            EscalationReason::RepeatedFailure,
+            Priority::Normal
+        )]
+    );
+    // The escalation carries the transcript, so the agent needs no back-and-forth.
+    if let Some(Action::Escalate { transcript, .. }) = s.actions.last() {
+        assert!(transcript.iter().any(|t| t.text == "what's the weather"));
+    }
+}
+
+#[test]
+fn an_answered_message_resets_the_failure_count() {
+    let mut c = Chat::new();
+    c.say("asdf", "out_of_scope");
+    c.say("how can I pay", "check_payment_methods");
+    let s = c.say("qwerty", "out_of_scope");
+    assert_eq!(s.outcome, Outcome::Clarified);
+}
+
+#[test]
+fn asking_for_a_person_escalates_once_and_the_bot_keeps_helping() {
+    let mut c = Chat::new();
+    let s = c.say("I want to talk to a human", "contact_human_agent");
+    assert_eq!(
+        escalations(&s),
+        vec![(
+            EscalationType::Escalation,
+            EscalationReason::CustomerRequest,
+            Priority::Normal
+        )]
+    );
+    assert!(reply(&s).contains("person"));
+    let s = c.say("a real person please", "contact_human_agent");
+    assert!(escalations(&s).is_empty());
+    assert!(reply(&s).contains("queue"));
+    let s = c.say("which payment methods do you take", "check_payment_methods");
+    assert!(
+        reply(&s).contains("queue") && reply(&s).contains("PayPal"),
+        "{}",
+        reply(&s)
+    );
+}
+
+#[test]
+fn complaints_and_anger_escalate_with_high_priority() {
+    let mut c = Chat::new();
+    let s = c.say("I want to file a complaint", "complaint");
+    assert_eq!(escalations(&s)[0].1, EscalationReason::Complaint);
+    assert_eq!(escalations(&s)[0].2, Priority::High);
+    let mut c = Chat::new();
+    let s = c.say("this is the worst shop ever, useless", "track_order");
+    assert_eq!(escalations(&s)[0].1, EscalationReason::AngryLanguage);
+    assert_eq!(escalations(&s)[0].2, Priority::High);
+}
+
+#[test]
+fn the_same_request_three_times_is_frustration() {
+    let mut c = Chat::new();
+    c.say("how do I reset my password", "recover_password");
+    c.say("password reset?", "recover_password");
+    let s = c.say("how do I reset the password", "recover_password");
+    assert_eq!(escalations(&s)[0].1, EscalationReason::Frustration);
+}
+
+#[test]
+fn track_order_asks_for_the_number_then_answers_from_the_orders_table() {
+    let mut c = Chat::new().with_order(shipped()).with_order(processing());
+    let s = c.say("where is my order?", "track_order");
+    assert_eq!(s.outcome, Outcome::Asked);
+    assert!(reply(&s).contains("order number"));
+    // On its own this would not classify as track_order.
+    let s = c.say("it's A-55102", "out_of_scope");
+    let text = reply(&s);
+    assert!(
+        text.contains("shipped") && text.contains("JD014600003") && text.contains("DHL"),
+        "{text}"
+    );
+    assert_eq!(c.state.pending, None);
+    assert_eq!(c.state.slots.order_id.as_deref(), Some("A-55102"));
+}
+
+#[test]
+fn one_open_order_is_offered() {
+    let mut c = Chat::new().with_order(shipped());
+    let s = c.say("where is my parcel", "track_order");
+    assert!(reply(&s).contains("A-55102"), "{}", reply(&s));
+    let s = c.say("yes", "out_of_scope");
+    assert!(reply(&s).contains("JD014600003"));
+    let mut c = Chat::new().with_order(shipped());
+    c.say("where is my parcel", "track_order");
+    let s = c.say("no", "out_of_scope");
+    assert!(reply(&s).contains("order number"));
+    assert!(matches!(
+        c.state.pending,
+        Some(Pending::OrderNumber { offered: None, .. })
+    ));
+}
+
+#[test]
+fn another_customers_order_reveals_nothing() {
+    let mut c = Chat::new().with_order(order(
+        "A-77777",
+        "cust-2",
+        OrderStatus::Shipped,
+        serde_json::json!({"carrier": "UPS", "tracking_number": "1Z999"}),
+    ));
+    let s = c.say("where is order A-77777", "track_order");
+    let text = reply(&s);
+    assert!(text.contains("couldn't find"), "{text}");
+    assert!(!text.contains("1Z999") && !text.contains("UPS") && !text.contains("shipped"));
+    assert_eq!(c.state.slots.order_id, None);
+    // Without a customer id there is no order data at all.
+    let mut c = Chat::new().with_order(shipped());
+    c.customer = None;
+    let s = c.say("where is order A-55102", "track_order");
+    assert!(!reply(&s).contains("JD014600003"));
+    assert!(reply(&s).contains("signed in"));
+}
+
+#[test]
+fn cancel_asks_to_confirm_and_only_yes_publishes() {
+    let mut c = Chat::new().with_order(processing());
+    let s = c.say("cancel order A-60001", "cancel_order");
+    assert_eq!(s.outcome, Outcome::Asked);
+    assert!(reply(&s).contains("Shall I cancel"));
+    assert!(requests(&s).is_empty());
+    let s = c.say("yep", "out_of_scope");
+    assert_eq!(
+        requests(&s),
+        vec![(OrderRequestType::Cancel, "A-60001".to_string())]
+    );
+    assert_eq!(s.outcome, Outcome::OrderRequested);
+
+    let mut c = Chat::new().with_order(processing());
+    c.say("cancel order A-60001", "cancel_order");
+    let s = c.say("don't", "out_of_scope");
+    assert!(requests(&s).is_empty());
+    assert!(reply(&s).contains("won't change"));
+    assert_eq!(c.state.pending, None);
+}
+
+#[test]
+fn an_unclear_answer_to_a_confirmation_asks_again() {
+    let mut c = Chat::new().with_order(processing());
+    c.say("cancel order A-60001", "cancel_order");
+    let s = c.say("hmm", "out_of_scope");
+    assert!(reply(&s).contains("yes or a no"));
+    assert!(matches!(c.state.pending, Some(Pending::Confirm { .. })));
+    let s = c.say("sure", "out_of_scope");
+    assert_eq!(requests(&s).len(), 1);
+}
+
+#[test]
+fn a_shipped_order_cannot_be_cancelled() {
+    let mut c = Chat::new().with_order(shipped());
+    let s = c.say("please cancel my order A-55102", "cancel_order");
+    assert!(requests(&s).is_empty());
+    assert!(reply(&s).contains("already shipped"));
+    assert!(reply(&s).contains("refund"));
+    assert_eq!(c.state.pending, None);
+}
+
+#[test]
+fn a_confirmation_checks_the_order_again() {
+    let mut c = Chat::new().with_order(processing());
+    c.say("cancel order A-60001", "cancel_order");
+    c.orders.0.get_mut("A-60001").unwrap().status = OrderStatus::Shipped;
+    let s = c.say("yes", "out_of_scope");
+    assert!(requests(&s).is_empty());
+    assert!(reply(&s).contains("already shipped"));
+}
+
+#[test]
+fn address_change_collects_the_address_then_confirms() {
+    let mut c = Chat::new().with_order(processing());
+    let s = c.say(
+        "change the delivery address of A-60001",
+        "change_shipping_address",
+    );
+    assert!(reply(&s).contains("new delivery address"));
+    let s = c.say("12 High Street, Leeds, LS1 4AB, UK", "out_of_scope");
+    assert!(reply(&s).contains("12 High Street"));
+    let s = c.say("yes", "out_of_scope");
+    let Some(Action::OrderRequest { kind, details, .. }) = s
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::OrderRequest { .. }))
+    else {
+        panic!("no request: {:?}", s.actions)
+    };
+    assert_eq!(*kind, OrderRequestType::ChangeAddress);
+    assert_eq!(details["shipping_address"]["city"], "Leeds");
+    assert_eq!(details["shipping_address"]["country"], "UK");
+    // After shipping it is too late.
+    let mut c = Chat::new().with_order(shipped());
+    let s = c.say("change address for A-55102", "change_shipping_address");
+    assert!(reply(&s).contains("already shipped"));
+}
+
+#[test]
+fn refunds_follow_the_window() {
+    let delivered = |id: &str, at: &str| {
+        order(
+            id,
+            "cust-1",
+            OrderStatus::Delivered,
+            serde_json::json!({ "delivered_at": at }),
+        )
+    };
+    let mut c = Chat::new()
+        .with_order(delivered("A-1001", "2026-11-20T12:00:00Z"))
+        .with_order(delivered("A-1002", "2026-09-01T12:00:00Z"));
+    let s = c.say("I want a refund for A-1001", "get_refund");
+    assert!(
+        reply(&s).contains("Shall I request a refund"),
+        "{}",
+        reply(&s)
+    );
+    let s = c.say("yes please", "out_of_scope");
+    assert_eq!(
+        requests(&s),
+        vec![(OrderRequestType::Refund, "A-1001".to_string())]
+    );
+    let s = c.say("and a refund for A-1002", "get_refund");
+    assert!(reply(&s).contains("outside the refund window"));
+    assert!(requests(&s).is_empty());
+    let mut c = Chat::new().with_order(processing());
+    let s = c.say("refund A-60001", "get_refund");
+    assert!(reply(&s).contains("can't be refunded yet"));
+}
+
+#[test]
+fn a_question_expires_after_the_idle_time() {
+    let mut c = Chat::new().with_order(processing());
+    c.say("cancel my order A-60001", "cancel_order");
+    c.now += Duration::seconds(c.settings.pending_timeout_secs + 1);
+    let s = c.say("yes", "out_of_scope");
+    assert!(requests(&s).is_empty());
+    assert!(reply(&s).contains("dropped the earlier request"));
+}
+
+#[test]
+fn a_new_request_replaces_an_open_question() {
+    let mut c = Chat::new();
+    c.say("where is my order", "track_order");
+    let s = c.say(
+        "what payment methods do you accept",
+        "check_payment_methods",
+    );
+    assert!(reply(&s).contains("PayPal"));
+    assert_eq!(c.state.pending, None);
+}
+
+#[test]
+fn no_order_number_twice_escalates() {
+    let mut c = Chat::new();
+    c.say("where is my order", "track_order");
+    let s = c.say("hmm", "out_of_scope");
+    assert!(reply(&s).contains("still need the order number"));
+    let s = c.say("dunno", "out_of_scope");
+    assert_eq!(escalations(&s)[0].1, EscalationReason::RepeatedFailure);
+}
+
+#[test]
+fn full_handoff() {
+    let mut c = Chat::new().with_order(shipped());
+    c.say("where is A-55102", "track_order");
+    let s = c.say("I need to speak to someone", "contact_human_agent");
+    assert_eq!(escalations(&s).len(), 1);
+    if let Some(Action::Escalate {
+        order_id, intents, ..
+    }) = s.actions.last()
+    {
+        assert_eq!(order_id.as_deref(), Some("A-55102"));
+        assert!(intents.contains(&"track_order".to_string()));
+    }
+    let s = c.agent(AgentActionKind::TakeOver, None);
+    assert!(s.actions.is_empty());
+    let s = c.say("hello? is anyone there", "out_of_scope");
+    assert_eq!(s.outcome, Outcome::Forwarded);
+    assert_eq!(
+        escalations(&s),
+        vec![(
+            EscalationType::CustomerMessage,
+            EscalationReason::CustomerMessage,
+            Priority::Normal
+        )]
+    );
+    assert!(!s.actions.iter().any(|a| matches!(a, Action::Reply { .. })));
+    let s = c.agent(AgentActionKind::Reply, Some("Hi, I'm Sam. Let me check."));
+    match &s.actions[0] {
+        Action::Reply {
+            author,
+            agent_id,
+            in_reply_to,
+            ..
+        } => {
+            assert_eq!(*author, Author::Agent);
+            assert_eq!(agent_id.as_deref(), Some("agent-7"));
+            assert_eq!(in_reply_to.as_deref(), Some("m3"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(c
+        .state
+        .transcript
+        .iter()
+        .any(|t| t.role == crate::wire::Role::Agent));
+    let s = c.agent(AgentActionKind::HandBack, None);
+    assert_eq!(
+        escalations(&s),
+        vec![(
+            EscalationType::HandoffEnded,
+            EscalationReason::HandBack,
+            Priority::Low
+        )]
+    );
+    assert_eq!(c.state.handoff, Handoff::Bot);
+    let s = c.say("what payment methods do you take", "check_payment_methods");
+    assert!(reply(&s).contains("PayPal"));
+}
+
+#[test]
+fn an_agent_reply_takes_over_and_close_starts_afresh() {
+    let mut c = Chat::new().with_order(shipped());
+    c.say("where is A-55102", "track_order");
+    let s = c.agent(AgentActionKind::Reply, Some("I'm on it."));
+    assert_eq!(s.actions.len(), 1);
+    assert!(matches!(c.state.handoff, Handoff::Agent { .. }));
+    let s = c.agent(AgentActionKind::Close, None);
+    assert_eq!(escalations(&s)[0].1, EscalationReason::Close);
+    assert!(!s.actions.iter().any(|a| matches!(a, Action::Reply { .. })));
+    assert_eq!(c.state.slots.order_id, None);
+    // Handing back a conversation the bot already has does nothing.
+    let s = c.agent(AgentActionKind::HandBack, None);
+    assert!(s.actions.is_empty());
+}
+
+#[test]
+fn the_transcript_is_bounded() {
+    let mut c = Chat::new();
+    for _ in 0..30 {
+        c.say("how can I pay", "check_payment_methods");
+        c.state.repeat = None;
+    }
+    assert_eq!(c.state.transcript.len(), 20);
+    assert!(c.state.intents.len() <= 10);
+}
+
+#[test]
+fn steps_are_pure() {
+    let a = {
+        let mut c = Chat::new().with_order(processing());
+        c.say("cancel A-60001", "cancel_order");
+        c.say("yes", "out_of_scope")
+    };
+    let b = {
+        let mut c = Chat::new().with_order(processing());
+        c.say("cancel A-60001", "cancel_order");
+        c.say("yes", "out_of_scope")
+    };
+    assert_eq!(a, b);
+}

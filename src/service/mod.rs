@@ -1,0 +1,188 @@
+//! `parley run`: the consume → classify → dialogue → state → transactional produce loop.
+//!
+//! One batch at a time: records from every assigned partition are gathered (up to
+//! `max_batch_size`, waiting at most `max_batch_wait_ms` after the first), their texts are
+//! classified in one forward pass on the model thread, the dialogue steps run in offset order
+//! (so one conversation's messages are handled strictly in order), the new state, the applied
+//! offsets and the outputs (outbox) are written in one RocksDB batch, and the outputs are
+//! produced in one Kafka transaction together with the consumed offsets. A batch is at most
+//! `max_batch_size` records, and the next is read only once this one has committed, so a
+//! flood becomes consumer lag, not memory.
+
+mod orders;
+mod output;
+mod process;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, Producer};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub use orders::OrdersLoader;
+pub use output::record_id;
+
+use crate::config::Config;
+use crate::kafka::{consumer_config, producer_config, KafkaError, LagContext, Record};
+use crate::knowledge::Knowledge;
+use crate::metrics::{Health, Metrics};
+use crate::model::{ModelError, ModelHandle};
+use crate::state::{StateError, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// The running service's parts.
+pub struct Service {
+    cfg: Config,
+    store: Arc<Store>,
+    kb: Knowledge,
+    model: ModelHandle,
+    oos_label: String,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    consumer: StreamConsumer<LagContext>,
+    producer: FutureProducer,
+}
+
+impl Service {
+    /// Connects the consumer and the transactional producer. `init_transactions` fences any
+    /// earlier incarnation with the same `transactional_id` and aborts its open transaction.
+    pub fn new(
+        cfg: Config,
+        store: Arc<Store>,
+        kb: Knowledge,
+        model: ModelHandle,
+        oos_label: String,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Result<Self, ServiceError> {
+        let consumer: StreamConsumer<LagContext> = consumer_config(&cfg)
+            .create_with_context(LagContext {
+                metrics: metrics.clone(),
+            })
+            .map_err(KafkaError::client("creating the consumer"))?;
+        consumer
+            .subscribe(&[&cfg.topics.inbound, &cfg.topics.agent_actions])
+            .map_err(KafkaError::client("subscribing"))?;
+        let producer: FutureProducer = producer_config(&cfg)
+            .create()
+            .map_err(KafkaError::client("creating the producer"))?;
+        producer
+            .init_transactions(Duration::from_secs(60))
+            .map_err(KafkaError::client(format!(
+                "initialising transactions (transactional.id {})",
+                cfg.transactional_id
+            )))?;
+        Ok(Self {
+            cfg,
+            store,
+            kb,
+            model,
+            oos_label,
+            metrics,
+            health,
+            consumer,
+            producer,
+        })
+    }
+
+    /// Runs until `shutdown` turns true; the batch in hand is finished (committed or aborted)
+    /// before returning.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+        self.health.live.store(true, Ordering::Relaxed);
+        let result = self.run_loop(&mut shutdown).await;
+        self.health.live.store(false, Ordering::Relaxed);
+        self.health.ready.store(false, Ordering::Relaxed);
+        // Leave the group at once so the partitions move without waiting for a timeout.
+        self.consumer.unsubscribe();
+        result
+    }
+
+    async fn run_loop(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ServiceError> {
+        let mut last_gauges = Instant::now();
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let batch = self.gather(shutdown).await;
+            if !batch.is_empty() {
+                self.process(batch).await?;
+            }
+            if last_gauges.elapsed() > Duration::from_secs(5) {
+                self.update_gauges();
+                last_gauges = Instant::now();
+            }
+        }
+    }
+
+    fn update_gauges(&self) {
+        self.metrics
+            .state_store_bytes
+            .set(self.store.size_bytes() as i64);
+        self.metrics
+            .conversations
+            .set(self.store.conversation_count() as i64);
+        let assigned = self
+            .consumer
+            .assignment()
+            .map(|a| a.count() > 0)
+            .unwrap_or(false);
+        self.health.ready.store(
+            assigned && self.health.orders_caught_up.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Waits for a first record, then gathers more until the batch is full or the wait is up.
+    async fn gather(&self, shutdown: &mut watch::Receiver<bool>) -> Vec<Record> {
+        let max = self.cfg.batching.max_batch_size;
+        let mut batch = Vec::new();
+        let idle = tokio::time::sleep(Duration::from_secs(1));
+        tokio::select! {
+            _ = shutdown.changed() => return batch,
+            _ = idle => {
+                self.update_gauges();
+                return batch;
+            }
+            m = self.consumer.recv() => match m {
+                Ok(m) => batch.push(Record::from_message(&m)),
+                Err(e) => {
+                    self.consumer_error(e).await;
+                    return batch;
+                }
+            },
+        }
+        let deadline = Instant::now() + Duration::from_millis(self.cfg.batching.max_batch_wait_ms);
+        while batch.len() < max {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                m = self.consumer.recv() => match m {
+                    Ok(m) => batch.push(Record::from_message(&m)),
+                    Err(e) => {
+                        self.consumer_error(e).await;
+                        break;
+                    }
+                },
+            }
+        }
+        batch
+    }
+
+    async fn consumer_error(&self, e: rdkafka::error::KafkaError) {
+        // Transport errors are retried by librdkafka itself; say so once and go on.
+        eprintln!("parley: consumer: {e}");
+        self.metrics.failures.with_label_values(&["consumer"]).inc();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,407 @@
+//! One batch: decode, classify, step the dialogue, persist, produce in a transaction.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::Consumer;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::time::Instant;
+
+use super::output;
+use super::{Service, ServiceError};
+use crate::dialogue::{self, Context, Conversation, Event};
+use crate::kafka::{KafkaError, Record};
+use crate::state::OutRecord;
+use crate::wire::{
+    decode_agent_action, decode_inbound, AgentAction, DecodeError, ErrorKind, InboundMessage,
+};
+
+enum Work {
+    /// Applied before a crash: re-send exactly what was produced then.
+    Replay(Vec<OutRecord>),
+    Customer(InboundMessage),
+    Agent(AgentAction),
+    Bad(DecodeError),
+}
+
+struct Item {
+    record: Record,
+    work: Work,
+}
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Service {
+    fn decode(&self, record: &Record) -> Result<Work, ServiceError> {
+        if let Some(next) = self.store.applied_offset(&record.topic, record.partition)? {
+            if record.offset < next {
+                let stored = self
+                    .store
+                    .outbox(&record.topic, record.partition, record.offset)?;
+                return Ok(Work::Replay(stored.unwrap_or_default()));
+            }
+        }
+        let payload = record.payload.as_deref();
+        Ok(if record.topic == self.cfg.topics.inbound {
+            match decode_inbound(payload, self.cfg.limits.max_text_bytes) {
+                Ok(m) => Work::Customer(m),
+                Err(e) => Work::Bad(e),
+            }
+        } else {
+            match decode_agent_action(payload) {
+                Ok(a) => Work::Agent(a),
+                Err(e) => Work::Bad(e),
+            }
+        })
+    }
+
+    pub(super) async fn process(&self, batch: Vec<Record>) -> Result<(), ServiceError> {
+        let mut items = Vec::with_capacity(batch.len());
+        for record in batch {
+            let work = self.decode(&record)?;
+            items.push(Item { record, work });
+        }
+
+        // One forward pass for every customer text in the batch.
+        let texts: Vec<String> = items
+            .iter()
+            .filter_map(|i| match &i.work {
+                Work::Customer(m) => Some(m.text.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut predictions = Vec::new();
+        if !texts.is_empty() {
+            self.metrics.batch_size.observe(texts.len() as f64);
+            let started = Instant::now();
+            match self.model.classify(texts).await {
+                Ok(p) => predictions = p,
+                Err(e) => {
+                    // Nothing lost: each message goes to the dead-letter topic with the reason.
+                    eprintln!("parley: intent model failed on a batch: {e}");
+                    self.metrics.failures.with_label_values(&["model"]).inc();
+                    for item in &mut items {
+                        if matches!(item.work, Work::Customer(_)) {
+                            item.work = Work::Bad(DecodeError::new(
+                                ErrorKind::ProcessingError,
+                                format!("intent model failed: {e}"),
+                            ));
+                        }
+                    }
+                }
+            }
+            self.metrics
+                .inference_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+
+        let now = Utc::now();
+        let mut predictions = predictions.into_iter();
+        let mut conversations: HashMap<String, Conversation> = HashMap::new();
+        let mut state = self.store.batch();
+        let mut out: Vec<OutRecord> = Vec::new();
+        let mut next_offsets: HashMap<(String, i32), i64> = HashMap::new();
+        let mut first_offsets: HashMap<(String, i32), i64> = HashMap::new();
+        let mut outcomes: Vec<(String, &'static str)> = Vec::new();
+        let mut latencies: Vec<f64> = Vec::new();
+        for item in &items {
+            let r = &item.record;
+            let tp = (r.topic.clone(), r.partition);
+            first_offsets.entry(tp.clone()).or_insert(r.offset);
+            next_offsets.insert(tp, r.offset + 1);
+            let (records, outcome) = match &item.work {
+                Work::Replay(records) => {
+                    self.metrics.replayed.inc();
+                    out.extend(records.iter().cloned());
+                    continue;
+                }
+                Work::Bad(e) => {
+                    self.metrics
+                        .dead_letters
+                        .with_label_values(&[e.kind.as_str()])
+                        .inc();
+                    (
+                        vec![output::dead_letter(r, e, now, &self.cfg.topics.dead_letter)],
+                        "dead_letter",
+                    )
+                }
+                Work::Customer(m) => {
+                    let prediction = predictions.next().expect("one prediction per text");
+                    let event = Event::Customer {
+                        message: m,
+                        prediction: &prediction,
+                    };
+                    let (records, outcome) =
+                        self.step(&m.conversation_id, event, r, now, &mut conversations)?;
+                    if records.iter().any(|o| o.topic == self.cfg.topics.replies) {
+                        latencies.push(latency(m.sent_at.as_deref(), r.timestamp_ms, now));
+                    }
+                    (records, outcome)
+                }
+                Work::Agent(a) => self.step(
+                    &a.conversation_id,
+                    Event::Agent(a),
+                    r,
+                    now,
+                    &mut conversations,
+                )?,
+            };
+            state.put_outbox(&r.topic, r.partition, r.offset, &records);
+            state.put_offset(&r.topic, r.partition, r.offset + 1);
+            outcomes.push((r.topic.clone(), outcome));
+            out.extend(records);
+        }
+        for (id, c) in &conversations {
+            state.put_conversation(id, c);
+        }
+        // State, applied offsets and outbox first: if the transaction below never commits,
+        // the replay finds the outbox and re-sends it instead of applying the input twice.
+        block(|| self.store.write(state))?;
+
+        let started = Instant::now();
+        match self.commit(&out, &next_offsets).await {
+            Ok(()) => {
+                self.metrics
+                    .transaction_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                self.metrics
+                    .transactions
+                    .with_label_values(&["committed"])
+                    .inc();
+                for ((topic, partition), next) in &next_offsets {
+                    block(|| self.store.prune_outbox(topic, *partition, *next))?;
+                }
+                self.count_committed(&out, &outcomes, &latencies);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics
+                    .transactions
+                    .with_label_values(&["aborted"])
+                    .inc();
+                eprintln!("parley: transaction aborted, the batch will be re-read: {e}");
+                // Re-read from the batch's start; the outbox makes that replay exact. A
+                // partition that moved to another member is resumed there instead.
+                for ((topic, partition), first) in &first_offsets {
+                    let _ = block(|| {
+                        self.consumer
+                            .seek(topic, *partition, Offset::Offset(*first), TXN_TIMEOUT)
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs one dialogue step against the conversation's current state.
+    fn step(
+        &self,
+        conversation_id: &str,
+        event: Event<'_>,
+        record: &Record,
+        now: DateTime<Utc>,
+        conversations: &mut HashMap<String, Conversation>,
+    ) -> Result<(Vec<OutRecord>, &'static str), ServiceError> {
+        let current = match conversations.remove(conversation_id) {
+            Some(c) => c,
+            None => tokio::task::block_in_place(|| self.store.conversation(conversation_id))?
+                .unwrap_or_default(),
+        };
+        let ctx = Context {
+            kb: &self.kb,
+            orders: self.store.as_ref(),
+            settings: &self.cfg.dialogue,
+            transcript_turns: self.cfg.limits.transcript_turns,
+            oos_label: &self.oos_label,
+            now,
+        };
+        let step = tokio::task::block_in_place(|| dialogue::step(current, event, &ctx));
+        let customer = match event {
+            Event::Customer { message, .. } => message.customer_id.clone(),
+            Event::Agent(_) => step.state.customer_id.clone(),
+        };
+        let records = output::records(
+            &step.actions,
+            conversation_id,
+            customer.as_deref(),
+            record,
+            now,
+            &self.cfg.topics,
+        );
+        conversations.insert(conversation_id.to_string(), step.state);
+        Ok((records, step.outcome.as_str()))
+    }
+
+    /// Produces `out` and commits the consumed offsets in one transaction.
+    async fn commit(
+        &self,
+        out: &[OutRecord],
+        next_offsets: &HashMap<(String, i32), i64>,
+    ) -> Result<(), KafkaError> {
+        block(|| self.producer.begin_transaction())
+            .map_err(KafkaError::client("beginning a transaction"))?;
+        let result = self.produce_and_commit(out, next_offsets).await;
+        if let Err(e) = &result {
+            let fatal = matches!(e, KafkaError::Client { source, .. }
+                if txn_error(source).is_some_and(|r| r.is_fatal()));
+            if fatal {
+                return result;
+            }
+            block(|| self.producer.abort_transaction(TXN_TIMEOUT))
+                .map_err(KafkaError::client("aborting a transaction"))?;
+        }
+        result
+    }
+
+    async fn produce_and_commit(
+        &self,
+        out: &[OutRecord],
+        next_offsets: &HashMap<(String, i32), i64>,
+    ) -> Result<(), KafkaError> {
+        let mut deliveries = Vec::with_capacity(out.len());
+        for r in out {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for (k, v) in &r.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v.as_bytes()),
+                });
+            }
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&r.topic)
+                .payload(&r.value[..])
+                .headers(headers);
+            if let Some(k) = &r.key {
+                record = record.key(&k[..]);
+            }
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(d) => {
+                        deliveries.push(d);
+                        break;
+                    }
+                    Err((e, back)) => {
+                        if e.rdkafka_error_code()
+                            != Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                        {
+                            return Err(KafkaError::Client {
+                                context: format!("producing to {}", r.topic),
+                                source: e,
+                            });
+                        }
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        }
+        for d in deliveries {
+            match d.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    return Err(KafkaError::Client {
+                        context: "delivering an output record".into(),
+                        source: e,
+                    })
+                }
+                Err(_) => return Err(KafkaError::Other("producer went away".into())),
+            }
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), next) in next_offsets {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .map_err(KafkaError::client("building the offsets"))?;
+        }
+        let group = self
+            .consumer
+            .group_metadata()
+            .ok_or_else(|| KafkaError::Other("consumer has no group metadata".into()))?;
+        block(|| {
+            self.producer
+                .send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT)
+        })
+        .map_err(KafkaError::client("adding the offsets to the transaction"))?;
+        // A retriable failure (a timeout) may hide a commit that went through: retry the
+        // commit itself rather than abort and risk producing the batch twice.
+        let mut attempts = 0;
+        loop {
+            match block(|| self.producer.commit_transaction(TXN_TIMEOUT)) {
+                Ok(()) => return Ok(()),
+                Err(e) if attempts < 5 && txn_error(&e).is_some_and(|r| r.is_retriable()) => {
+                    attempts += 1;
+                    eprintln!("parley: committing the transaction, retrying: {e}");
+                }
+                Err(e) => {
+                    return Err(KafkaError::Client {
+                        context: "committing the transaction".into(),
+                        source: e,
+                    })
+                }
+            }
+        }
+    }
+
+    fn count_committed(
+        &self,
+        out: &[OutRecord],
+        outcomes: &[(String, &'static str)],
+        latencies: &[f64],
+    ) {
+        for (topic, outcome) in outcomes {
+            self.metrics
+                .messages
+                .with_label_values(&[topic.as_str(), outcome])
+                .inc();
+        }
+        for r in out {
+            self.metrics
+                .records_out
+                .with_label_values(&[r.topic.as_str()])
+                .inc();
+            if r.topic == self.cfg.topics.escalations {
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&r.value) {
+                    let kind = v["type"].as_str().unwrap_or("");
+                    let reason = v["reason"].as_str().unwrap_or("");
+                    self.metrics
+                        .escalations
+                        .with_label_values(&[kind, reason])
+                        .inc();
+                }
+            } else if r.topic == self.cfg.topics.order_requests {
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&r.value) {
+                    let kind = v["type"].as_str().unwrap_or("");
+                    self.metrics.order_requests.with_label_values(&[kind]).inc();
+                }
+            }
+        }
+        for l in latencies {
+            self.metrics.end_to_end_seconds.observe(*l);
+        }
+    }
+}
+
+/// Runs blocking work (librdkafka transaction calls, RocksDB) without stalling the runtime.
+fn block<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+fn txn_error(e: &rdkafka::error::KafkaError) -> Option<&rdkafka::error::RDKafkaError> {
+    match e {
+        rdkafka::error::KafkaError::Transaction(r) => Some(r),
+        _ => None,
+    }
+}
+
+/// Seconds from the message's `sent_at` (or the record's timestamp) to `now`.
+fn latency(sent_at: Option<&str>, timestamp_ms: Option<i64>, now: DateTime<Utc>) -> f64 {
+    let sent = sent_at
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|| timestamp_ms.and_then(DateTime::from_timestamp_millis));
+    match sent {
+        Some(t) => ((now - t).num_milliseconds().max(0) as f64) / 1000.0,
+        None => 0.0,
+    }
+}

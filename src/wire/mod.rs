@@ -1,0 +1,270 @@
+//! The records on the wire (see `schemas/`): what Parley reads, what it writes, and how a
+//! bad input is told apart from a good one.
+
+mod decode;
+
+pub use decode::{decode_agent_action, decode_inbound, decode_order, DecodeError, ErrorKind};
+
+use serde::{Deserialize, Serialize};
+
+/// A customer message from `chat.inbound`. Unknown fields are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+}
+
+/// Who wrote a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Author {
+    Bot,
+    Agent,
+}
+
+/// A record on `chat.replies`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub reply_id: String,
+    pub conversation_id: String,
+    pub in_reply_to: Option<String>,
+    pub text: String,
+    pub intent: Option<String>,
+    pub confidence: Option<f32>,
+    pub author: Author,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+}
+
+/// The kind of record on `chat.escalations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationType {
+    Escalation,
+    CustomerMessage,
+    HandoffEnded,
+}
+
+/// Why a conversation was handed to a person (or why a handoff record was sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationReason {
+    CustomerRequest,
+    Complaint,
+    RepeatedFailure,
+    Frustration,
+    AngryLanguage,
+    CustomerMessage,
+    HandBack,
+    Close,
+}
+
+impl EscalationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CustomerRequest => "customer_request",
+            Self::Complaint => "complaint",
+            Self::RepeatedFailure => "repeated_failure",
+            Self::Frustration => "frustration",
+            Self::AngryLanguage => "angry_language",
+            Self::CustomerMessage => "customer_message",
+            Self::HandBack => "hand_back",
+            Self::Close => "close",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+/// Who said a turn of the transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Customer,
+    Bot,
+    Agent,
+}
+
+/// One turn of a conversation, as kept in state and sent to agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub role: Role,
+    pub text: String,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+/// A record on `chat.escalations`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub escalation_id: String,
+    #[serde(rename = "type")]
+    pub kind: EscalationType,
+    pub conversation_id: String,
+    pub customer_id: Option<String>,
+    pub reason: EscalationReason,
+    pub priority: Priority,
+    pub intent: Option<String>,
+    pub intents: Vec<String>,
+    pub order_id: Option<String>,
+    pub transcript: Vec<Turn>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+}
+
+/// Order statuses on `commerce.orders`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Placed,
+    Processing,
+    Shipped,
+    Delivered,
+    Cancelled,
+    Returned,
+    Refunded,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "placed",
+            Self::Processing => "processing",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+            Self::Returned => "returned",
+            Self::Refunded => "refunded",
+        }
+    }
+
+    /// Still on its way to the customer (or not yet sent).
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Placed | Self::Processing | Self::Shipped)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Address {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    pub country: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderItem {
+    #[serde(default)]
+    pub sku: Option<String>,
+    pub name: String,
+    #[serde(default = "one")]
+    pub quantity: u32,
+    #[serde(default)]
+    pub unit_price: Option<f64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// An order from `commerce.orders` (the order service owns it; Parley keeps a copy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: String,
+    pub customer_id: String,
+    pub status: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_delivery: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<OrderItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderRequestType {
+    Cancel,
+    ChangeAddress,
+    Refund,
+}
+
+/// A record on `commerce.order-requests`: what the customer confirmed they want done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderRequest {
+    pub request_id: String,
+    #[serde(rename = "type")]
+    pub kind: OrderRequestType,
+    pub order_id: String,
+    pub customer_id: String,
+    pub conversation_id: String,
+    pub details: serde_json::Value,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentActionKind {
+    TakeOver,
+    Reply,
+    HandBack,
+    Close,
+}
+
+/// A record on `chat.agent-actions`, written by agent consoles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentAction {
+    pub conversation_id: String,
+    pub agent_id: String,
+    pub action: AgentActionKind,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub action_id: Option<String>,
+    #[serde(default)]
+    pub sent_at: Option<String>,
+}

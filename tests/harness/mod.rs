@@ -1,0 +1,418 @@
+//! Integration harness: a real Apache Kafka broker (started from the Maven Central jars by
+//! `scripts/kafka.sh`, or an external one from `PARLEY_TEST_BROKERS`), the real `parley`
+//! binary as a child process, and read_committed readers of its output topics.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Broker {
+    bootstrap: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The broker shared by every test of this binary.
+pub fn brokers() -> String {
+    static BROKER: OnceLock<Broker> = OnceLock::new();
+    BROKER
+        .get_or_init(|| {
+            if let Ok(b) = std::env::var("PARLEY_TEST_BROKERS") {
+                return Broker {
+                    bootstrap: b,
+                    _dir: None,
+                };
+            }
+            let dir = tempfile::Builder::new()
+                .prefix("parley-kafka-")
+                .tempdir()
+                .unwrap();
+            let out = Command::new("bash")
+                .arg(repo().join("scripts/kafka.sh"))
+                .arg("start")
+                .arg(dir.path())
+                .arg("--watch-pid")
+                .arg(std::process::id().to_string())
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("running scripts/kafka.sh");
+            assert!(out.status.success(), "the Kafka broker did not start");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let bootstrap = stdout.lines().last().unwrap().trim().to_string();
+            Broker {
+                bootstrap,
+                _dir: Some(dir),
+            }
+        })
+        .bootstrap
+        .clone()
+}
+
+/// Tests that run the service take turns: each loads a model and two cores are not many.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Topic names unique to one test, so tests never see each other's records.
+#[derive(Clone, Debug)]
+pub struct Topics {
+    pub prefix: String,
+}
+
+impl Topics {
+    pub fn new(test: &str) -> Self {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        Self {
+            prefix: format!("{test}-{nonce}"),
+        }
+    }
+    pub fn inbound(&self) -> String {
+        format!("{}.chat.inbound", self.prefix)
+    }
+    pub fn replies(&self) -> String {
+        format!("{}.chat.replies", self.prefix)
+    }
+    pub fn escalations(&self) -> String {
+        format!("{}.chat.escalations", self.prefix)
+    }
+    pub fn orders(&self) -> String {
+        format!("{}.commerce.orders", self.prefix)
+    }
+    pub fn order_requests(&self) -> String {
+        format!("{}.commerce.order-requests", self.prefix)
+    }
+    pub fn agent_actions(&self) -> String {
+        format!("{}.chat.agent-actions", self.prefix)
+    }
+    pub fn dead_letter(&self) -> String {
+        format!("{}.chat.dead-letter", self.prefix)
+    }
+    pub fn group(&self) -> String {
+        format!("{}-group", self.prefix)
+    }
+
+    /// Creates the topics before the service does, so the test can produce first.
+    pub fn create(&self, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .create()
+            .unwrap();
+        let names = [
+            self.inbound(),
+            self.replies(),
+            self.escalations(),
+            self.orders(),
+            self.order_requests(),
+            self.agent_actions(),
+            self.dead_letter(),
+        ];
+        let topics: Vec<NewTopic> = names
+            .iter()
+            .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let results = rt
+            .block_on(admin.create_topics(&topics, &AdminOptions::new()))
+            .unwrap();
+        for r in results {
+            r.unwrap();
+        }
+    }
+}
+
+/// A plain producer for test input.
+pub struct Input {
+    producer: ThreadedProducer<DefaultProducerContext>,
+}
+
+impl Input {
+    pub fn new() -> Self {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        Self { producer }
+    }
+
+    pub fn send(&self, topic: &str, key: &str, value: &[u8]) {
+        let mut record = BaseRecord::to(topic).key(key).payload(value);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return,
+                Err((_, r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+
+    pub fn send_json(&self, topic: &str, key: &str, value: &serde_json::Value) {
+        self.send(topic, key, value.to_string().as_bytes());
+    }
+
+    pub fn tombstone(&self, topic: &str, key: &str) {
+        let record: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic).key(key);
+        self.producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+
+    pub fn flush(&self) {
+        self.producer.flush(Duration::from_secs(30)).unwrap();
+    }
+}
+
+/// A read_committed reader of one topic from its beginning.
+pub struct Output {
+    consumer: BaseConsumer,
+    pub records: Vec<OwnedMessage>,
+}
+
+impl Output {
+    pub fn new(topic: &str) -> Self {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", format!("reader-{topic}"))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .unwrap();
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in md.topics()[0].partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        Self {
+            consumer,
+            records: Vec::new(),
+        }
+    }
+
+    /// Reads whatever arrives within `for_at_most`.
+    pub fn poll_for(&mut self, for_at_most: Duration) {
+        let end = Instant::now() + for_at_most;
+        while Instant::now() < end {
+            if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(100)) {
+                self.records.push(m.detach());
+            }
+        }
+    }
+
+    /// Reads until `done(records)` holds, or panics after `timeout`.
+    pub fn until(&mut self, timeout: Duration, what: &str, done: impl Fn(&[OwnedMessage]) -> bool) {
+        let end = Instant::now() + timeout;
+        while !done(&self.records) {
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {what}: have {} records",
+                self.records.len()
+            );
+            if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(100)) {
+                self.records.push(m.detach());
+            }
+        }
+    }
+
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.records
+            .iter()
+            .map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap())
+            .collect()
+    }
+}
+
+pub fn header(m: &OwnedMessage, name: &str) -> Option<String> {
+    parley::kafka::header(m, name)
+}
+
+/// The `parley run` child process.
+pub struct Service {
+    child: Child,
+    pub metrics_addr: String,
+    pub log: PathBuf,
+}
+
+pub struct ServiceConfig<'a> {
+    pub topics: &'a Topics,
+    pub state_dir: &'a Path,
+    pub max_text_bytes: usize,
+    pub extra: Vec<(String, String)>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Service {
+    pub fn start(cfg: &ServiceConfig<'_>) -> Self {
+        let t = cfg.topics;
+        let metrics_addr = format!("127.0.0.1:{}", free_port());
+        let log = cfg.state_dir.with_extension(format!("{}.log", free_port()));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_parley"));
+        cmd.current_dir(repo())
+            .arg("run")
+            .args(["--brokers", &brokers()])
+            .args(["--group-id", &t.group()])
+            .args(["--transactional-id", &format!("{}-txn", t.prefix)])
+            .arg("--state-dir")
+            .arg(cfg.state_dir)
+            .args(["--metrics-addr", &metrics_addr])
+            .args(["--topic-inbound", &t.inbound()])
+            .args(["--topic-replies", &t.replies()])
+            .args(["--topic-escalations", &t.escalations()])
+            .args(["--topic-orders", &t.orders()])
+            .args(["--topic-order-requests", &t.order_requests()])
+            .args(["--topic-agent-actions", &t.agent_actions()])
+            .args(["--topic-dead-letter", &t.dead_letter()])
+            .args(["--max-text-bytes", &cfg.max_text_bytes.to_string()])
+            .env_remove("PARLEY_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        for (k, v) in &cfg.extra {
+            cmd.arg(k).arg(v);
+        }
+        let child = cmd.spawn().expect("starting parley run");
+        let mut s = Self {
+            child,
+            metrics_addr,
+            log,
+        };
+        s.wait_ready(Duration::from_secs(120));
+        s
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("parley exited with {status}:\n{}", self.log_text());
+            }
+            if let Some((code, _)) = self.get("/readyz") {
+                if code == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < end,
+                "parley not ready:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A GET on the metrics server: (status code, body).
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect(&self.metrics_addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let code = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+        Some((code, body))
+    }
+
+    /// Metric samples by `name{labels}` as printed.
+    pub fn metrics(&self) -> HashMap<String, f64> {
+        let (_, body) = self.get("/metrics").expect("metrics endpoint");
+        body.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect()
+    }
+
+    pub fn kill(mut self) {
+        // SIGKILL: no chance to finish the batch or close anything.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < end, "parley did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Validates a record against a schema in `schemas/`.
+pub fn assert_schema(schema_file: &str, value: &serde_json::Value) {
+    static CACHE: OnceLock<Mutex<HashMap<String, serde_json::Value>>> = OnceLock::new();
+    let schema = {
+        let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
+        cache
+            .entry(schema_file.to_string())
+            .or_insert_with(|| {
+                let text =
+                    std::fs::read_to_string(repo().join("schemas").join(schema_file)).unwrap();
+                serde_json::from_str(&text).unwrap()
+            })
+            .clone()
+    };
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{schema_file}: {errors:?}\n{value}");
+}
