@@ -63,7 +63,7 @@ pub enum Command {
     /// Run the stream service: Kafka in, classification, dialogue, state, replies out.
     Run(Box<run::RunArgs>),
     /// Play scripted conversations (YAML) against a running Parley and check its answers.
-    Converse(converse::ConverseArgs),
+    Converse(Box<converse::ConverseArgs>),
     /// Fine-tune an intent classifier from a pretrained encoder (or resume one).
     Train(train::TrainArgs),
     /// Measure a model on labelled data: accuracy, macro-F1, per-intent table, confusions.
@@ -98,7 +98,7 @@ impl ModelArgs {
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Run(a) => run::run(*a),
-        Command::Converse(a) => converse::run(a),
+        Command::Converse(a) => converse::run(*a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Classify(a) => classify::run(a),

@@ -65,6 +65,19 @@ impl Turnout<'_> {
     }
 }
 
+/// Business rules over the model's label. "When will my order arrive" and "where is my
+/// order" sit close together in the training data (Bitext's `delivery_period` and
+/// `track_order`); about one specific order of the customer's, it is a tracking request.
+fn refine<'a>(intent: &'a str, text: &str, found: &entities::Entities) -> &'a str {
+    if intent == "delivery_period"
+        && (found.order_id.is_some() || entities::mentions_own_order(text))
+    {
+        "track_order"
+    } else {
+        intent
+    }
+}
+
 /// A confident prediction of a real request, not an answer to the bot's question.
 fn is_new_request(text: &str, prediction: &Prediction, ctx: &Context<'_>) -> bool {
     prediction.intent != ctx.oos_label
@@ -90,11 +103,16 @@ pub(super) fn handle(
     ctx: &Context<'_>,
 ) -> Step {
     let text = message.text.as_str();
+    let found = entities::extract(text);
+    let refined = Prediction {
+        intent: refine(&prediction.intent, text, &found).to_string(),
+        ..prediction.clone()
+    };
+    let prediction = &refined;
     let intent = prediction.intent.as_str();
     if message.customer_id.is_some() {
         state.customer_id = message.customer_id.clone();
     }
-    let found = entities::extract(text);
     let slots = &mut state.slots;
     for (slot, value) in [
         (&mut slots.invoice_id, &found.invoice_id),

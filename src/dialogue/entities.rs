@@ -206,6 +206,16 @@ pub fn is_angry(text: &str) -> bool {
     swearing || shouting || text.contains("!!!")
 }
 
+/// "my order", "my parcel", "where is my package": the customer means an order of theirs.
+pub fn mentions_own_order(text: &str) -> bool {
+    static P: OnceLock<Regex> = OnceLock::new();
+    P.get_or_init(|| {
+        Regex::new(r"(?i)\b(?:my|our)\s+(?:\w+\s+){0,2}(?:order|package|parcel|delivery|shipment|purchase|stuff)s?\b")
+            .unwrap()
+    })
+    .is_match(text)
+}
+
 /// Whether a message reads like a postal address (a number and at least three words, or a
 /// comma-separated line with a number).
 pub fn looks_like_address(text: &str) -> bool {
@@ -286,6 +296,16 @@ mod tests {
         ] {
             assert_eq!(yes_no(t), None, "{t}");
         }
+    }
+
+    #[test]
+    fn own_orders() {
+        assert!(mentions_own_order("where is my order?"));
+        assert!(mentions_own_order("has my package shipped yet"));
+        assert!(mentions_own_order("when does my new laptop order arrive"));
+        assert!(!mentions_own_order("how long does standard delivery take"));
+        assert!(!mentions_own_order("what are your delivery options"));
+        assert!(!mentions_own_order("how long does the delivery take"));
     }
 
     #[test]

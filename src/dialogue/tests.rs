@@ -282,6 +282,17 @@ fn track_order_asks_for_the_number_then_answers_from_the_orders_table() {
 }
 
 #[test]
+fn a_delivery_question_about_my_order_is_tracking() {
+    let mut c = Chat::new().with_order(shipped());
+    let s = c.say("where is my order?", "delivery_period");
+    assert!(reply(&s).contains("A-55102"), "{}", reply(&s));
+    assert_eq!(c.state.intents, vec!["track_order"]);
+    let mut c = Chat::new().with_order(shipped());
+    let s = c.say("how long does standard delivery take", "delivery_period");
+    assert!(reply(&s).contains("business days"), "{}", reply(&s));
+}
+
+#[test]
 fn one_open_order_is_offered() {
     let mut c = Chat::new().with_order(shipped());
     let s = c.say("where is my parcel", "track_order");

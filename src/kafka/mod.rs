@@ -3,17 +3,12 @@
 
 mod admin;
 
-use std::sync::Arc;
-
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::ConsumerContext;
 use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientContext, Statistics};
 
 pub use admin::ensure_topics;
 
 use crate::config::Config;
-use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -56,8 +51,7 @@ pub fn consumer_config(cfg: &Config) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .set("statistics.interval.ms", "5000");
+        .set("isolation.level", "read_committed");
     for (k, v) in &cfg.kafka {
         c.set(k, v);
     }
@@ -76,29 +70,6 @@ pub fn producer_config(cfg: &Config) -> ClientConfig {
     }
     c
 }
-
-/// Reports consumer lag from librdkafka's statistics into the metrics.
-pub struct LagContext {
-    pub metrics: Arc<Metrics>,
-}
-
-impl ClientContext for LagContext {
-    fn stats(&self, stats: Statistics) {
-        for (topic, t) in &stats.topics {
-            for (partition, p) in &t.partitions {
-                // librdkafka reports -1 for partitions this client does not consume.
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    self.metrics
-                        .consumer_lag
-                        .with_label_values(&[topic.as_str(), &partition.to_string()])
-                        .set(p.consumer_lag);
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for LagContext {}
 
 /// A consumed record, owned so it can outlive the consumer's buffer.
 #[derive(Debug, Clone)]

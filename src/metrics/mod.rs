@@ -60,7 +60,7 @@ impl Metrics {
         let consumer_lag = IntGaugeVec::new(
             Opts::new(
                 "consumer_lag",
-                "Records not yet consumed, per partition (from librdkafka statistics)",
+                "Records not yet consumed, per assigned partition",
             )
             .namespace("parley"),
             &["topic", "partition"],

@@ -26,7 +26,7 @@ pub use orders::OrdersLoader;
 pub use output::record_id;
 
 use crate::config::Config;
-use crate::kafka::{consumer_config, producer_config, KafkaError, LagContext, Record};
+use crate::kafka::{consumer_config, producer_config, KafkaError, Record};
 use crate::knowledge::Knowledge;
 use crate::metrics::{Health, Metrics};
 use crate::model::{ModelError, ModelHandle};
@@ -51,7 +51,7 @@ pub struct Service {
     oos_label: String,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-    consumer: StreamConsumer<LagContext>,
+    consumer: StreamConsumer,
     producer: FutureProducer,
 }
 
@@ -67,10 +67,8 @@ impl Service {
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> Result<Self, ServiceError> {
-        let consumer: StreamConsumer<LagContext> = consumer_config(&cfg)
-            .create_with_context(LagContext {
-                metrics: metrics.clone(),
-            })
+        let consumer: StreamConsumer = consumer_config(&cfg)
+            .create()
             .map_err(KafkaError::client("creating the consumer"))?;
         consumer
             .subscribe(&[&cfg.topics.inbound, &cfg.topics.agent_actions])
@@ -133,15 +131,46 @@ impl Service {
         self.metrics
             .conversations
             .set(self.store.conversation_count() as i64);
-        let assigned = self
-            .consumer
-            .assignment()
-            .map(|a| a.count() > 0)
-            .unwrap_or(false);
+        let assignment = self.consumer.assignment().ok();
+        let assigned = assignment.as_ref().is_some_and(|a| a.count() > 0);
+        if let Some(a) = &assignment {
+            self.update_lag(a);
+        }
         self.health.ready.store(
             assigned && self.health.orders_caught_up.load(Ordering::Relaxed),
             Ordering::Relaxed,
         );
+    }
+
+    /// Lag per assigned partition: the partition's end minus the next offset to read.
+    fn update_lag(&self, assignment: &rdkafka::TopicPartitionList) {
+        let Ok(positions) = self.consumer.position() else {
+            return;
+        };
+        for e in assignment.elements() {
+            let (topic, partition) = (e.topic(), e.partition());
+            let Ok((_, high)) = tokio::task::block_in_place(|| {
+                self.consumer
+                    .fetch_watermarks(topic, partition, Duration::from_secs(1))
+            }) else {
+                continue;
+            };
+            let next = match positions
+                .find_partition(topic, partition)
+                .map(|p| p.offset())
+            {
+                Some(rdkafka::Offset::Offset(o)) => o,
+                // Nothing read yet: the committed offset is where reading will start.
+                _ => match self.store.applied_offset(topic, partition) {
+                    Ok(Some(o)) => o,
+                    _ => 0,
+                },
+            };
+            self.metrics
+                .consumer_lag
+                .with_label_values(&[topic, &partition.to_string()])
+                .set((high - next).max(0));
+        }
     }
 
     /// Waits for a first record, then gathers more until the batch is full or the wait is up.

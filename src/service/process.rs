@@ -160,6 +160,7 @@ impl Service {
         // State, applied offsets and outbox first: if the transaction below never commits,
         // the replay finds the outbox and re-sends it instead of applying the input twice.
         block(|| self.store.write(state))?;
+        crash_point();
 
         let started = Instant::now();
         match self.commit(&out, &next_offsets).await {
@@ -378,6 +379,27 @@ impl Service {
         }
         for l in latencies {
             self.metrics.end_to_end_seconds.observe(*l);
+        }
+    }
+}
+
+/// Fault injection for the crash tests: with `PARLEY_CRASH_BEFORE_COMMIT=N` the process
+/// aborts after writing the state of its Nth batch and before committing its transaction,
+/// the one window where only the outbox keeps the outputs exactly-once.
+fn crash_point() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<u64>> = OnceLock::new();
+    static BATCHES: AtomicU64 = AtomicU64::new(0);
+    let at = AT.get_or_init(|| {
+        std::env::var("PARLEY_CRASH_BEFORE_COMMIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(at) = at {
+        if BATCHES.fetch_add(1, Ordering::Relaxed) + 1 == *at {
+            eprintln!("parley: PARLEY_CRASH_BEFORE_COMMIT={at}: aborting before the commit");
+            std::process::abort();
         }
     }
 }

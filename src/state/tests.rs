@@ -14,8 +14,10 @@ fn writes_are_atomic_and_survive_a_reopen() {
     {
         let store = Store::open(dir.path()).unwrap();
         let mut b = store.batch();
-        let mut c = Conversation::default();
-        c.failures = 1;
+        let c = Conversation {
+            failures: 1,
+            ..Default::default()
+        };
         b.put_conversation("c1", &c);
         b.put_offset("chat.inbound", 2, 41);
         let rec = OutRecord {

@@ -173,7 +173,7 @@ pub fn decode_agent_action(bytes: Option<&[u8]>) -> Result<AgentAction, DecodeEr
     let action: AgentAction = serde_json::from_value(Value::Object(map))
         .map_err(|e| DecodeError::new(ErrorKind::InvalidValue, format!("agent action: {e}")))?;
     if action.action == AgentActionKind::Reply
-        && action.text.as_deref().map_or(true, |t| t.trim().is_empty())
+        && action.text.as_deref().is_none_or(|t| t.trim().is_empty())
     {
         return Err(DecodeError::new(
             ErrorKind::EmptyText,

@@ -263,6 +263,8 @@ pub struct Service {
 
 pub struct ServiceConfig<'a> {
     pub topics: &'a Topics,
+    /// Environment for the child (e.g. PARLEY_CRASH_BEFORE_COMMIT).
+    pub env: Vec<(String, String)>,
     pub state_dir: &'a Path,
     pub max_text_bytes: usize,
     pub extra: Vec<(String, String)>,
@@ -277,7 +279,8 @@ fn free_port() -> u16 {
 }
 
 impl Service {
-    pub fn start(cfg: &ServiceConfig<'_>) -> Self {
+    /// Starts `parley run` without waiting for it.
+    pub fn launch(cfg: &ServiceConfig<'_>) -> Self {
         let t = cfg.topics;
         let metrics_addr = format!("127.0.0.1:{}", free_port());
         let log = cfg.state_dir.with_extension(format!("{}.log", free_port()));
@@ -305,12 +308,21 @@ impl Service {
         for (k, v) in &cfg.extra {
             cmd.arg(k).arg(v);
         }
+        cmd.env_remove("PARLEY_CRASH_BEFORE_COMMIT");
+        for (k, v) in &cfg.env {
+            cmd.env(k, v);
+        }
         let child = cmd.spawn().expect("starting parley run");
-        let mut s = Self {
+        Self {
             child,
             metrics_addr,
             log,
-        };
+        }
+    }
+
+    /// Starts `parley run` and waits until `/readyz` says ready.
+    pub fn start(cfg: &ServiceConfig<'_>) -> Self {
+        let mut s = Self::launch(cfg);
         s.wait_ready(Duration::from_secs(120));
         s
     }
@@ -365,6 +377,22 @@ impl Service {
                 Some((k.to_string(), v.parse().ok()?))
             })
             .collect()
+    }
+
+    /// Waits for the process to exit by itself (a crash point), up to `timeout`.
+    pub fn wait_exit(mut self, timeout: Duration) -> std::process::ExitStatus {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "parley did not exit:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn kill(mut self) {
