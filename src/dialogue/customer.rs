@@ -14,6 +14,9 @@ pub(super) struct Turnout<'a> {
     pub message: &'a InboundMessage,
     pub prediction: &'a Prediction,
     pub texts: Vec<String>,
+    /// The intent the reply answers when it is not the message's own (an order number given
+    /// in answer to "which order?" answers `track_order`, not `out_of_scope`).
+    pub intent: Option<String>,
     pub order_id: Option<String>,
     pub actions: Vec<Action>,
 }
@@ -31,7 +34,11 @@ impl Turnout<'_> {
             actions.push(Action::Reply {
                 author: Author::Bot,
                 text,
-                intent: Some(self.prediction.intent.clone()),
+                intent: Some(
+                    self.intent
+                        .take()
+                        .unwrap_or_else(|| self.prediction.intent.clone()),
+                ),
                 confidence: Some(self.prediction.confidence),
                 in_reply_to: Some(self.message.message_id.clone()),
                 agent_id: None,
@@ -141,6 +148,7 @@ pub(super) fn handle(
         message,
         prediction,
         texts: Vec::new(),
+        intent: None,
         order_id: None,
         actions: Vec::new(),
     };
@@ -211,22 +219,25 @@ fn answer_pending(
 ) -> Option<Outcome> {
     let text = out.message.text.as_str();
     match pending {
-        Pending::Confirm { request, asked_at } => match entities::yes_no(text) {
-            Some(YesNo::Yes) => Some(orders::confirmed(state, request, out, ctx)),
-            Some(YesNo::No) => {
-                out.say(ctx.kb.reply("declined", &Vars::new()));
-                out.order_id = Some(request.order_id.clone());
-                resolved(state);
-                Some(Outcome::Answered)
+        Pending::Confirm { request, asked_at } => {
+            out.intent = Some(orders::request_intent(request.kind).to_string());
+            match entities::yes_no(text) {
+                Some(YesNo::Yes) => Some(orders::confirmed(state, request, out, ctx)),
+                Some(YesNo::No) => {
+                    out.say(ctx.kb.reply("declined", &Vars::new()));
+                    out.order_id = Some(request.order_id.clone());
+                    resolved(state);
+                    Some(Outcome::Answered)
+                }
+                None if is_new_request(text, out.prediction, ctx) => None,
+                None => {
+                    let vars = Vars::from([("order.order_id", request.order_id.clone())]);
+                    out.say(ctx.kb.reply("confirm_yes_no", &vars));
+                    state.pending = Some(Pending::Confirm { request, asked_at });
+                    Some(Outcome::Asked)
+                }
             }
-            None if is_new_request(text, out.prediction, ctx) => None,
-            None => {
-                let vars = Vars::from([("order.order_id", request.order_id.clone())]);
-                out.say(ctx.kb.reply("confirm_yes_no", &vars));
-                state.pending = Some(Pending::Confirm { request, asked_at });
-                Some(Outcome::Asked)
-            }
-        },
+        }
         Pending::OrderNumber {
             intent,
             offered,
@@ -257,6 +268,7 @@ fn answer_pending(
             }
         }
         Pending::NewAddress { order_id, asked_at } => {
+            out.intent = Some("change_shipping_address".into());
             if entities::looks_like_address(text) {
                 Some(orders::plan_address_change(
                     state, &order_id, text, out, ctx,

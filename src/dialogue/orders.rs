@@ -58,14 +58,26 @@ pub(super) fn order_vars(order: &Order) -> Vars {
     );
     set("order.delivered_at", order.delivered_at.as_deref().map(day));
     set("order.total", money(order));
-    if !order.items.is_empty() {
-        let items: Vec<String> = order
+    let items = (!order.items.is_empty()).then(|| {
+        order
             .items
             .iter()
             .map(|i| format!("{} x {}", i.quantity, i.name))
-            .collect();
-        set("order.items", Some(items.join(", ")));
-    }
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let parts: Vec<String> = [items.clone(), money(order)]
+        .into_iter()
+        .flatten()
+        .collect();
+    set("order.items", items);
+    // Reads well with or without items and total: " (1 x Desk lamp, 59.90 EUR)" or nothing.
+    let summary = if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    };
+    set("order.summary", Some(summary));
     set(
         "order.address",
         order.shipping_address.as_ref().map(|a| {
@@ -94,6 +106,15 @@ fn owned(ctx: &Context<'_>, order_id: &str, customer_id: &str) -> Option<Order> 
         .filter(|o| o.customer_id == customer_id)
 }
 
+/// The intent an order request fulfils.
+pub(super) fn request_intent(kind: OrderRequestType) -> &'static str {
+    match kind {
+        OrderRequestType::Cancel => "cancel_order",
+        OrderRequestType::ChangeAddress => "change_shipping_address",
+        OrderRequestType::Refund => "get_refund",
+    }
+}
+
 /// Handles an order intent; asks for the order number when there is none.
 pub(super) fn handle(
     state: &mut Conversation,
@@ -102,6 +123,7 @@ pub(super) fn handle(
     out: &mut Turnout<'_>,
     ctx: &Context<'_>,
 ) -> Outcome {
+    out.intent = Some(intent.to_string());
     let Some(customer_id) = out.message.customer_id.clone() else {
         out.say(ctx.kb.reply("order_needs_sign_in", &Vars::new()));
         resolved(state);

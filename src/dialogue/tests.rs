@@ -272,6 +272,7 @@ fn track_order_asks_for_the_number_then_answers_from_the_orders_table() {
     assert!(reply(&s).contains("order number"));
     // On its own this would not classify as track_order.
     let s = c.say("it's A-55102", "out_of_scope");
+    assert!(matches!(&s.actions[0], Action::Reply { intent: Some(i), .. } if i == "track_order"));
     let text = reply(&s);
     assert!(
         text.contains("shipped") && text.contains("JD014600003") && text.contains("DHL"),

@@ -73,6 +73,7 @@ pub const RUNTIME_VARS: &[&str] = &[
     "order.delivered_at",
     "order.total",
     "order.items",
+    "order.summary",
     "order.address",
     "order_ref",
     "address",

@@ -400,10 +400,8 @@ fn describe_input(step: &ScenarioStep) -> String {
         format!("  customer > {text}")
     } else if let Some(action) = &step.agent {
         let agent = step.agent_id.as_deref().unwrap_or("agent-1");
-        match &step.text {
-            Some(text) => format!("  {agent} ({action}) > {text}"),
-            None => format!("  [{agent}: {action}]"),
-        }
+        // An agent's reply text shows as the published reply that follows.
+        format!("  [{agent}: {action}]")
     } else if let Some(o) = &step.order {
         format!(
             "  [order {} is now {}]",
