@@ -14,6 +14,13 @@ pub async fn ensure_topics(cfg: &Config) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = base_config(cfg)
         .create()
         .map_err(KafkaError::client("creating the admin client"))?;
+    // A quick metadata request first, so an unreachable broker is reported as that, in
+    // seconds, rather than as a topic-creation timeout.
+    tokio::task::block_in_place(|| admin.inner().fetch_metadata(None, Duration::from_secs(10)))
+        .map_err(KafkaError::client(format!(
+            "cannot reach the Kafka brokers at {} (check --brokers / PARLEY_BROKERS and the [kafka] settings)",
+            cfg.brokers
+        )))?;
     let t = &cfg.topics;
     let names = t.names();
     let topics: Vec<NewTopic> = names

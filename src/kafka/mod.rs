@@ -12,10 +12,10 @@ use crate::config::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
-    #[error("kafka: {context}: {source}")]
+    #[error("kafka: {context}: {cause}")]
     Client {
         context: String,
-        source: rdkafka::error::KafkaError,
+        cause: rdkafka::error::KafkaError,
     },
     #[error("kafka: {0}")]
     Other(String),
@@ -24,7 +24,7 @@ pub enum KafkaError {
 impl KafkaError {
     pub fn client(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
         let context = context.into();
-        move |source| Self::Client { context, source }
+        move |cause| Self::Client { context, cause }
     }
 }
 

@@ -13,10 +13,10 @@ pub use template::{Template, Vars};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KnowledgeError {
-    #[error("knowledge base {path}: cannot read: {source}")]
+    #[error("knowledge base {path}: cannot read: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("knowledge base {path}: not valid YAML for this file: {message}")]
     Parse { path: PathBuf, message: String },
@@ -107,9 +107,9 @@ pub struct Knowledge {
 }
 
 fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, KnowledgeError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KnowledgeError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| KnowledgeError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     serde_yaml::from_str(&text).map_err(|e| KnowledgeError::Parse {
         path: path.to_path_buf(),

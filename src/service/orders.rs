@@ -228,7 +228,7 @@ impl OrdersLoader {
         self.producer
             .send(fr, Duration::from_secs(30))
             .await
-            .map_err(|(source, _)| KafkaError::Client {
+            .map_err(|(cause, _)| KafkaError::Client {
                 context: format!(
                     "dead-lettering order record {}/{}@{} at {}",
                     record.topic,
@@ -236,7 +236,7 @@ impl OrdersLoader {
                     record.offset,
                     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
                 ),
-                source,
+                cause,
             })?;
         self.metrics
             .dead_letters

@@ -246,8 +246,8 @@ impl Service {
             .map_err(KafkaError::client("beginning a transaction"))?;
         let result = self.produce_and_commit(out, next_offsets).await;
         if let Err(e) = &result {
-            let fatal = matches!(e, KafkaError::Client { source, .. }
-                if txn_error(source).is_some_and(|r| r.is_fatal()));
+            let fatal = matches!(e, KafkaError::Client { cause, .. }
+                if txn_error(cause).is_some_and(|r| r.is_fatal()));
             if fatal {
                 return result;
             }
@@ -289,7 +289,7 @@ impl Service {
                         {
                             return Err(KafkaError::Client {
                                 context: format!("producing to {}", r.topic),
-                                source: e,
+                                cause: e,
                             });
                         }
                         record = back;
@@ -304,7 +304,7 @@ impl Service {
                 Ok(Err((e, _))) => {
                     return Err(KafkaError::Client {
                         context: "delivering an output record".into(),
-                        source: e,
+                        cause: e,
                     })
                 }
                 Err(_) => return Err(KafkaError::Other("producer went away".into())),
@@ -337,7 +337,7 @@ impl Service {
                 Err(e) => {
                     return Err(KafkaError::Client {
                         context: "committing the transaction".into(),
-                        source: e,
+                        cause: e,
                     })
                 }
             }

@@ -36,11 +36,8 @@ pub const STORE_VERSION: u8 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("state store {path}: {source}")]
-    Open {
-        path: String,
-        source: rocksdb::Error,
-    },
+    #[error("state store {path}: {cause}")]
+    Open { path: String, cause: rocksdb::Error },
     #[error("state store: {0}")]
     Db(#[from] rocksdb::Error),
     #[error("state store: {what} is corrupt: {message}")]
@@ -94,9 +91,9 @@ impl Store {
         let cfs = FAMILIES
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| StateError::Open {
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|cause| StateError::Open {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         let store = Self {
             db,
