@@ -4,6 +4,7 @@ mod bench;
 mod classify;
 mod converse;
 mod eval;
+mod loadgen;
 mod prepare;
 mod run;
 mod train;
@@ -64,6 +65,8 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Play scripted conversations (YAML) against a running Parley and check its answers.
     Converse(Box<converse::ConverseArgs>),
+    /// Measure a running service end to end: replies per second and latency percentiles.
+    Loadgen(Box<loadgen::LoadgenArgs>),
     /// Fine-tune an intent classifier from a pretrained encoder (or resume one).
     Train(train::TrainArgs),
     /// Measure a model on labelled data: accuracy, macro-F1, per-intent table, confusions.
@@ -99,6 +102,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Run(a) => run::run(*a),
         Command::Converse(a) => converse::run(*a),
+        Command::Loadgen(a) => loadgen::run(*a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Classify(a) => classify::run(a),
