@@ -22,7 +22,7 @@ mkdir -p "$work/kafka"
 brokers="$(bash scripts/kafka.sh start "$work/kafka" --watch-pid $$ | tail -n 1)"
 metrics="127.0.0.1:${PARLEY_BENCH_METRICS_PORT:-9899}"
 "$parley" run --brokers "$brokers" --state-dir "$work/state" --metrics-addr "$metrics" \
-  --partitions 6 2> "$work/parley.log" &
+  --partitions 6 2> "${PARLEY_BENCH_LOG:-$work/parley.log}" &
 service_pid=$!
 for _ in $(seq 1 300); do
   curl -fs "http://$metrics/readyz" >/dev/null 2>&1 && break

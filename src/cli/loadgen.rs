@@ -97,7 +97,9 @@ pub fn run(a: LoadgenArgs) -> Result<ExitCode, CliError> {
                 "customer_id": format!("{conv}-customer"), "text": text,
                 "sent_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)})
             .to_string();
-            let mut record = BaseRecord::to(&cfg.topics.inbound).key(&conv).payload(&value);
+            let mut record = BaseRecord::to(&cfg.topics.inbound)
+                .key(&conv)
+                .payload(&value);
             loop {
                 match producer.send(record) {
                     Ok(()) => break,

@@ -51,7 +51,7 @@ pub struct Service {
     oos_label: String,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer>,
     producer: FutureProducer,
 }
 
@@ -67,8 +67,9 @@ impl Service {
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> Result<Self, ServiceError> {
-        let consumer: StreamConsumer = consumer_config(&cfg)
+        let consumer: Arc<StreamConsumer> = consumer_config(&cfg)
             .create()
+            .map(Arc::new)
             .map_err(KafkaError::client("creating the consumer"))?;
         consumer
             .subscribe(&[&cfg.topics.inbound, &cfg.topics.agent_actions])
@@ -99,7 +100,13 @@ impl Service {
     /// before returning.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
         self.health.live.store(true, Ordering::Relaxed);
+        let lag = tokio::spawn(lag_reporter(
+            self.consumer.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        ));
         let result = self.run_loop(&mut shutdown).await;
+        lag.abort();
         self.health.live.store(false, Ordering::Relaxed);
         self.health.ready.store(false, Ordering::Relaxed);
         // Leave the group at once so the partitions move without waiting for a timeout.
@@ -131,46 +138,11 @@ impl Service {
         self.metrics
             .conversations
             .set(self.store.conversation_count() as i64);
-        let assignment = self.consumer.assignment().ok();
-        let assigned = assignment.as_ref().is_some_and(|a| a.count() > 0);
-        if let Some(a) = &assignment {
-            self.update_lag(a);
-        }
+        let assigned = self.consumer.assignment().is_ok_and(|a| a.count() > 0);
         self.health.ready.store(
             assigned && self.health.orders_caught_up.load(Ordering::Relaxed),
             Ordering::Relaxed,
         );
-    }
-
-    /// Lag per assigned partition: the partition's end minus the next offset to read.
-    fn update_lag(&self, assignment: &rdkafka::TopicPartitionList) {
-        let Ok(positions) = self.consumer.position() else {
-            return;
-        };
-        for e in assignment.elements() {
-            let (topic, partition) = (e.topic(), e.partition());
-            let Ok((_, high)) = tokio::task::block_in_place(|| {
-                self.consumer
-                    .fetch_watermarks(topic, partition, Duration::from_secs(1))
-            }) else {
-                continue;
-            };
-            let next = match positions
-                .find_partition(topic, partition)
-                .map(|p| p.offset())
-            {
-                Some(rdkafka::Offset::Offset(o)) => o,
-                // Nothing read yet: the committed offset is where reading will start.
-                _ => match self.store.applied_offset(topic, partition) {
-                    Ok(Some(o)) => o,
-                    _ => 0,
-                },
-            };
-            self.metrics
-                .consumer_lag
-                .with_label_values(&[topic, &partition.to_string()])
-                .set((high - next).max(0));
-        }
     }
 
     /// Waits for a first record, then gathers more until the batch is full or the wait is up.
@@ -213,5 +185,45 @@ impl Service {
         eprintln!("parley: consumer: {e}");
         self.metrics.failures.with_label_values(&["consumer"]).inc();
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Reports the lag per assigned partition every few seconds: the partition's end minus the
+/// next offset to read. It runs beside the processing loop because asking the broker for the
+/// partition ends queues behind the consumer's fetches (up to `fetch.wait.max.ms` each).
+async fn lag_reporter(consumer: Arc<StreamConsumer>, store: Arc<Store>, metrics: Arc<Metrics>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (consumer, store, metrics) = (consumer.clone(), store.clone(), metrics.clone());
+        let _ = tokio::task::spawn_blocking(move || report_lag(&consumer, &store, &metrics)).await;
+    }
+}
+
+fn report_lag(consumer: &StreamConsumer, store: &Store, metrics: &Metrics) {
+    let (Ok(assignment), Ok(positions)) = (consumer.assignment(), consumer.position()) else {
+        return;
+    };
+    for e in assignment.elements() {
+        let (topic, partition) = (e.topic(), e.partition());
+        let Ok((_, high)) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(5))
+        else {
+            continue;
+        };
+        let next = match positions
+            .find_partition(topic, partition)
+            .map(|p| p.offset())
+        {
+            Some(rdkafka::Offset::Offset(o)) => o,
+            // Nothing read yet: reading starts where the state left off.
+            _ => store
+                .applied_offset(topic, partition)
+                .ok()
+                .flatten()
+                .unwrap_or(0),
+        };
+        metrics
+            .consumer_lag
+            .with_label_values(&[topic, &partition.to_string()])
+            .set((high - next).max(0));
     }
 }
