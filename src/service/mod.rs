@@ -193,9 +193,9 @@ impl Service {
 /// partition ends queues behind the consumer's fetches (up to `fetch.wait.max.ms` each).
 async fn lag_reporter(consumer: Arc<StreamConsumer>, store: Arc<Store>, metrics: Arc<Metrics>) {
     loop {
+        let (c, s, m) = (consumer.clone(), store.clone(), metrics.clone());
+        let _ = tokio::task::spawn_blocking(move || report_lag(&c, &s, &m)).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let (consumer, store, metrics) = (consumer.clone(), store.clone(), metrics.clone());
-        let _ = tokio::task::spawn_blocking(move || report_lag(&consumer, &store, &metrics)).await;
     }
 }
 
