@@ -369,3 +369,67 @@ fn sigkill_mid_stream_then_restart_answers_every_message_exactly_once() {
     );
     drop(service);
 }
+
+#[test]
+fn a_second_instance_with_the_same_transactional_id_fences_the_first() {
+    let _turn = serial();
+    let t = Topics::new("fence");
+    t.create(2);
+    let input = Input::new();
+    let dirs = tempfile::tempdir().unwrap();
+    let cfg = |name: &str| ServiceConfig {
+        topics: &t,
+        state_dir: dirs.path().join(name).leak(),
+        max_text_bytes: 4000,
+        env: vec![],
+        extra: vec![],
+    };
+    let first = Service::start(&cfg("a"));
+    let mut replies = Output::new(&t.replies());
+    for i in 0..5 {
+        input.send_json(
+            &t.inbound(),
+            "c-1",
+            &msg(&format!("a-{i}"), "c-1", "u-1", "how can I pay"),
+        );
+    }
+    input.flush();
+    replies.until(
+        Duration::from_secs(120),
+        "the first instance's replies",
+        |r| r.len() >= 5,
+    );
+
+    // The newcomer takes the transactional id (and the static group member): the first one
+    // must stop with a clear error instead of producing alongside it.
+    let second = Service::start(&cfg("b"));
+    for i in 0..5 {
+        input.send_json(
+            &t.inbound(),
+            "c-2",
+            &msg(&format!("b-{i}"), "c-2", "u-2", "how can I pay"),
+        );
+    }
+    input.flush();
+    let log = first.log.clone();
+    let status = first.wait_exit(Duration::from_secs(120));
+    assert!(
+        !status.success(),
+        "the fenced instance should exit with an error"
+    );
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(text.contains("parley: error:"), "{text}");
+    replies.until(
+        Duration::from_secs(120),
+        "the second instance's replies",
+        |r| r.len() >= 10,
+    );
+    replies.poll_for(Duration::from_secs(2));
+    let ids: Vec<String> = replies
+        .json()
+        .iter()
+        .map(|r| r["in_reply_to"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 10, "each message answered once: {ids:?}");
+    drop(second);
+}

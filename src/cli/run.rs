@@ -170,7 +170,9 @@ async fn serve(
         crate::kafka::ensure_topics(&cfg).await?;
     }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let orders = OrdersLoader::new(cfg.clone(), store.clone(), metrics.clone(), health.clone())?;
+    let orders = tokio::task::block_in_place(|| {
+        OrdersLoader::new(cfg.clone(), store.clone(), metrics.clone(), health.clone())
+    })?;
     let service = tokio::task::block_in_place(|| {
         Service::new(
             cfg.clone(),

@@ -22,6 +22,12 @@ pub enum KafkaError {
 }
 
 impl KafkaError {
+    /// The client can no longer be used (e.g. another instance with the same
+    /// `transactional_id` fenced this one): stop rather than retry.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::Client { cause: rdkafka::error::KafkaError::Transaction(r), .. } if r.is_fatal())
+    }
+
     pub fn client(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
         let context = context.into();
         move |cause| Self::Client { context, cause }

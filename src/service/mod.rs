@@ -120,7 +120,7 @@ impl Service {
             if *shutdown.borrow() {
                 return Ok(());
             }
-            let batch = self.gather(shutdown).await;
+            let batch = self.gather(shutdown).await?;
             if !batch.is_empty() {
                 self.process(batch).await?;
             }
@@ -146,21 +146,24 @@ impl Service {
     }
 
     /// Waits for a first record, then gathers more until the batch is full or the wait is up.
-    async fn gather(&self, shutdown: &mut watch::Receiver<bool>) -> Vec<Record> {
+    async fn gather(
+        &self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Vec<Record>, ServiceError> {
         let max = self.cfg.batching.max_batch_size;
         let mut batch = Vec::new();
         let idle = tokio::time::sleep(Duration::from_secs(1));
         tokio::select! {
-            _ = shutdown.changed() => return batch,
+            _ = shutdown.changed() => return Ok(batch),
             _ = idle => {
                 self.update_gauges();
-                return batch;
+                return Ok(batch);
             }
             m = self.consumer.recv() => match m {
                 Ok(m) => batch.push(Record::from_message(&m)),
                 Err(e) => {
-                    self.consumer_error(e).await;
-                    return batch;
+                    self.consumer_error(e).await?;
+                    return Ok(batch);
                 }
             },
         }
@@ -171,20 +174,30 @@ impl Service {
                 m = self.consumer.recv() => match m {
                     Ok(m) => batch.push(Record::from_message(&m)),
                     Err(e) => {
-                        self.consumer_error(e).await;
+                        self.consumer_error(e).await?;
                         break;
                     }
                 },
             }
         }
-        batch
+        Ok(batch)
     }
 
-    async fn consumer_error(&self, e: rdkafka::error::KafkaError) {
-        // Transport errors are retried by librdkafka itself; say so once and go on.
-        eprintln!("parley: consumer: {e}");
+    async fn consumer_error(&self, e: rdkafka::error::KafkaError) -> Result<(), ServiceError> {
         self.metrics.failures.with_label_values(&["consumer"]).inc();
+        // A fatal one (e.g. another instance took this `group.instance.id`) ends the service.
+        if matches!(e, rdkafka::error::KafkaError::MessageConsumptionFatal(_)) {
+            return Err(KafkaError::Client {
+                context: "consuming (fatal; is another instance using the same transactional_id?)"
+                    .into(),
+                cause: e,
+            }
+            .into());
+        }
+        // Transport errors are retried by librdkafka itself; say so and go on.
+        eprintln!("parley: consumer: {e}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(())
     }
 }
 

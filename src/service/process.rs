@@ -178,6 +178,10 @@ impl Service {
                 self.count_committed(&out, &outcomes, &latencies);
                 Ok(())
             }
+            Err(e) if e.is_fatal() => {
+                self.metrics.failures.with_label_values(&["fatal"]).inc();
+                Err(e.into())
+            }
             Err(e) => {
                 self.metrics
                     .transactions
@@ -246,9 +250,7 @@ impl Service {
             .map_err(KafkaError::client("beginning a transaction"))?;
         let result = self.produce_and_commit(out, next_offsets).await;
         if let Err(e) = &result {
-            let fatal = matches!(e, KafkaError::Client { cause, .. }
-                if txn_error(cause).is_some_and(|r| r.is_fatal()));
-            if fatal {
+            if e.is_fatal() {
                 return result;
             }
             block(|| self.producer.abort_transaction(TXN_TIMEOUT))
