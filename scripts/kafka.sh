@@ -5,13 +5,14 @@
 #   scripts/kafka.sh fetch
 #       Download the broker jars once into
 #       ${PARLEY_KAFKA_HOME:-$HOME/.cache/parley/kafka-4.4.0}/lib (needs mvn).
-#   scripts/kafka.sh start DIR [--watch-pid PID]
+#   scripts/kafka.sh start DIR [--watch-pid PID [--cleanup]]
 #       Create a fresh broker in DIR (server.properties, data/, broker.log,
 #       broker.pid, bootstrap), start it in the background, wait until it
 #       really serves clients (group and transaction coordinators loaded) and
 #       print the bootstrap address (127.0.0.1:PORT) as the last stdout line.
 #       With --watch-pid PID, a detached watchdog stops the broker as soon as
-#       PID no longer exists.
+#       PID no longer exists. With --cleanup it then also
+#       deletes DIR (for test runs).
 #   scripts/kafka.sh stop DIR
 #       Stop the broker of DIR (TERM, KILL after 10 s) and its watchdog.
 #
@@ -296,11 +297,12 @@ EOF
 # --- start / stop ---------------------------------------------------------------
 
 start() {
-  local dir="" watch=""
+  local dir="" watch="" cleanup=""
   while (($#)); do
     case "$1" in
       --watch-pid) [[ $# -ge 2 ]] || usage; watch="$2"; shift 2 ;;
       --watch-pid=*) watch="${1#*=}"; shift ;;
+      --cleanup) cleanup=1; shift ;;
       -*) usage ;;
       *) [[ -z "$dir" ]] || usage; dir="$1"; shift ;;
     esac
@@ -397,6 +399,7 @@ start() {
 
   echo "127.0.0.1:$port" > "$dir/bootstrap"
   if [[ -n "$watch" ]]; then
+    [[ -n "$cleanup" ]] && touch "$dir/cleanup-on-exit"
     setsid nohup "$self" _watchdog "$dir" "$watch" "$pid" < /dev/null > /dev/null 2>&1 &
     echo $! > "$dir/watchdog.pid"
   fi
@@ -414,6 +417,10 @@ watchdog() {
   fi
   if [[ "$(read_pid "$dir/watchdog.pid")" == "$$" ]]; then
     rm -f "$dir/watchdog.pid"
+  fi
+  # The watched process (a test run) is gone and asked for it: leave nothing behind.
+  if ! alive "$watched" && [[ -f "$dir/cleanup-on-exit" ]]; then
+    rm -rf "$dir"
   fi
 }
 

@@ -50,6 +50,7 @@ pub fn brokers() -> String {
                 .arg(dir.path())
                 .arg("--watch-pid")
                 .arg(std::process::id().to_string())
+                .arg("--cleanup")
                 .stderr(Stdio::inherit())
                 .output()
                 .expect("running scripts/kafka.sh");
