@@ -188,21 +188,37 @@ async fn serve(
         "parley: running: {} and {} from {} as group {}; metrics on http://{}/metrics",
         cfg.topics.inbound, cfg.topics.agent_actions, cfg.brokers, cfg.group_id, cfg.metrics_addr
     );
-    let orders_task = tokio::spawn(orders.run(shutdown.clone()));
+    let stop = std::sync::Arc::new(stop);
+    let mut orders_task = tokio::spawn(orders.run(shutdown.clone()));
+    let on_signal = stop.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         eprintln!("parley: shutting down");
-        let _ = stop.send(true);
+        let _ = on_signal.send(true);
     });
-    let result = service.run(shutdown).await;
-    // The orders loader stops on the same signal; on an error it is stopped with the process.
-    if result.is_ok() {
-        let _ = orders_task.await;
-    } else {
-        orders_task.abort();
-    }
+    let service_run = service.run(shutdown);
+    tokio::pin!(service_run);
+    // Both loops must live: if the orders loader stops on an error, the orders table would go
+    // stale behind a service that looks healthy, so the service stops too.
+    let (result, orders_result) = tokio::select! {
+        r = &mut service_run => {
+            let _ = stop.send(true);
+            (r, (&mut orders_task).await)
+        }
+        o = &mut orders_task => {
+            let _ = stop.send(true);
+            (service_run.await, o)
+        }
+    };
     tokio::task::block_in_place(|| store.flush())?;
     result?;
+    match orders_result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(e) => {
+            return Err(CliError::Usage(format!("the orders loader stopped: {e}")));
+        }
+    }
     eprintln!("parley: stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }

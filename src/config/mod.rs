@@ -157,6 +157,9 @@ pub struct DialogueSettings {
     pub escalate_after_failures: u32,
     /// The same unresolved request this many times in a row counts as frustration.
     pub frustration_repeats: u32,
+    /// A conversation queued for a person that no agent has taken after this long goes back
+    /// to the bot (which can then escalate again).
+    pub queue_timeout_secs: i64,
 }
 
 impl Default for DialogueSettings {
@@ -165,6 +168,7 @@ impl Default for DialogueSettings {
             pending_timeout_secs: 900,
             escalate_after_failures: 2,
             frustration_repeats: 3,
+            queue_timeout_secs: 3600,
         }
     }
 }

@@ -186,7 +186,19 @@ pub(super) fn handle(
         }
     }
 
-    if entities::is_angry(text) {
+    // Queued too long without an agent: back to the bot, so a new problem can escalate again.
+    if let Handoff::Queued { since, .. } = &state.handoff {
+        let stale = chrono::DateTime::parse_from_rfc3339(since)
+            .map(|t| (ctx.now - t.with_timezone(&chrono::Utc)).num_seconds())
+            .map_or(true, |age| age > ctx.settings.queue_timeout_secs);
+        if stale {
+            state.handoff = Handoff::Bot;
+        }
+    }
+
+    // An address typed in capitals is not shouting.
+    let awaiting_address = matches!(state.pending, Some(Pending::NewAddress { .. }));
+    if !awaiting_address && entities::is_angry(text) {
         state.pending = None;
         let outcome = escalate(
             &mut state,
@@ -229,7 +241,10 @@ fn answer_pending(
                     resolved(state);
                     Some(Outcome::Answered)
                 }
-                None if is_new_request(text, out.prediction, ctx) => None,
+                None if is_new_request(text, out.prediction, ctx) => {
+                    out.intent = None;
+                    None
+                }
                 None => {
                     let vars = Vars::from([("order.order_id", request.order_id.clone())]);
                     out.say(ctx.kb.reply("confirm_yes_no", &vars));
@@ -244,6 +259,11 @@ fn answer_pending(
             asked_at,
         } => {
             let yes_no = entities::yes_no(text);
+            // "actually I want to cancel order 4417823" is a new request, number and all.
+            if is_new_request(text, out.prediction, ctx) && out.prediction.intent != intent {
+                out.intent = None;
+                return None;
+            }
             if let Some(id) = &found.order_id {
                 Some(orders::handle(state, &intent, Some(id.clone()), out, ctx))
             } else if offered.is_some() && yes_no == Some(YesNo::Yes) {
@@ -256,8 +276,6 @@ fn answer_pending(
                     asked_at: ctx.now_text(),
                 });
                 Some(Outcome::Asked)
-            } else if is_new_request(text, out.prediction, ctx) && out.prediction.intent != intent {
-                None
             } else {
                 state.pending = Some(Pending::OrderNumber {
                     intent,
@@ -274,6 +292,7 @@ fn answer_pending(
                     state, &order_id, text, out, ctx,
                 ))
             } else if is_new_request(text, out.prediction, ctx) {
+                out.intent = None;
                 None
             } else {
                 state.pending = Some(Pending::NewAddress { order_id, asked_at });

@@ -59,12 +59,17 @@ pub fn extract(text: &str) -> Entities {
     if let Some(m) = p.invoice.find(&rest.clone()) {
         rest.replace_range(m.range(), " ");
     }
+    // "order 4417823" beats a product code such as "XPS-9310" elsewhere in the message.
     let order_id = p
-        .order_with_prefix
+        .order_after_word
         .captures(&rest)
-        .filter(|c| !c[1].to_uppercase().starts_with("INV"))
-        .map(|c| c[1].to_uppercase())
-        .or_else(|| p.order_after_word.captures(&rest).map(|c| c[1].to_string()))
+        .map(|c| c[1].to_string())
+        .or_else(|| {
+            p.order_with_prefix
+                .captures(&rest)
+                .filter(|c| !c[1].to_uppercase().starts_with("INV"))
+                .map(|c| c[1].to_uppercase())
+        })
         .or_else(|| {
             // A bare number is an order number unless it reads as money or a date.
             let without_amounts = p.amount.replace_all(&rest, " ");
@@ -160,8 +165,27 @@ pub fn yes_no(text: &str) -> Option<YesNo> {
     }
     let joined = format!(" {} ", w.join(" "));
     let has = |phrases: &[&str]| phrases.iter().any(|p| joined.contains(&format!(" {p} ")));
-    // Negation wins: "yes, don't" and "no, not yet" are both a no.
-    if has(NO_PHRASES) {
+    // A negated verb is a no whatever else is said: "don't", "won't", "please don't do it".
+    if w.iter()
+        .any(|x| x.ends_with("n't") || x == "not" || x == "dont")
+    {
+        return Some(YesNo::No);
+    }
+    if joined.starts_with(" no problem ") || joined.starts_with(" no worries ") {
+        return Some(YesNo::Yes);
+    }
+    // The first word decides when it is a plain yes or no: "yes, cancel that", "no, thanks".
+    let first = format!(" {} ", w[0]);
+    let starts = |phrases: &[&str]| {
+        phrases
+            .iter()
+            .any(|p| !p.contains(' ') && first == format!(" {p} "))
+    };
+    if starts(NO_PHRASES) {
+        Some(YesNo::No)
+    } else if starts(YES_PHRASES) {
+        Some(YesNo::Yes)
+    } else if has(NO_PHRASES) {
         Some(YesNo::No)
     } else if has(YES_PHRASES) {
         Some(YesNo::Yes)
@@ -201,8 +225,16 @@ pub fn is_angry(text: &str) -> bool {
     let w = words(text);
     let joined = format!(" {} ", w.join(" "));
     let swearing = ANGRY.iter().any(|a| joined.contains(&format!(" {a} ")));
-    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
-    let shouting = letters.len() >= 12 && letters.iter().all(|c| c.is_uppercase());
+    // Shouting: at least three words of capitals, not counting codes with digits (postcodes,
+    // order numbers) and a lone acronym.
+    let caps: Vec<&str> = text
+        .split_whitespace()
+        .map(|t| t.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|t| t.chars().count() >= 2 && t.chars().all(char::is_alphabetic))
+        .collect();
+    let shouting = caps.len() >= 3
+        && caps.iter().map(|t| t.len()).sum::<usize>() >= 12
+        && caps.iter().all(|t| t.chars().all(char::is_uppercase));
     swearing || shouting || text.contains("!!!")
 }
 
@@ -237,6 +269,7 @@ mod tests {
             ("Order number: 99812", "99812"),
             ("#ord-2024-0042 please", "ORD-2024-0042"),
             ("where is a-55102", "A-55102"),
+            ("Where is order 4417823? It's the XPS-9310", "4417823"),
         ] {
             assert_eq!(extract(text).order_id.as_deref(), Some(want), "{text}");
         }
@@ -314,6 +347,8 @@ mod tests {
         assert!(is_angry("WHERE IS MY ORDER I PAID WEEKS AGO"));
         assert!(is_angry("still nothing!!!"));
         assert!(!is_angry("where is my order?"));
+        assert!(!is_angry("221B BAKER STREET, NW1 6XE"));
+        assert!(!is_angry("my UPS tracking says DHL"));
         assert!(looks_like_address("12 High Street, Leeds LS1 4AB, UK"));
         assert!(!looks_like_address("yes please"));
     }

@@ -183,10 +183,16 @@ pub(super) fn handle(
         },
         "change_shipping_address" => match order.status {
             Placed | Processing => {
+                // "change the address of A-1 to 5 Elm Road, Bath, UK": the part after " to ".
                 let text = out.message.text.clone();
-                let without_order = text.replace(&order.order_id, " ");
-                if entities::looks_like_address(&without_order) && without_order.contains(',') {
-                    return plan_address_change(state, &order.order_id, &without_order, out, ctx);
+                let lower = text.to_lowercase();
+                let given = lower
+                    .rfind(" to ")
+                    .map(|i| text[i + 4..].trim().to_string());
+                if let Some(address) =
+                    given.filter(|a| entities::looks_like_address(a) && a.contains(','))
+                {
+                    return plan_address_change(state, &order.order_id, &address, out, ctx);
                 }
                 state.pending = Some(Pending::NewAddress {
                     order_id: order.order_id.clone(),

@@ -575,3 +575,44 @@ fn steps_are_pure() {
     };
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_new_order_request_replaces_the_question_number_and_all() {
+    let mut c = Chat::new().with_order(processing()).with_order(shipped());
+    c.say("where is my order", "track_order");
+    let s = c.say("actually I want to cancel order A-60001", "cancel_order");
+    assert!(reply(&s).contains("Shall I cancel"), "{}", reply(&s));
+    assert!(matches!(&s.actions[0], Action::Reply { intent: Some(i), .. } if i == "cancel_order"));
+}
+
+#[test]
+fn an_address_in_capitals_is_not_anger_and_an_inline_address_is_used() {
+    let mut c = Chat::new().with_order(processing());
+    c.say(
+        "change the delivery address of A-60001",
+        "change_shipping_address",
+    );
+    let s = c.say("221B BAKER STREET, LONDON, NW1 6XE, UK", "out_of_scope");
+    assert!(escalations(&s).is_empty());
+    assert!(reply(&s).contains("221B BAKER STREET"), "{}", reply(&s));
+    let mut c = Chat::new().with_order(processing());
+    let s = c.say(
+        "change the address of order A-60001 to 5 Elm Road, Bath, BA1 1AA, UK",
+        "change_shipping_address",
+    );
+    assert!(reply(&s).contains("to: 5 Elm Road, Bath"), "{}", reply(&s));
+    assert!(!reply(&s).contains("change the address"), "{}", reply(&s));
+}
+
+#[test]
+fn a_queue_nobody_picks_up_returns_to_the_bot() {
+    let mut c = Chat::new();
+    c.say("I want a person", "contact_human_agent");
+    c.now += Duration::seconds(c.settings.queue_timeout_secs + 1);
+    let s = c.say("I want to make a complaint", "complaint");
+    assert_eq!(
+        escalations(&s).len(),
+        1,
+        "a new escalation after the queue expired"
+    );
+}

@@ -19,13 +19,23 @@ pub enum KafkaError {
     },
     #[error("kafka: {0}")]
     Other(String),
+    /// The client cannot go on; the service stops (and its supervisor restarts it).
+    #[error("kafka: {0}")]
+    Fatal(String),
 }
 
 impl KafkaError {
     /// The client can no longer be used (e.g. another instance with the same
     /// `transactional_id` fenced this one): stop rather than retry.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, Self::Client { cause: rdkafka::error::KafkaError::Transaction(r), .. } if r.is_fatal())
+        match self {
+            Self::Fatal(_) => true,
+            Self::Client {
+                cause: rdkafka::error::KafkaError::Transaction(r),
+                ..
+            } => r.is_fatal(),
+            _ => false,
+        }
     }
 
     pub fn client(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {

@@ -48,6 +48,9 @@ impl OrdersLoader {
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "200")
             .set("enable.auto.offset.store", "false")
+            // Reaching the end of a partition is reported, which is how readiness is known
+            // even when the last offset is a transaction marker that is never delivered.
+            .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed");
         for (k, v) in &cfg.kafka {
             cc.set(k, v);
@@ -126,6 +129,10 @@ impl OrdersLoader {
             };
             let record = match m {
                 Ok(m) => Record::from_message(&m),
+                Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
+                    self.caught_up(p);
+                    continue;
+                }
                 Err(e) => {
                     eprintln!("parley: orders consumer: {e}");
                     self.metrics
@@ -156,14 +163,22 @@ impl OrdersLoader {
             {
                 let _ = self.consumer.store_offsets(&tpl);
             }
-            if let Some(high) = self.catch_up.get(&record.partition) {
-                if record.offset + 1 >= *high {
-                    self.catch_up.remove(&record.partition);
-                    if self.catch_up.is_empty() {
-                        self.health.orders_caught_up.store(true, Ordering::Relaxed);
-                    }
-                }
+            self.check_caught_up(&record);
+        }
+    }
+
+    /// Ready once every partition has been read up to its end at start-up.
+    fn check_caught_up(&mut self, record: &Record) {
+        if let Some(high) = self.catch_up.get(&record.partition) {
+            if record.offset + 1 >= *high {
+                self.caught_up(record.partition);
             }
+        }
+    }
+
+    fn caught_up(&mut self, partition: i32) {
+        if self.catch_up.remove(&partition).is_some() && self.catch_up.is_empty() {
+            self.health.orders_caught_up.store(true, Ordering::Relaxed);
         }
     }
 

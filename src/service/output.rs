@@ -118,17 +118,26 @@ pub fn records(
         .collect()
 }
 
-/// The dead letter for a bad input: its key and bytes unchanged, the reason in headers.
+/// Dead letters keep at most this many bytes of the original value: the broker accepted a
+/// record a little larger than the producer may send, and with headers added it could never
+/// be produced (the batch would be retried forever).
+pub const DEAD_LETTER_MAX_BYTES: usize = 512 * 1024;
+
+/// The dead letter for a bad input: its key and bytes unchanged (cut to
+/// [`DEAD_LETTER_MAX_BYTES`], with `parley.truncated`), the reason in headers.
 pub fn dead_letter(
     source: &Record,
     error: &DecodeError,
     now: DateTime<Utc>,
     topic: &str,
 ) -> OutRecord {
-    OutRecord {
+    let mut value = source.payload.clone().unwrap_or_default();
+    let original_len = value.len();
+    value.truncate(DEAD_LETTER_MAX_BYTES);
+    let mut record = OutRecord {
         topic: topic.to_string(),
         key: source.key.clone(),
-        value: source.payload.clone().unwrap_or_default(),
+        value,
         headers: vec![
             ("parley.error".into(), error.message.clone()),
             ("parley.error.kind".into(), error.kind.as_str().into()),
@@ -143,5 +152,51 @@ pub fn dead_letter(
                 now.to_rfc3339_opts(SecondsFormat::Millis, true),
             ),
         ],
+    };
+    if original_len > DEAD_LETTER_MAX_BYTES {
+        record
+            .headers
+            .push(("parley.truncated".into(), original_len.to_string()));
+    }
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ErrorKind;
+
+    fn record(payload: Vec<u8>) -> Record {
+        Record {
+            topic: "chat.inbound".into(),
+            partition: 2,
+            offset: 17,
+            key: Some(b"c-1".to_vec()),
+            payload: Some(payload),
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn dead_letters_keep_the_bytes_and_cut_what_could_never_be_produced() {
+        let e = DecodeError::new(ErrorKind::NotJson, "value is not JSON");
+        let small = dead_letter(&record(b"hello".to_vec()), &e, Utc::now(), "dl");
+        assert_eq!(small.value, b"hello");
+        assert!(!small.headers.iter().any(|(k, _)| k == "parley.truncated"));
+        let big = dead_letter(&record(vec![b'x'; 999_000]), &e, Utc::now(), "dl");
+        assert_eq!(big.value.len(), DEAD_LETTER_MAX_BYTES);
+        assert!(big
+            .headers
+            .contains(&("parley.truncated".to_string(), "999000".to_string())));
+        assert!(big
+            .headers
+            .contains(&("parley.source.offset".to_string(), "17".to_string())));
+    }
+
+    #[test]
+    fn ids_depend_only_on_the_input_position() {
+        let r = record(vec![]);
+        assert_eq!(record_id(&r, 0), record_id(&r.clone(), 0));
+        assert_ne!(record_id(&r, 0), record_id(&r, 1));
     }
 }

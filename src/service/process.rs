@@ -51,7 +51,7 @@ impl Service {
                 Err(e) => Work::Bad(e),
             }
         } else {
-            match decode_agent_action(payload) {
+            match decode_agent_action(payload, self.cfg.limits.max_text_bytes) {
                 Ok(a) => Work::Agent(a),
                 Err(e) => Work::Bad(e),
             }
@@ -79,6 +79,9 @@ impl Service {
             let started = Instant::now();
             match self.model.classify(texts).await {
                 Ok(p) => predictions = p,
+                // The model thread is gone: nothing can be answered, so stop (and be
+                // restarted) rather than dead-letter every message from now on.
+                Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
                 Err(e) => {
                     // Nothing lost: each message goes to the dead-letter topic with the reason.
                     eprintln!("parley: intent model failed on a batch: {e}");
@@ -190,11 +193,16 @@ impl Service {
                 eprintln!("parley: transaction aborted, the batch will be re-read: {e}");
                 // Re-read from the batch's start; the outbox makes that replay exact. A
                 // partition that moved to another member is resumed there instead.
+                // A seek that fails would let the consumer read on past the aborted batch and
+                // lose its outputs: stop instead; a restart resumes from the committed offsets.
                 for ((topic, partition), first) in &first_offsets {
-                    let _ = block(|| {
+                    block(|| {
                         self.consumer
                             .seek(topic, *partition, Offset::Offset(*first), TXN_TIMEOUT)
-                    });
+                    })
+                    .map_err(KafkaError::client(format!(
+                        "rewinding {topic}/{partition} after an aborted transaction"
+                    )))?;
                 }
                 Ok(())
             }
@@ -253,8 +261,12 @@ impl Service {
             if e.is_fatal() {
                 return result;
             }
-            block(|| self.producer.abort_transaction(TXN_TIMEOUT))
-                .map_err(KafkaError::client("aborting a transaction"))?;
+            // If even the abort fails, the producer is stuck in the transaction: stop.
+            block(|| self.producer.abort_transaction(TXN_TIMEOUT)).map_err(|cause| {
+                KafkaError::Fatal(format!(
+                    "aborting a transaction failed ({cause}) after: {e}"
+                ))
+            })?;
         }
         result
     }
@@ -332,8 +344,15 @@ impl Service {
         loop {
             match block(|| self.producer.commit_transaction(TXN_TIMEOUT)) {
                 Ok(()) => return Ok(()),
-                Err(e) if attempts < 5 && txn_error(&e).is_some_and(|r| r.is_retriable()) => {
+                Err(e) if txn_error(&e).is_some_and(|r| r.is_retriable()) => {
                     attempts += 1;
+                    if attempts >= 5 {
+                        // The commit may or may not have happened: only a restart (fencing
+                        // this transaction) settles it without risking duplicates.
+                        return Err(KafkaError::Fatal(format!(
+                            "committing the transaction failed {attempts} times: {e}"
+                        )));
+                    }
                     eprintln!("parley: committing the transaction, retrying: {e}");
                 }
                 Err(e) => {

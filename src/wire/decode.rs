@@ -164,8 +164,11 @@ pub fn decode_inbound(
     })
 }
 
-/// Decodes a `chat.agent-actions` value.
-pub fn decode_agent_action(bytes: Option<&[u8]>) -> Result<AgentAction, DecodeError> {
+/// Decodes a `chat.agent-actions` value; `max_text_bytes` bounds a reply's text.
+pub fn decode_agent_action(
+    bytes: Option<&[u8]>,
+    max_text_bytes: usize,
+) -> Result<AgentAction, DecodeError> {
     let map = object(bytes, "agent action")?;
     required_id(&map, "conversation_id")?;
     required_id(&map, "agent_id")?;
@@ -178,6 +181,15 @@ pub fn decode_agent_action(bytes: Option<&[u8]>) -> Result<AgentAction, DecodeEr
         return Err(DecodeError::new(
             ErrorKind::EmptyText,
             "agent action `reply` needs a non-empty `text`",
+        ));
+    }
+    if let Some(t) = action.text.as_deref().filter(|t| t.len() > max_text_bytes) {
+        return Err(DecodeError::new(
+            ErrorKind::TextTooLong,
+            format!(
+                "field `text` is {} bytes; the limit is {max_text_bytes}",
+                t.len()
+            ),
         ));
     }
     Ok(action)
@@ -240,9 +252,10 @@ mod tests {
 
     #[test]
     fn agent_reply_needs_text_and_orders_need_a_known_status() {
-        let e = decode_agent_action(Some(
-            br#"{"conversation_id":"c","agent_id":"a","action":"reply"}"#,
-        ))
+        let e = decode_agent_action(
+            Some(br#"{"conversation_id":"c","agent_id":"a","action":"reply"}"#),
+            100,
+        )
         .unwrap_err();
         assert_eq!(e.kind, ErrorKind::EmptyText);
         let e = decode_order(br#"{"order_id":"o","customer_id":"c","status":"lost"}"#).unwrap_err();
