@@ -14,14 +14,7 @@ fn converse(t: &Topics, paths: &[&str]) -> (bool, String) {
         .arg("converse")
         .args(paths)
         .args(["--brokers", &brokers()])
-        .args(["--group-id", &t.group()])
-        .args(["--topic-inbound", &t.inbound()])
-        .args(["--topic-replies", &t.replies()])
-        .args(["--topic-escalations", &t.escalations()])
-        .args(["--topic-orders", &t.orders()])
-        .args(["--topic-order-requests", &t.order_requests()])
-        .args(["--topic-agent-actions", &t.agent_actions()])
-        .args(["--topic-dead-letter", &t.dead_letter()])
+        .args(t.flags())
         .output()
         .unwrap();
     let text = format!(

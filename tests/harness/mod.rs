@@ -113,6 +113,23 @@ impl Topics {
         format!("{}-group", self.prefix)
     }
 
+    /// The `parley run` / `parley converse` flags naming these topics and the group.
+    pub fn flags(&self) -> Vec<String> {
+        [
+            ("--group-id", self.group()),
+            ("--topic-inbound", self.inbound()),
+            ("--topic-replies", self.replies()),
+            ("--topic-escalations", self.escalations()),
+            ("--topic-orders", self.orders()),
+            ("--topic-order-requests", self.order_requests()),
+            ("--topic-agent-actions", self.agent_actions()),
+            ("--topic-dead-letter", self.dead_letter()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_string(), value])
+        .collect()
+    }
+
     /// Creates the topics before the service does, so the test can produce first.
     pub fn create(&self, partitions: i32) {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -290,18 +307,11 @@ impl Service {
         cmd.current_dir(repo())
             .arg("run")
             .args(["--brokers", &brokers()])
-            .args(["--group-id", &t.group()])
             .args(["--transactional-id", &format!("{}-txn", t.prefix)])
             .arg("--state-dir")
             .arg(cfg.state_dir)
             .args(["--metrics-addr", &metrics_addr])
-            .args(["--topic-inbound", &t.inbound()])
-            .args(["--topic-replies", &t.replies()])
-            .args(["--topic-escalations", &t.escalations()])
-            .args(["--topic-orders", &t.orders()])
-            .args(["--topic-order-requests", &t.order_requests()])
-            .args(["--topic-agent-actions", &t.agent_actions()])
-            .args(["--topic-dead-letter", &t.dead_letter()])
+            .args(t.flags())
             .args(["--max-text-bytes", &cfg.max_text_bytes.to_string()])
             .env_remove("PARLEY_CONFIG")
             .stdout(Stdio::null())
