@@ -44,6 +44,25 @@ fn the_conversation_suite_passes_against_the_real_service() {
     let passed = text.lines().filter(|l| l.starts_with("ok ")).count();
     assert!(passed >= 25, "only {passed} conversations ran");
 
+    // Everything the suite made Parley write keeps to the contract.
+    for (topic, schema, at_least) in [
+        (t.replies(), "reply.json", 50),
+        (t.escalations(), "escalation.json", 10),
+        (t.order_requests(), "order-request.json", 5),
+    ] {
+        let mut out = Output::new(&topic);
+        out.poll_for(std::time::Duration::from_secs(3));
+        let records = out.json();
+        assert!(
+            records.len() >= at_least,
+            "{topic}: {} records",
+            records.len()
+        );
+        for r in &records {
+            assert_schema(schema, r);
+        }
+    }
+
     // The runner itself must fail when a script expects what the service does not do.
     let wrong = state.path().join("wrong.yaml");
     std::fs::write(

@@ -209,8 +209,9 @@ impl Config {
         if self.limits.max_text_bytes == 0 {
             return invalid("limits.max_text_bytes", "must be at least 1");
         }
-        if self.limits.transcript_turns == 0 {
-            return invalid("limits.transcript_turns", "must be at least 1");
+        // Escalations carry the transcript (plus the turn in hand); the contract allows 50.
+        if !(1..=48).contains(&self.limits.transcript_turns) {
+            return invalid("limits.transcript_turns", "must be between 1 and 48");
         }
         if self.topics.partitions < 1 {
             return invalid("topics.partitions", "must be at least 1");

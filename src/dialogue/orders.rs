@@ -216,7 +216,10 @@ pub(super) fn handle(
                     .and_then(parse_time);
                 let within = delivered.is_none_or(|d| (ctx.now - d).num_days() <= window);
                 if within {
-                    let details = json!({ "reason": "requested by the customer in chat", "amount": order.total });
+                    let mut details = json!({ "reason": "requested by the customer in chat" });
+                    if let Some(total) = order.total.filter(|t| *t > 0.0) {
+                        details["amount"] = json!(total);
+                    }
                     return plan(
                         state,
                         OrderRequestType::Refund,
@@ -357,7 +360,20 @@ pub(super) fn plan_address_change(
         ));
         return Outcome::Answered;
     };
-    let details = json!({ "shipping_address": parse_address(text) });
+    let address = parse_address(text);
+    // The order service needs at least a street, a city and a country.
+    let complete = ["line1", "city", "country"]
+        .iter()
+        .all(|k| address[*k].as_str().is_some_and(|v| !v.is_empty()));
+    if !complete {
+        state.pending = Some(Pending::NewAddress {
+            order_id: order.order_id.clone(),
+            asked_at: ctx.now_text(),
+        });
+        out.say(ctx.kb.reply("ask_new_address", &order_vars(&order)));
+        return Outcome::Asked;
+    }
+    let details = json!({ "shipping_address": address });
     plan(
         state,
         OrderRequestType::ChangeAddress,

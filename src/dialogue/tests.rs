@@ -616,3 +616,38 @@ fn a_queue_nobody_picks_up_returns_to_the_bot() {
         "a new escalation after the queue expired"
     );
 }
+
+#[test]
+fn an_address_without_city_or_country_is_asked_for_again() {
+    let mut c = Chat::new().with_order(processing());
+    c.say(
+        "change the delivery address of A-60001",
+        "change_shipping_address",
+    );
+    let s = c.say("14 High Street Leeds", "out_of_scope");
+    assert!(reply(&s).contains("new delivery address"), "{}", reply(&s));
+    assert!(matches!(c.state.pending, Some(Pending::NewAddress { .. })));
+    let s = c.say("14 High Street, Leeds, LS1 4AB, UK", "out_of_scope");
+    assert!(reply(&s).contains("Is that right"), "{}", reply(&s));
+}
+
+#[test]
+fn a_refund_without_a_total_names_no_amount() {
+    let o = order(
+        "A-2001",
+        "cust-1",
+        OrderStatus::Delivered,
+        serde_json::json!({"delivered_at": "2026-11-25T10:00:00Z", "total": null}),
+    );
+    let mut c = Chat::new().with_order(o);
+    c.say("refund for A-2001 please", "get_refund");
+    let s = c.say("yes", "out_of_scope");
+    let Some(Action::OrderRequest { details, .. }) = s
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::OrderRequest { .. }))
+    else {
+        panic!("{:?}", s.actions)
+    };
+    assert!(details.get("amount").is_none(), "{details}");
+}

@@ -77,7 +77,6 @@ pub const RUNTIME_VARS: &[&str] = &[
     "order.address",
     "order_ref",
     "address",
-    "refund_deadline",
 ];
 
 #[derive(Debug, Deserialize)]

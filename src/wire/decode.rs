@@ -157,7 +157,8 @@ pub fn decode_inbound(
         message_id,
         conversation_id,
         text,
-        customer_id: optional_str(&map, "customer_id")?,
+        // An empty customer id is no customer id: no order data, and none in escalations.
+        customer_id: optional_str(&map, "customer_id")?.filter(|c| !c.trim().is_empty()),
         channel: optional_str(&map, "channel")?,
         sent_at,
         locale: optional_str(&map, "locale")?,
@@ -248,6 +249,12 @@ mod tests {
         .unwrap();
         assert_eq!(m.customer_id.as_deref(), Some("u"));
         assert_eq!(m.text, "hi");
+        let m = decode_inbound(
+            Some(br#"{"message_id":"m1","conversation_id":"c1","text":"hi","customer_id":" "}"#),
+            100,
+        )
+        .unwrap();
+        assert_eq!(m.customer_id, None);
     }
 
     #[test]
