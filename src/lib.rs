@@ -3,7 +3,8 @@
 //! Modules by responsibility: `config` (settings), `kafka` (clients, topics), `service` (the
 //! batching and transactional loop), `model` (BERT classifier on candle), `dialogue` (the pure
 //! policy), `knowledge` (the knowledge base), `state` (RocksDB), `metrics`, `wire` (the records
-//! on the wire), `cli`; plus `train`, `eval`, `data` and `bench` for the model's life cycle.
+//! on the wire), `scenario` (scripted conversations), `cli`; plus `train`, `eval`, `data` and
+//! `bench` for the model's life cycle.
 
 pub mod bench;
 pub mod cli;
