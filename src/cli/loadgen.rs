@@ -6,15 +6,13 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
 
 use super::run::RunArgs;
 use super::CliError;
 use crate::bench::SAMPLE_MESSAGES;
-use crate::kafka::{base_config, KafkaError};
+use crate::kafka::{client_config, reader_at_end, KafkaError};
 
 #[derive(Debug, clap::Args)]
 pub struct LoadgenArgs {
@@ -35,38 +33,17 @@ pub struct LoadgenArgs {
     pub service: RunArgs,
 }
 
-fn kafka(e: rdkafka::error::KafkaError, what: &str) -> CliError {
-    CliError::Kafka(KafkaError::Client {
-        context: what.into(),
-        cause: e,
-    })
-}
-
 pub fn run(a: LoadgenArgs) -> Result<ExitCode, CliError> {
     let cfg = a.service.resolve()?;
-    let replies: BaseConsumer = base_config(&cfg)
-        .set("group.id", format!("{}-loadgen", cfg.group_id))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .map_err(|e| kafka(e, "creating the reply reader"))?;
-    let topic = &cfg.topics.replies;
-    let md = replies
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .map_err(|e| kafka(e, "reading the replies topic"))?;
-    let mut tpl = TopicPartitionList::new();
-    for p in md.topics().iter().flat_map(|t| t.partitions()) {
-        let (_, high) = replies
-            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-            .map_err(|e| kafka(e, "reading the replies topic"))?;
-        tpl.add_partition_offset(topic, p.id(), Offset::Offset(high))
-            .map_err(|e| kafka(e, "assigning"))?;
-    }
-    replies.assign(&tpl).map_err(|e| kafka(e, "assigning"))?;
-    let producer: ThreadedProducer<DefaultProducerContext> = base_config(&cfg)
-        .set("linger.ms", "5")
-        .create()
-        .map_err(|e| kafka(e, "creating the producer"))?;
+    let replies = reader_at_end(
+        &cfg,
+        &format!("{}-loadgen", cfg.group_id),
+        &[&cfg.topics.replies],
+    )?;
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        client_config(&cfg, &[("linger.ms", "5")])
+            .create()
+            .map_err(KafkaError::client("creating the producer"))?;
 
     let run_id = format!(
         "lg{:x}",

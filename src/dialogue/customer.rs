@@ -18,7 +18,10 @@ pub(super) struct Turnout<'a> {
     /// in answer to "which order?" answers `track_order`, not `out_of_scope`).
     pub intent: Option<String>,
     pub order_id: Option<String>,
-    pub actions: Vec<Action>,
+    /// Hand the conversation to a person, with this reason and priority.
+    pub escalate: Option<(EscalationReason, Priority)>,
+    /// Order requests the customer confirmed.
+    pub requests: Vec<Action>,
 }
 
 impl Turnout<'_> {
@@ -45,25 +48,17 @@ impl Turnout<'_> {
                 order_id: self.order_id.take(),
             });
         }
-        // Escalations carry the transcript including the bot's answer.
-        for a in self.actions.drain(..) {
-            match a {
-                Action::Escalate {
-                    kind,
-                    reason,
-                    priority,
-                    intent,
-                    ..
-                } => actions.push(escalation(
-                    &state,
-                    kind,
-                    reason,
-                    priority,
-                    intent.as_deref(),
-                )),
-                other => actions.push(other),
-            }
+        // Built last, so the escalation's transcript includes the bot's answer.
+        if let Some((reason, priority)) = self.escalate {
+            actions.push(escalation(
+                &state,
+                EscalationType::Escalation,
+                reason,
+                priority,
+                Some(&self.prediction.intent),
+            ));
         }
+        actions.append(&mut self.requests);
         Step {
             state,
             actions,
@@ -150,7 +145,8 @@ pub(super) fn handle(
         texts: Vec::new(),
         intent: None,
         order_id: None,
-        actions: Vec::new(),
+        escalate: None,
+        requests: Vec::new(),
     };
 
     // An agent holds the conversation: the bot stays silent and forwards the message.
@@ -418,16 +414,6 @@ pub(super) fn escalate(
         since: ctx.now_text(),
     };
     out.say(ctx.kb.reply("escalated", &Vars::new()));
-    out.actions.push(Action::Escalate {
-        kind: EscalationType::Escalation,
-        reason,
-        priority,
-        intent: Some(out.prediction.intent.clone()),
-        intents: Vec::new(),
-        order_id: None,
-        transcript: Vec::new(),
-        message: None,
-        agent_id: None,
-    });
+    out.escalate = Some((reason, priority));
     Outcome::Escalated
 }

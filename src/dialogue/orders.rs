@@ -434,7 +434,7 @@ pub(super) fn confirmed(
         vars.insert("address", address_line(a));
     }
     out.say(ctx.kb.reply(done, &vars));
-    out.actions.push(Action::OrderRequest {
+    out.requests.push(Action::OrderRequest {
         kind: request.kind,
         order_id: request.order_id,
         customer_id,

@@ -6,12 +6,12 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{base_config, KafkaError};
+use super::{client_config, KafkaError};
 use crate::config::Config;
 
 /// Creates every missing topic (orders compacted). Existing topics are left as they are.
 pub async fn ensure_topics(cfg: &Config) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = base_config(cfg)
+    let admin: AdminClient<DefaultClientContext> = client_config(cfg, &[])
         .create()
         .map_err(KafkaError::client("creating the admin client"))?;
     // A quick metadata request first, so an unreachable broker is reported as that, in

@@ -3,12 +3,18 @@
 
 mod admin;
 
+use std::time::Duration;
+
 use rdkafka::config::ClientConfig;
-use rdkafka::message::{Headers, Message};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
 
 pub use admin::ensure_topics;
 
 use crate::config::Config;
+use crate::state::OutRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -44,12 +50,15 @@ impl KafkaError {
     }
 }
 
-/// Settings shared by every client: the brokers and the `[kafka]` pass-through table (the
-/// latter last, so a user's `security.protocol` or SASL settings always apply).
-pub fn base_config(cfg: &Config) -> ClientConfig {
+/// A client's settings: the brokers, then `settings` for its role, then the `[kafka]`
+/// pass-through table last, so a user's `security.protocol` or SASL settings always apply.
+pub fn client_config(cfg: &Config, settings: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.brokers);
     c.set("client.id", format!("parley-{}", cfg.transactional_id));
+    for (k, v) in settings {
+        c.set(*k, *v);
+    }
     for (k, v) in &cfg.kafka {
         c.set(k, v);
     }
@@ -59,32 +68,89 @@ pub fn base_config(cfg: &Config) -> ClientConfig {
 /// The conversation consumer: a group member reading committed data only, committing
 /// nothing itself (offsets go through the producer's transaction).
 pub fn consumer_config(cfg: &Config) -> ClientConfig {
-    let mut c = base_config(cfg);
     // Static membership: a restarted instance takes its partitions straight back instead of
     // waiting for the old member's session to time out.
-    c.set("group.id", &cfg.group_id)
-        .set("group.instance.id", &cfg.transactional_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed");
-    for (k, v) in &cfg.kafka {
-        c.set(k, v);
-    }
-    c
+    client_config(
+        cfg,
+        &[
+            ("group.id", &cfg.group_id),
+            ("group.instance.id", &cfg.transactional_id),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_committed"),
+        ],
+    )
 }
 
 /// The transactional producer of every output record.
 pub fn producer_config(cfg: &Config) -> ClientConfig {
-    let mut c = base_config(cfg);
-    c.set("transactional.id", &cfg.transactional_id)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "2")
-        .set("transaction.timeout.ms", "60000");
-    for (k, v) in &cfg.kafka {
-        c.set(k, v);
+    client_config(
+        cfg,
+        &[
+            ("transactional.id", &cfg.transactional_id),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "2"),
+            ("transaction.timeout.ms", "60000"),
+        ],
+    )
+}
+
+/// A read_committed reader of `topics` for tools, assigned at their current ends, so it sees
+/// only what is written from now on.
+pub fn reader_at_end(
+    cfg: &Config,
+    group: &str,
+    topics: &[&str],
+) -> Result<BaseConsumer, KafkaError> {
+    let consumer: BaseConsumer = client_config(
+        cfg,
+        &[
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", "read_committed"),
+        ],
+    )
+    .create()
+    .map_err(KafkaError::client("creating a reader"))?;
+    let timeout = Duration::from_secs(10);
+    let mut tpl = TopicPartitionList::new();
+    for topic in topics {
+        let md = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(KafkaError::client(format!(
+                "reading the partitions of {topic}"
+            )))?;
+        for p in md.topics().iter().flat_map(|t| t.partitions()) {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p.id(), timeout)
+                .map_err(KafkaError::client(format!("reading the end of {topic}")))?;
+            tpl.add_partition_offset(topic, p.id(), Offset::Offset(high))
+                .map_err(KafkaError::client("assigning"))?;
+        }
     }
-    c
+    consumer
+        .assign(&tpl)
+        .map_err(KafkaError::client("assigning the topics"))?;
+    Ok(consumer)
+}
+
+/// The producer's view of a record to send: key, value and headers as stored in the outbox.
+pub fn future_record(r: &OutRecord) -> FutureRecord<'_, [u8], [u8]> {
+    let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+    for (k, v) in &r.headers {
+        headers = headers.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        });
+    }
+    let record = FutureRecord::to(&r.topic)
+        .payload(&r.value[..])
+        .headers(headers);
+    match &r.key {
+        Some(k) => record.key(&k[..]),
+        None => record,
+    }
 }
 
 /// A consumed record, owned so it can outlive the consumer's buffer.

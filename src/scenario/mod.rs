@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 pub use format::{Expect, Scenario, ScenarioError, ScenarioStep};
 
 use crate::config::Config;
-use crate::kafka::{base_config, KafkaError};
+use crate::kafka::{client_config, reader_at_end, KafkaError};
+use crate::service::orders_group;
 
 /// The result of one scenario.
 #[derive(Debug)]
@@ -45,12 +46,8 @@ pub struct Runner {
 }
 
 fn probe(cfg: &Config, group: &str) -> Result<BaseConsumer, KafkaError> {
-    let mut c = base_config(cfg);
-    c.set("group.id", group).set("enable.auto.commit", "false");
-    for (k, v) in &cfg.kafka {
-        c.set(k, v);
-    }
-    c.create()
+    client_config(cfg, &[("group.id", group), ("enable.auto.commit", "false")])
+        .create()
         .map_err(KafkaError::client("creating a probe consumer"))
 }
 
@@ -60,42 +57,18 @@ impl Runner {
             .enable_all()
             .build()
             .map_err(|e| KafkaError::Other(e.to_string()))?;
-        let producer: FutureProducer = base_config(&cfg)
-            .set("enable.idempotence", "true")
+        let producer: FutureProducer = client_config(&cfg, &[("enable.idempotence", "true")])
             .create()
             .map_err(KafkaError::client("creating the producer"))?;
         let group_probe = probe(&cfg, &cfg.group_id)?;
-        let orders_probe = probe(&cfg, &format!("{}-orders", cfg.group_id))?;
-        let mut oc = base_config(&cfg);
-        oc.set("group.id", format!("{}-converse", cfg.group_id))
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed");
-        for (k, v) in &cfg.kafka {
-            oc.set(k, v);
-        }
-        let outputs: BaseConsumer = oc
-            .create()
-            .map_err(KafkaError::client("creating the output reader"))?;
+        let orders_probe = probe(&cfg, &orders_group(&cfg))?;
         // Read the outputs from their current end: only what this run causes.
-        let mut tpl = TopicPartitionList::new();
         let t = &cfg.topics;
-        for topic in [&t.replies, &t.escalations, &t.order_requests] {
-            let md = outputs
-                .fetch_metadata(Some(topic), Duration::from_secs(10))
-                .map_err(KafkaError::client(format!(
-                    "reading the partitions of {topic}"
-                )))?;
-            for p in md.topics().iter().flat_map(|t| t.partitions()) {
-                let (_, high) = outputs
-                    .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-                    .map_err(KafkaError::client(format!("reading the end of {topic}")))?;
-                tpl.add_partition_offset(topic, p.id(), Offset::Offset(high))
-                    .map_err(KafkaError::client("assigning"))?;
-            }
-        }
-        outputs
-            .assign(&tpl)
-            .map_err(KafkaError::client("assigning the output topics"))?;
+        let outputs = reader_at_end(
+            &cfg,
+            &format!("{}-converse", cfg.group_id),
+            &[&t.replies, &t.escalations, &t.order_requests],
+        )?;
         let nonce = format!(
             "{:x}",
             std::time::SystemTime::now()

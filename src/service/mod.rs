@@ -22,7 +22,7 @@ use rdkafka::producer::{FutureProducer, Producer};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-pub use orders::OrdersLoader;
+pub use orders::{orders_group, OrdersLoader};
 pub use output::record_id;
 
 use crate::config::Config;

@@ -8,19 +8,23 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
-use super::output;
+use super::{output, ServiceError};
 use crate::config::Config;
-use crate::kafka::{base_config, KafkaError, Record};
+use crate::kafka::{client_config, future_record, KafkaError, Record};
 use crate::metrics::{Health, Metrics};
 use crate::state::Store;
 use crate::wire::{decode_order, DecodeError, ErrorKind};
+
+/// The consumer group under which the orders table reports how far it has read.
+pub fn orders_group(cfg: &Config) -> String {
+    format!("{}-orders", cfg.group_id)
+}
 
 pub struct OrdersLoader {
     cfg: Config,
@@ -39,31 +43,27 @@ impl OrdersLoader {
         store: Arc<Store>,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
-    ) -> Result<Self, KafkaError> {
-        let mut cc = base_config(&cfg);
+    ) -> Result<Self, ServiceError> {
         // Offsets are also committed to Kafka (auto-commit of stored offsets), only so that
         // lag tools and `parley converse` can see how far the table is; the table itself
-        // resumes from the offsets kept with it in RocksDB.
-        cc.set("group.id", format!("{}-orders", cfg.group_id))
-            .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "200")
-            .set("enable.auto.offset.store", "false")
-            // Reaching the end of a partition is reported, which is how readiness is known
-            // even when the last offset is a transaction marker that is never delivered.
-            .set("enable.partition.eof", "true")
-            .set("isolation.level", "read_committed");
-        for (k, v) in &cfg.kafka {
-            cc.set(k, v);
-        }
-        let consumer: StreamConsumer = cc
-            .create()
-            .map_err(KafkaError::client("creating the orders consumer"))?;
-        let mut pc = base_config(&cfg);
-        pc.set("enable.idempotence", "true");
-        for (k, v) in &cfg.kafka {
-            pc.set(k, v);
-        }
-        let producer: FutureProducer = pc
+        // resumes from the offsets kept with it in RocksDB. Reaching the end of a partition is
+        // reported, which is how readiness is known even when the last offset is a
+        // transaction marker that is never delivered.
+        let group = orders_group(&cfg);
+        let consumer: StreamConsumer = client_config(
+            &cfg,
+            &[
+                ("group.id", &group),
+                ("enable.auto.commit", "true"),
+                ("auto.commit.interval.ms", "200"),
+                ("enable.auto.offset.store", "false"),
+                ("enable.partition.eof", "true"),
+                ("isolation.level", "read_committed"),
+            ],
+        )
+        .create()
+        .map_err(KafkaError::client("creating the orders consumer"))?;
+        let producer: FutureProducer = client_config(&cfg, &[("enable.idempotence", "true")])
             .create()
             .map_err(KafkaError::client("creating the dead-letter producer"))?;
 
@@ -81,16 +81,12 @@ impl OrdersLoader {
             .flat_map(|t| t.partitions().iter().map(|p| p.id()))
             .collect();
         if partitions.is_empty() {
-            return Err(KafkaError::Other(format!(
-                "topic {topic} has no partitions"
-            )));
+            return Err(KafkaError::Other(format!("topic {topic} has no partitions")).into());
         }
         let mut tpl = TopicPartitionList::new();
         let mut catch_up = HashMap::new();
         for p in partitions {
-            let next = store
-                .applied_offset(&topic, p)
-                .map_err(|e| KafkaError::Other(e.to_string()))?;
+            let next = store.applied_offset(&topic, p)?;
             let offset = next.map_or(Offset::Beginning, Offset::Offset);
             tpl.add_partition_offset(&topic, p, offset)
                 .map_err(KafkaError::client("assigning the orders partitions"))?;
@@ -121,7 +117,7 @@ impl OrdersLoader {
         })
     }
 
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), KafkaError> {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
         loop {
             let m = tokio::select! {
                 _ = shutdown.changed() => return Ok(()),
@@ -182,8 +178,7 @@ impl OrdersLoader {
         }
     }
 
-    async fn apply(&self, record: &Record) -> Result<(), KafkaError> {
-        let state_err = |e: crate::state::StateError| KafkaError::Other(e.to_string());
+    async fn apply(&self, record: &Record) -> Result<(), ServiceError> {
         let key = record
             .key
             .as_deref()
@@ -192,7 +187,7 @@ impl OrdersLoader {
         match (&record.payload, key) {
             // A tombstone: the order service deleted the order.
             (None, Some(order_id)) => {
-                let previous = self.store.order(&order_id).map_err(state_err)?;
+                let previous = self.store.order(&order_id)?;
                 batch.delete_order(&order_id, previous.as_ref());
             }
             (None, None) => {}
@@ -209,14 +204,14 @@ impl OrdersLoader {
                     self.dead_letter(record, &e).await?;
                 }
                 Ok(order) => {
-                    let previous = self.store.order(&order.order_id).map_err(state_err)?;
+                    let previous = self.store.order(&order.order_id)?;
                     batch.put_order(&order, previous.as_ref());
                 }
                 Err(e) => self.dead_letter(record, &e).await?,
             },
         }
         batch.put_offset(&record.topic, record.partition, record.offset + 1);
-        tokio::task::block_in_place(|| self.store.write(batch)).map_err(state_err)?;
+        tokio::task::block_in_place(|| self.store.write(batch))?;
         self.metrics.orders_applied.inc();
         self.metrics
             .messages
@@ -227,29 +222,13 @@ impl OrdersLoader {
 
     async fn dead_letter(&self, record: &Record, e: &DecodeError) -> Result<(), KafkaError> {
         let dl = output::dead_letter(record, e, Utc::now(), &self.cfg.topics.dead_letter);
-        let mut headers = OwnedHeaders::new();
-        for (k, v) in &dl.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v.as_bytes()),
-            });
-        }
-        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&dl.topic)
-            .payload(&dl.value[..])
-            .headers(headers);
-        if let Some(k) = &dl.key {
-            fr = fr.key(&k[..]);
-        }
         self.producer
-            .send(fr, Duration::from_secs(30))
+            .send(future_record(&dl), Duration::from_secs(30))
             .await
             .map_err(|(cause, _)| KafkaError::Client {
                 context: format!(
-                    "dead-lettering order record {}/{}@{} at {}",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+                    "dead-lettering order record {}/{}@{}",
+                    record.topic, record.partition, record.offset
                 ),
                 cause,
             })?;

@@ -5,15 +5,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rdkafka::consumer::Consumer;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureRecord, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use super::output;
 use super::{Service, ServiceError};
 use crate::dialogue::{self, Context, Conversation, Event};
-use crate::kafka::{KafkaError, Record};
+use crate::kafka::{future_record, KafkaError, Record};
 use crate::state::OutRecord;
 use crate::wire::{
     decode_agent_action, decode_inbound, AgentAction, DecodeError, ErrorKind, InboundMessage,
@@ -109,7 +108,8 @@ impl Service {
         let mut next_offsets: HashMap<(String, i32), i64> = HashMap::new();
         let mut first_offsets: HashMap<(String, i32), i64> = HashMap::new();
         let mut outcomes: Vec<(String, &'static str)> = Vec::new();
-        let mut latencies: Vec<f64> = Vec::new();
+        // When each answered message was sent, for the end-to-end latency at commit.
+        let mut sent_times: Vec<DateTime<Utc>> = Vec::new();
         for item in &items {
             let r = &item.record;
             let tp = (r.topic.clone(), r.partition);
@@ -140,7 +140,7 @@ impl Service {
                     let (records, outcome) =
                         self.step(&m.conversation_id, event, r, now, &mut conversations)?;
                     if records.iter().any(|o| o.topic == self.cfg.topics.replies) {
-                        latencies.push(latency(m.sent_at.as_deref(), r.timestamp_ms, now));
+                        sent_times.extend(sent_time(m.sent_at.as_deref(), r.timestamp_ms));
                     }
                     (records, outcome)
                 }
@@ -178,7 +178,7 @@ impl Service {
                 for ((topic, partition), next) in &next_offsets {
                     block(|| self.store.prune_outbox(topic, *partition, *next))?;
                 }
-                self.count_committed(&out, &outcomes, &latencies);
+                self.count_committed(&out, &outcomes, &sent_times);
                 Ok(())
             }
             Err(e) if e.is_fatal() => {
@@ -220,8 +220,7 @@ impl Service {
     ) -> Result<(Vec<OutRecord>, &'static str), ServiceError> {
         let current = match conversations.remove(conversation_id) {
             Some(c) => c,
-            None => tokio::task::block_in_place(|| self.store.conversation(conversation_id))?
-                .unwrap_or_default(),
+            None => block(|| self.store.conversation(conversation_id))?.unwrap_or_default(),
         };
         let ctx = Context {
             kb: &self.kb,
@@ -231,7 +230,7 @@ impl Service {
             oos_label: &self.oos_label,
             now,
         };
-        let step = tokio::task::block_in_place(|| dialogue::step(current, event, &ctx));
+        let step = block(|| dialogue::step(current, event, &ctx));
         let customer = match event {
             Event::Customer { message, .. } => message.customer_id.clone(),
             Event::Agent(_) => step.state.customer_id.clone(),
@@ -278,19 +277,7 @@ impl Service {
     ) -> Result<(), KafkaError> {
         let mut deliveries = Vec::with_capacity(out.len());
         for r in out {
-            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-            for (k, v) in &r.headers {
-                headers = headers.insert(Header {
-                    key: k,
-                    value: Some(v.as_bytes()),
-                });
-            }
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&r.topic)
-                .payload(&r.value[..])
-                .headers(headers);
-            if let Some(k) = &r.key {
-                record = record.key(&k[..]);
-            }
+            let mut record = future_record(r);
             loop {
                 match self.producer.send_result(record) {
                     Ok(d) => {
@@ -369,7 +356,7 @@ impl Service {
         &self,
         out: &[OutRecord],
         outcomes: &[(String, &'static str)],
-        latencies: &[f64],
+        sent_times: &[DateTime<Utc>],
     ) {
         for (topic, outcome) in outcomes {
             self.metrics
@@ -398,8 +385,10 @@ impl Service {
                 }
             }
         }
-        for l in latencies {
-            self.metrics.end_to_end_seconds.observe(*l);
+        let committed = Utc::now();
+        for sent in sent_times {
+            let seconds = (committed - *sent).num_milliseconds().max(0) as f64 / 1000.0;
+            self.metrics.end_to_end_seconds.observe(seconds);
         }
     }
 }
@@ -437,14 +426,10 @@ fn txn_error(e: &rdkafka::error::KafkaError) -> Option<&rdkafka::error::RDKafkaE
     }
 }
 
-/// Seconds from the message's `sent_at` (or the record's timestamp) to `now`.
-fn latency(sent_at: Option<&str>, timestamp_ms: Option<i64>, now: DateTime<Utc>) -> f64 {
-    let sent = sent_at
+/// When the message was sent: its `sent_at`, or else the record's timestamp.
+fn sent_time(sent_at: Option<&str>, timestamp_ms: Option<i64>) -> Option<DateTime<Utc>> {
+    sent_at
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc))
-        .or_else(|| timestamp_ms.and_then(DateTime::from_timestamp_millis));
-    match sent {
-        Some(t) => ((now - t).num_milliseconds().max(0) as f64) / 1000.0,
-        None => 0.0,
-    }
+        .or_else(|| timestamp_ms.and_then(DateTime::from_timestamp_millis))
 }

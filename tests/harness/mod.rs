@@ -413,17 +413,10 @@ impl Service {
     }
 
     /// SIGTERM and wait for a clean exit.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    pub fn stop(self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let end = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < end, "parley did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_exit(Duration::from_secs(60))
     }
 }
 
