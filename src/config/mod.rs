@@ -40,6 +40,9 @@ pub struct Config {
     pub batching: Batching,
     pub limits: Limits,
     pub dialogue: DialogueSettings,
+    pub identity: Identity,
+    pub agents: Agents,
+    pub health: HealthSettings,
     /// Passed to librdkafka as is (e.g. `"security.protocol" = "SASL_SSL"`), for every client.
     pub kafka: BTreeMap<String, String>,
 }
@@ -59,6 +62,9 @@ impl Default for Config {
             batching: Batching::default(),
             limits: Limits::default(),
             dialogue: DialogueSettings::default(),
+            identity: Identity::default(),
+            agents: Agents::default(),
+            health: HealthSettings::default(),
             kafka: BTreeMap::new(),
         }
     }
@@ -137,6 +143,12 @@ pub struct Limits {
     pub max_text_bytes: usize,
     /// Turns kept per conversation.
     pub transcript_turns: usize,
+    /// Longest id (`message_id`, `conversation_id`, `customer_id`, `agent_id`, `action_id`,
+    /// record key); a longer one is dead-lettered (`id_too_long`).
+    pub max_id_bytes: usize,
+    /// Longest short field (`channel`, `locale`, `sent_at`); a longer one is dead-lettered
+    /// (`field_too_long`).
+    pub max_field_bytes: usize,
 }
 
 impl Default for Limits {
@@ -144,6 +156,59 @@ impl Default for Limits {
         Self {
             max_text_bytes: 4000,
             transcript_turns: 20,
+            max_id_bytes: 200,
+            max_field_bytes: 100,
+        }
+    }
+}
+
+/// Who may say which customer is writing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityMode {
+    /// Only the chat gateway can write to the inbound topic (Kafka ACLs): its `customer_id`
+    /// is believed.
+    #[default]
+    Trusted,
+    /// Every inbound message carries a `parley.signature` header, an HMAC-SHA256 by the
+    /// gateway's key; a message without a valid one is dead-lettered (`bad_signature`).
+    Signed,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Identity {
+    pub mode: IdentityMode,
+    /// File holding the signing key (signed mode), e.g. a mounted secret.
+    pub key_file: Option<PathBuf>,
+    /// Environment variable holding the signing key (signed mode), when there is no file.
+    pub key_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Agents {
+    /// Agent ids allowed to act; empty allows any id the agent consoles send (their topic's
+    /// ACL is then the only check). Actions of other ids are dead-lettered (`unknown_agent`).
+    pub allow: Vec<String>,
+    /// A file with one allowed agent id per line (`#` comments), added to `allow`.
+    pub allow_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSettings {
+    /// `/healthz` fails after this many aborted transactions in a row.
+    pub max_consecutive_aborts: u32,
+    /// `/healthz` fails when input is waiting and nothing has committed for this long.
+    pub stall_timeout_secs: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            max_consecutive_aborts: 5,
+            stall_timeout_secs: 120,
         }
     }
 }
@@ -160,6 +225,9 @@ pub struct DialogueSettings {
     /// A conversation queued for a person that no agent has taken after this long goes back
     /// to the bot (which can then escalate again).
     pub queue_timeout_secs: i64,
+    /// An agent who holds a conversation and has not acted for this long loses it: the
+    /// conversation goes back to the queue with a new escalation, and the bot answers again.
+    pub agent_idle_timeout_secs: i64,
 }
 
 impl Default for DialogueSettings {
@@ -169,6 +237,7 @@ impl Default for DialogueSettings {
             escalate_after_failures: 2,
             frustration_repeats: 3,
             queue_timeout_secs: 3600,
+            agent_idle_timeout_secs: 1800,
         }
     }
 }
@@ -205,6 +274,24 @@ impl Config {
         }
         if self.batching.max_batch_size == 0 {
             return invalid("batching.max_batch_size", "must be at least 1");
+        }
+        if self.limits.max_id_bytes == 0 || self.limits.max_field_bytes == 0 {
+            return invalid("limits.max_id_bytes", "limits must be at least 1");
+        }
+        if self.identity.mode == IdentityMode::Signed
+            && self.identity.key_file.is_none()
+            && self.identity.key_env.is_none()
+        {
+            return invalid(
+                "identity.mode",
+                "\"signed\" needs identity.key_file or identity.key_env",
+            );
+        }
+        if self.dialogue.agent_idle_timeout_secs < 1 {
+            return invalid("dialogue.agent_idle_timeout_secs", "must be at least 1");
+        }
+        if self.health.max_consecutive_aborts == 0 || self.health.stall_timeout_secs == 0 {
+            return invalid("health", "limits must be at least 1");
         }
         if self.limits.max_text_bytes == 0 {
             return invalid("limits.max_text_bytes", "must be at least 1");

@@ -117,6 +117,7 @@ impl Chat {
             text: text.map(str::to_string),
             action_id: None,
             sent_at: None,
+            force: false,
         };
         let state = std::mem::take(&mut self.state);
         let s = step(state, Event::Agent(&a), &self.ctx());

@@ -17,6 +17,20 @@ pub struct Health {
     pub ready: AtomicBool,
     /// The orders table has read what the orders topic held at start-up.
     pub orders_caught_up: AtomicBool,
+    /// Why the processing loop is stuck (aborts in a row, no commit progress), if it is:
+    /// `/healthz` fails with this reason while it is set.
+    stuck: std::sync::Mutex<Option<String>>,
+}
+
+impl Health {
+    /// Marks the loop stuck with a reason, or clears it (`None`) once a commit went through.
+    pub fn set_stuck(&self, why: Option<String>) {
+        *self.stuck.lock().unwrap_or_else(|e| e.into_inner()) = why;
+    }
+
+    pub fn stuck(&self) -> Option<String> {
+        self.stuck.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// Serves until the task is dropped. Binding errors are returned to the caller, so a port

@@ -267,4 +267,7 @@ pub struct AgentAction {
     pub action_id: Option<String>,
     #[serde(default)]
     pub sent_at: Option<String>,
+    /// `take_over` of a conversation another agent holds needs this.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
