@@ -9,6 +9,7 @@
 //! `max_batch_size` records, and the next is read only once this one has committed, so a
 //! flood becomes consumer lag, not memory.
 
+mod commit;
 mod orders;
 mod output;
 mod process;
