@@ -2,12 +2,15 @@
 
 use super::entities::{self, YesNo};
 use super::orders::{self, ORDER_INTENTS};
+use super::agent;
 use super::{
     escalation, push_turn, Action, Context, Conversation, Handoff, Outcome, Pending, Repeat, Step,
 };
 use crate::knowledge::Vars;
 use crate::model::Prediction;
-use crate::wire::{Author, EscalationReason, EscalationType, InboundMessage, Priority, Role};
+use crate::wire::{
+    Author, ErrorKind, EscalationReason, EscalationType, InboundMessage, Priority, Role,
+};
 
 /// Collects the bot's reply to one message.
 pub(super) struct Turnout<'a> {
@@ -63,6 +66,7 @@ impl Turnout<'_> {
             state,
             actions,
             outcome,
+            rejection: None,
         }
     }
 }
@@ -104,6 +108,18 @@ pub(super) fn handle(
     prediction: &Prediction,
     ctx: &Context<'_>,
 ) -> Step {
+    // A conversation belongs to the customer of its first signed-in message: a message that
+    // claims another customer is refused, so nobody can switch identity mid-conversation and
+    // read or act on someone else's orders.
+    if let (Some(bound), Some(claimed)) = (&state.customer_id, &message.customer_id) {
+        if bound != claimed {
+            return Step::rejected(
+                state,
+                ErrorKind::IdentityMismatch,
+                "customer_id differs from the customer this conversation belongs to",
+            );
+        }
+    }
     let text = message.text.as_str();
     let found = entities::extract(text);
     let refined = Prediction {
@@ -149,6 +165,17 @@ pub(super) fn handle(
         requests: Vec::new(),
     };
 
+    // The agent holding the conversation went quiet: back to the queue with a new
+    // escalation, and the bot answers meanwhile, so a stray take-over cannot silence the bot
+    // for this customer forever.
+    if agent::is_idle(&state.handoff, ctx) {
+        state.handoff = Handoff::Queued {
+            reason: EscalationReason::AgentTimeout,
+            since: ctx.now_text(),
+        };
+        out.escalate = Some((EscalationReason::AgentTimeout, Priority::High));
+    }
+
     // An agent holds the conversation: the bot stays silent and forwards the message.
     if let Handoff::Agent { agent_id, .. } = &state.handoff {
         let agent_id = agent_id.clone();
@@ -172,6 +199,7 @@ pub(super) fn handle(
             state,
             actions: vec![action],
             outcome: Outcome::Forwarded,
+            rejection: None,
         };
     }
 

@@ -16,8 +16,8 @@ use crate::config::DialogueSettings;
 use crate::knowledge::Knowledge;
 use crate::model::Prediction;
 use crate::wire::{
-    AgentAction, Author, EscalationReason, EscalationType, InboundMessage, Order, OrderRequestType,
-    Priority, Turn,
+    AgentAction, Author, ErrorKind, EscalationReason, EscalationType, InboundMessage, Order,
+    OrderRequestType, Priority, Turn,
 };
 
 pub use entities::Entities;
@@ -101,7 +101,14 @@ pub enum Handoff {
         since: String,
     },
     /// An agent holds the conversation; the bot is silent and forwards messages.
-    Agent { agent_id: String, since: String },
+    Agent {
+        agent_id: String,
+        since: String,
+        /// The agent's last action (take over or reply); an agent idle for longer than
+        /// `agent_idle_timeout_secs` loses the conversation at the customer's next message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_active: Option<String>,
+    },
 }
 
 /// Read access to the orders table.
@@ -118,6 +125,8 @@ pub struct Context<'a> {
     pub settings: &'a DialogueSettings,
     pub transcript_turns: usize,
     pub oos_label: &'a str,
+    /// Agent ids allowed to act; `None` allows any.
+    pub allowed_agents: Option<&'a std::collections::HashSet<String>>,
     pub now: DateTime<Utc>,
 }
 
@@ -179,6 +188,8 @@ pub enum Outcome {
     OrderRequested,
     Forwarded,
     AgentAction,
+    /// The event was refused (see [`Step::rejection`]) and goes to the dead-letter topic.
+    Rejected,
 }
 
 impl Outcome {
@@ -191,8 +202,16 @@ impl Outcome {
             Self::OrderRequested => "order_requested",
             Self::Forwarded => "forwarded_to_agent",
             Self::AgentAction => "agent_action",
+            Self::Rejected => "dead_letter",
         }
     }
+}
+
+/// Why an event was refused: it changes nothing, produces nothing but its dead letter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub kind: ErrorKind,
+    pub reason: String,
 }
 
 /// The result of one step.
@@ -201,6 +220,22 @@ pub struct Step {
     pub state: Conversation,
     pub actions: Vec<Action>,
     pub outcome: Outcome,
+    /// Set when the event was refused; `state` is then the state as it was.
+    pub rejection: Option<Rejection>,
+}
+
+impl Step {
+    fn rejected(state: Conversation, kind: ErrorKind, reason: impl Into<String>) -> Self {
+        Self {
+            state,
+            actions: Vec::new(),
+            outcome: Outcome::Rejected,
+            rejection: Some(Rejection {
+                kind,
+                reason: reason.into(),
+            }),
+        }
+    }
 }
 
 /// Handles one event: the whole dialogue policy. Pure: same inputs, same outputs.
@@ -212,6 +247,9 @@ pub fn step(state: Conversation, event: Event<'_>, ctx: &Context<'_>) -> Step {
         } => customer::handle(state, message, prediction, ctx),
         Event::Agent(action) => agent::handle(state, action, ctx),
     };
+    if step.rejection.is_some() {
+        return step;
+    }
     let keep = ctx.transcript_turns.max(1);
     let t = &mut step.state.transcript;
     if t.len() > keep {

@@ -74,6 +74,7 @@ impl Chat {
             settings: &self.settings,
             transcript_turns: 20,
             oos_label: "out_of_scope",
+            allowed_agents: None,
             now: self.now,
         }
     }
@@ -109,15 +110,25 @@ impl Chat {
     }
 
     fn agent(&mut self, action: AgentActionKind, text: Option<&str>) -> Step {
+        self.agent_as("agent-7", action, text, false)
+    }
+
+    fn agent_as(
+        &mut self,
+        agent: &str,
+        action: AgentActionKind,
+        text: Option<&str>,
+        force: bool,
+    ) -> Step {
         self.now += Duration::seconds(10);
         let a = AgentAction {
             conversation_id: "c1".into(),
-            agent_id: "agent-7".into(),
+            agent_id: agent.into(),
             action,
             text: text.map(str::to_string),
             action_id: None,
             sent_at: None,
-            force: false,
+            force,
         };
         let state = std::mem::take(&mut self.state);
         let s = step(state, Event::Agent(&a), &self.ctx());
@@ -536,9 +547,10 @@ fn full_handoff() {
 }
 
 #[test]
-fn an_agent_reply_takes_over_and_close_starts_afresh() {
+fn an_agent_reply_to_a_queued_conversation_takes_over_and_close_starts_afresh() {
     let mut c = Chat::new().with_order(shipped());
     c.say("where is A-55102", "track_order");
+    c.say("I want a person", "contact_human_agent");
     let s = c.agent(AgentActionKind::Reply, Some("I'm on it."));
     assert_eq!(s.actions.len(), 1);
     assert!(matches!(c.state.handoff, Handoff::Agent { .. }));
@@ -546,9 +558,133 @@ fn an_agent_reply_takes_over_and_close_starts_afresh() {
     assert_eq!(escalations(&s)[0].1, EscalationReason::Close);
     assert!(!s.actions.iter().any(|a| matches!(a, Action::Reply { .. })));
     assert_eq!(c.state.slots.order_id, None);
-    // Handing back a conversation the bot already has does nothing.
+    // Handing back a conversation the bot already has is refused and changes nothing.
+    let before = c.state.clone();
     let s = c.agent(AgentActionKind::HandBack, None);
     assert!(s.actions.is_empty());
+    assert_eq!(s.rejection.unwrap().kind, ErrorKind::AgentNotAllowed);
+    assert_eq!(c.state, before);
+}
+
+fn rejected(s: &Step) -> Option<ErrorKind> {
+    s.rejection.as_ref().map(|r| r.kind)
+}
+
+#[test]
+fn only_the_holder_acts_and_taking_from_a_colleague_needs_force() {
+    let mut c = Chat::new();
+    // Nothing to take over before the customer has written.
+    let s = c.agent_as("ann", AgentActionKind::TakeOver, None, true);
+    assert_eq!(rejected(&s), Some(ErrorKind::AgentNotAllowed));
+    c.say("how do I reset my password", "recover_password");
+    // Never escalated: taking over or replying needs force.
+    for action in [AgentActionKind::TakeOver, AgentActionKind::Reply] {
+        let s = c.agent_as("ann", action, Some("hi"), false);
+        assert_eq!(rejected(&s), Some(ErrorKind::AgentNotAllowed));
+        assert!(s.actions.is_empty());
+    }
+    assert_eq!(c.state.handoff, Handoff::Bot);
+    let s = c.agent_as("ann", AgentActionKind::TakeOver, None, true);
+    assert_eq!(rejected(&s), None);
+    // Bob may not reply, hand back, close or take over without force.
+    for action in [
+        AgentActionKind::Reply,
+        AgentActionKind::HandBack,
+        AgentActionKind::Close,
+        AgentActionKind::TakeOver,
+    ] {
+        let before = c.state.clone();
+        let s = c.agent_as("bob", action, Some("me too"), false);
+        assert_eq!(rejected(&s), Some(ErrorKind::AgentNotAllowed), "{action:?}");
+        assert_eq!(c.state, before);
+    }
+    let s = c.agent_as("ann", AgentActionKind::Reply, Some("Ann here"), false);
+    assert_eq!(reply(&s), "Ann here");
+    let s = c.agent_as("bob", AgentActionKind::TakeOver, None, true);
+    assert_eq!(rejected(&s), None);
+    assert!(matches!(&c.state.handoff, Handoff::Agent { agent_id, .. } if agent_id == "bob"));
+    let s = c.agent_as("ann", AgentActionKind::Reply, Some("still me"), false);
+    assert_eq!(rejected(&s), Some(ErrorKind::AgentNotAllowed));
+}
+
+#[test]
+fn agents_off_the_allow_list_are_refused() {
+    let mut c = Chat::new();
+    c.say("I want a person", "contact_human_agent");
+    let allowed: std::collections::HashSet<String> = ["ann".to_string()].into();
+    let kb = Knowledge::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kb"),
+        &[],
+        "out_of_scope",
+    )
+    .unwrap();
+    let ctx = Context {
+        kb: &kb,
+        orders: &c.orders,
+        settings: &c.settings,
+        transcript_turns: 20,
+        oos_label: "out_of_scope",
+        allowed_agents: Some(&allowed),
+        now: c.now,
+    };
+    let action = |agent: &str| AgentAction {
+        conversation_id: "c1".into(),
+        agent_id: agent.into(),
+        action: AgentActionKind::TakeOver,
+        text: None,
+        action_id: None,
+        sent_at: None,
+        force: true,
+    };
+    let s = step(c.state.clone(), Event::Agent(&action("mallory")), &ctx);
+    assert_eq!(rejected(&s), Some(ErrorKind::UnknownAgent));
+    let s = step(c.state.clone(), Event::Agent(&action("ann")), &ctx);
+    assert_eq!(rejected(&s), None);
+}
+
+#[test]
+fn an_idle_agent_loses_the_conversation_to_the_queue() {
+    let mut c = Chat::new();
+    c.say("I want a person", "contact_human_agent");
+    c.agent_as("ann", AgentActionKind::TakeOver, None, false);
+    // Within the timeout the message is forwarded to Ann.
+    let s = c.say("hello?", "out_of_scope");
+    assert_eq!(s.outcome, Outcome::Forwarded);
+    c.now += Duration::seconds(c.settings.agent_idle_timeout_secs + 1);
+    let s = c.say("what payment methods do you accept", "check_payment_methods");
+    assert_ne!(s.outcome, Outcome::Forwarded);
+    assert!(!reply(&s).is_empty());
+    assert_eq!(
+        escalations(&s),
+        vec![(
+            EscalationType::Escalation,
+            EscalationReason::AgentTimeout,
+            Priority::High
+        )]
+    );
+    assert!(matches!(c.state.handoff, Handoff::Queued { .. }));
+    // Ann's late reply is refused; she can take the queued conversation again.
+    let s = c.agent_as("ann", AgentActionKind::HandBack, None, false);
+    assert_eq!(rejected(&s), Some(ErrorKind::AgentNotAllowed));
+    let s = c.agent_as("ann", AgentActionKind::Reply, Some("back again"), false);
+    assert_eq!(reply(&s), "back again");
+}
+
+#[test]
+fn a_conversation_keeps_the_customer_of_its_first_message() {
+    let mut c = Chat::new().with_order(shipped());
+    c.say("where is A-55102", "track_order");
+    c.customer = Some("cust-2".into());
+    let before = c.state.clone();
+    let s = c.say("where is A-55102", "track_order");
+    assert_eq!(rejected(&s), Some(ErrorKind::IdentityMismatch));
+    assert!(s.actions.is_empty());
+    assert_eq!(c.state, before);
+    // The signed-out customer is still answered, with no order data.
+    c.customer = None;
+    let s = c.say("where is A-55102", "track_order");
+    assert_eq!(rejected(&s), None);
+    assert!(!reply(&s).contains("JD"), "{}", reply(&s));
 }
 
 #[test]

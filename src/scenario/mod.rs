@@ -191,6 +191,9 @@ impl Runner {
                 if let Some(text) = &step.text {
                     a["text"] = json!(text);
                 }
+                if step.force {
+                    a["force"] = json!(true);
+                }
                 self.produce(&t.agent_actions, &conversation, &a)
                     .and_then(|(p, o)| self.wait_handled(false, &t.agent_actions, p, o))
             } else if let Some(o) = &step.order {

@@ -118,6 +118,43 @@ pub fn records(
         .collect()
 }
 
+/// The largest output record Parley produces (key, value and headers): below the producer's
+/// default `message.max.bytes` (1,000,000) with room for the batch overhead. An input whose
+/// outputs would be larger is dead-lettered (`output_too_large`) instead of failing its
+/// transaction again and again.
+pub const MAX_OUTPUT_BYTES: usize = 900_000;
+
+/// Dead letters keep at most this many bytes of the original key.
+pub const DEAD_LETTER_KEY_MAX_BYTES: usize = 1024;
+
+/// Header values of a dead letter (the reason can quote input) are cut to this.
+pub const DEAD_LETTER_HEADER_MAX_BYTES: usize = 2048;
+
+impl OutRecord {
+    /// Bytes on the wire, near enough: key, value, header names and values.
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len)
+            + self.value.len()
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Dead letters keep at most this many bytes of the original value: the broker accepted a
 /// record a little larger than the producer may send, and with headers added it could never
 /// be produced (the batch would be retried forever).
@@ -134,12 +171,20 @@ pub fn dead_letter(
     let mut value = source.payload.clone().unwrap_or_default();
     let original_len = value.len();
     value.truncate(DEAD_LETTER_MAX_BYTES);
+    let mut key = source.key.clone();
+    let key_len = key.as_ref().map_or(0, Vec::len);
+    if let Some(k) = &mut key {
+        k.truncate(DEAD_LETTER_KEY_MAX_BYTES);
+    }
     let mut record = OutRecord {
         topic: topic.to_string(),
-        key: source.key.clone(),
+        key,
         value,
         headers: vec![
-            ("parley.error".into(), error.message.clone()),
+            (
+                "parley.error".into(),
+                cut(&error.message, DEAD_LETTER_HEADER_MAX_BYTES).to_string(),
+            ),
             ("parley.error.kind".into(), error.kind.as_str().into()),
             ("parley.source.topic".into(), source.topic.clone()),
             (
@@ -158,6 +203,11 @@ pub fn dead_letter(
             .headers
             .push(("parley.truncated".into(), original_len.to_string()));
     }
+    if key_len > DEAD_LETTER_KEY_MAX_BYTES {
+        record
+            .headers
+            .push(("parley.key.truncated".into(), key_len.to_string()));
+    }
     record
 }
 
@@ -174,6 +224,7 @@ mod tests {
             key: Some(b"c-1".to_vec()),
             payload: Some(payload),
             timestamp_ms: None,
+            signature: None,
         }
     }
 
@@ -191,6 +242,21 @@ mod tests {
         assert!(big
             .headers
             .contains(&("parley.source.offset".to_string(), "17".to_string())));
+    }
+
+    #[test]
+    fn dead_letter_keys_and_headers_are_bounded_too() {
+        let mut r = record(b"x".to_vec());
+        r.key = Some(vec![b'k'; 900_000]);
+        let e = DecodeError::new(ErrorKind::IdTooLong, "İ".repeat(500_000));
+        let dl = dead_letter(&r, &e, Utc::now(), "dl");
+        assert_eq!(dl.key.as_ref().unwrap().len(), DEAD_LETTER_KEY_MAX_BYTES);
+        assert!(dl
+            .headers
+            .contains(&("parley.key.truncated".to_string(), "900000".to_string())));
+        assert!(dl.size() < 10_000, "{}", dl.size());
+        let reason = &dl.headers[0].1;
+        assert!(reason.len() <= DEAD_LETTER_HEADER_MAX_BYTES && reason.starts_with('İ'));
     }
 
     #[test]

@@ -1,4 +1,8 @@
 //! One batch: decode, classify, step the dialogue, persist, produce in a transaction.
+//!
+//! No single record can stop the loop: a record that is bad, refused (key, signature,
+//! identity, agent rights) or that makes Parley itself panic is dead-lettered with its kind
+//! and reason, and the rest of the batch goes on.
 
 use std::collections::HashMap;
 
@@ -7,13 +11,15 @@ use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
 use tokio::time::Instant;
 
+use super::guard::guarded;
 use super::output;
 use super::{Service, ServiceError};
 use crate::dialogue::{self, Context, Conversation, Event};
 use crate::kafka::{KafkaError, Record};
 use crate::state::OutRecord;
 use crate::wire::{
-    decode_agent_action, decode_inbound, AgentAction, DecodeError, ErrorKind, InboundMessage,
+    check_key, decode_agent_action, decode_inbound, AgentAction, DecodeError, ErrorKind,
+    InboundMessage,
 };
 
 enum Work {
@@ -41,21 +47,30 @@ impl Service {
                 return Ok(Work::Replay(stored.unwrap_or_default()));
             }
         }
+        Ok(guarded(|| self.validate(record)).unwrap_or_else(Work::Bad))
+    }
+
+    /// Decodes and checks one record: limits, key, and (signed mode) the gateway signature.
+    fn validate(&self, record: &Record) -> Work {
         let payload = record.payload.as_deref();
-        Ok(if record.topic == self.cfg.topics.inbound {
-            match decode_inbound(payload, self.cfg.limits.max_text_bytes) {
-                Ok(m) => Work::Customer(m),
-                Err(e) => Work::Bad(e),
-            }
+        let limits = &self.cfg.limits;
+        let checked = if record.topic == self.cfg.topics.inbound {
+            decode_inbound(payload, limits).and_then(|m| {
+                check_key(record.key.as_deref(), &m.conversation_id)?;
+                self.guard.verify(&m, record.signature.as_deref())?;
+                Ok(Work::Customer(m))
+            })
         } else {
-            match decode_agent_action(payload, self.cfg.limits.max_text_bytes) {
-                Ok(a) => Work::Agent(a),
-                Err(e) => Work::Bad(e),
-            }
-        })
+            decode_agent_action(payload, limits).and_then(|a| {
+                check_key(record.key.as_deref(), &a.conversation_id)?;
+                Ok(Work::Agent(a))
+            })
+        };
+        checked.unwrap_or_else(Work::Bad)
     }
 
     pub(super) async fn process(&self, batch: Vec<Record>) -> Result<(), ServiceError> {
+        self.guard.busy(&self.health);
         let mut items = Vec::with_capacity(batch.len());
         for record in batch {
             let work = self.decode(&record)?;
@@ -81,7 +96,7 @@ impl Service {
                 Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
                 Err(e) => {
                     // Nothing lost: each message goes to the dead-letter topic with the reason.
-                    eprintln!("parley: intent model failed on a batch: {e}");
+                    tracing::error!(error = %e, "intent model failed on a batch; its messages are dead-lettered");
                     self.metrics.failures.with_label_values(&["model"]).inc();
                     for item in &mut items {
                         if matches!(item.work, Work::Customer(_)) {
@@ -119,29 +134,28 @@ impl Service {
                     out.extend(records.iter().cloned());
                     continue;
                 }
-                Work::Bad(e) => {
-                    self.metrics
-                        .dead_letters
-                        .with_label_values(&[e.kind.as_str()])
-                        .inc();
-                    (
-                        vec![output::dead_letter(r, e, now, &self.cfg.topics.dead_letter)],
-                        "dead_letter",
-                    )
-                }
-                Work::Customer(m) => {
-                    let prediction = predictions.next().expect("one prediction per text");
-                    let event = Event::Customer {
-                        message: m,
-                        prediction: &prediction,
-                    };
-                    let (records, outcome) =
-                        self.step(&m.conversation_id, event, r, now, &mut conversations)?;
-                    if records.iter().any(|o| o.topic == self.cfg.topics.replies) {
-                        sent_times.extend(sent_time(m.sent_at.as_deref(), r.timestamp_ms));
+                Work::Bad(e) => (vec![self.dead_letter(r, e, now)], "dead_letter"),
+                Work::Customer(m) => match predictions.next() {
+                    None => {
+                        let e = DecodeError::new(
+                            ErrorKind::InternalError,
+                            "the intent model returned fewer predictions than texts",
+                        );
+                        (vec![self.dead_letter(r, &e, now)], "dead_letter")
                     }
-                    (records, outcome)
-                }
+                    Some(prediction) => {
+                        let event = Event::Customer {
+                            message: m,
+                            prediction: &prediction,
+                        };
+                        let (records, outcome) =
+                            self.step(&m.conversation_id, event, r, now, &mut conversations)?;
+                        if records.iter().any(|o| o.topic == self.cfg.topics.replies) {
+                            sent_times.extend(sent_time(m.sent_at.as_deref(), r.timestamp_ms));
+                        }
+                        (records, outcome)
+                    }
+                },
                 Work::Agent(a) => self.step(
                     &a.conversation_id,
                     Event::Agent(a),
@@ -173,6 +187,7 @@ impl Service {
                     .transactions
                     .with_label_values(&["committed"])
                     .inc();
+                self.guard.committed(&self.health);
                 for ((topic, partition), next) in &next_offsets {
                     block(|| self.store.prune_outbox(topic, *partition, *next))?;
                 }
@@ -188,7 +203,9 @@ impl Service {
                     .transactions
                     .with_label_values(&["aborted"])
                     .inc();
-                eprintln!("parley: transaction aborted, the batch will be re-read: {e}");
+                let wait = self.guard.aborted(&self.health, &e.to_string());
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                    "transaction aborted; the batch will be re-read");
                 // Re-read from the batch's start; the outbox makes that replay exact. A
                 // partition that moved to another member is resumed there instead.
                 // A seek that fails would let the consumer read on past the aborted batch and
@@ -202,12 +219,24 @@ impl Service {
                         "rewinding {topic}/{partition} after an aborted transaction"
                     )))?;
                 }
+                tokio::time::sleep(wait).await;
                 Ok(())
             }
         }
     }
 
-    /// Runs one dialogue step against the conversation's current state.
+    /// A dead letter for `record`, counted by kind.
+    fn dead_letter(&self, record: &Record, e: &DecodeError, now: DateTime<Utc>) -> OutRecord {
+        self.metrics
+            .dead_letters
+            .with_label_values(&[e.kind.as_str()])
+            .inc();
+        output::dead_letter(record, e, now, &self.cfg.topics.dead_letter)
+    }
+
+    /// Runs one dialogue step against the conversation's current state. A refused event, a
+    /// panic, or outputs too large to ever produce leave the state as it was and give the
+    /// record's dead letter instead.
     fn step(
         &self,
         conversation_id: &str,
@@ -226,23 +255,53 @@ impl Service {
             settings: &self.cfg.dialogue,
             transcript_turns: self.cfg.limits.transcript_turns,
             oos_label: &self.oos_label,
+            allowed_agents: self.guard.allowed_agents.as_ref(),
             now,
         };
-        let step = block(|| dialogue::step(current, event, &ctx));
-        let customer = match event {
-            Event::Customer { message, .. } => message.customer_id.clone(),
-            Event::Agent(_) => step.state.customer_id.clone(),
+        let before = current.clone();
+        let stepped = guarded(|| {
+            let step = block(|| dialogue::step(current, event, &ctx));
+            let customer = match event {
+                Event::Customer { message, .. } => message.customer_id.clone(),
+                Event::Agent(_) => step.state.customer_id.clone(),
+            };
+            let records = output::records(
+                &step.actions,
+                conversation_id,
+                customer.as_deref(),
+                record,
+                now,
+                &self.cfg.topics,
+            );
+            (step, records)
+        });
+        let refused = match stepped {
+            Ok((step, _)) if step.rejection.is_some() => {
+                let r = step.rejection.expect("checked");
+                DecodeError::new(r.kind, r.reason)
+            }
+            Ok((step, records)) => match records.iter().find(|r| r.size() > output::MAX_OUTPUT_BYTES) {
+                None => {
+                    conversations.insert(conversation_id.to_string(), step.state);
+                    return Ok((records, step.outcome.as_str()));
+                }
+                Some(big) => DecodeError::new(
+                    ErrorKind::OutputTooLarge,
+                    format!(
+                        "the {} record for this input would be {} bytes; the limit is {}",
+                        big.topic,
+                        big.size(),
+                        output::MAX_OUTPUT_BYTES
+                    ),
+                ),
+            },
+            Err(panic) => panic,
         };
-        let records = output::records(
-            &step.actions,
-            conversation_id,
-            customer.as_deref(),
-            record,
-            now,
-            &self.cfg.topics,
-        );
-        conversations.insert(conversation_id.to_string(), step.state);
-        Ok((records, step.outcome.as_str()))
+        // A refused event for a conversation that does not exist creates none.
+        if before != Conversation::default() {
+            conversations.insert(conversation_id.to_string(), before);
+        }
+        Ok((vec![self.dead_letter(record, &refused, now)], "dead_letter"))
     }
 
     fn count_committed(

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::{AgentAction, AgentActionKind, InboundMessage, Order};
+use crate::config::Limits;
 
 /// The class of a bad input; the dead-letter header `parley.error.kind` and the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,10 +15,52 @@ pub enum ErrorKind {
     EmptyText,
     TextTooLong,
     InvalidValue,
+    /// An id (or the record key) longer than `limits.max_id_bytes`.
+    IdTooLong,
+    /// A short field (`channel`, `locale`, `sent_at`) longer than `limits.max_field_bytes`.
+    FieldTooLong,
+    /// The record key is not the record's `conversation_id` (it would land on another
+    /// partition than the rest of the conversation and be answered out of order).
+    KeyMismatch,
+    /// The message names another customer than the one the conversation belongs to.
+    IdentityMismatch,
+    /// Signed mode: the `parley.signature` header is missing or does not verify.
+    BadSignature,
+    /// An agent id that is not on the allow-list.
+    UnknownAgent,
+    /// An agent action the agent has no right to (a conversation another agent holds, or
+    /// one that is not handed to a person).
+    AgentNotAllowed,
+    /// The outputs of this input can never be produced (larger than the broker accepts).
+    OutputTooLarge,
+    /// Parley itself failed on this record (a bug); the record is kept for a replay.
+    InternalError,
+    /// The intent model failed on the batch.
     ProcessingError,
 }
 
 impl ErrorKind {
+    /// Every kind, for documentation and tests.
+    pub const ALL: [ErrorKind; 17] = [
+        Self::NotJson,
+        Self::InvalidUtf8,
+        Self::WrongType,
+        Self::MissingField,
+        Self::EmptyText,
+        Self::TextTooLong,
+        Self::InvalidValue,
+        Self::IdTooLong,
+        Self::FieldTooLong,
+        Self::KeyMismatch,
+        Self::IdentityMismatch,
+        Self::BadSignature,
+        Self::UnknownAgent,
+        Self::AgentNotAllowed,
+        Self::OutputTooLarge,
+        Self::InternalError,
+        Self::ProcessingError,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NotJson => "not_json",
@@ -27,6 +70,15 @@ impl ErrorKind {
             Self::EmptyText => "empty_text",
             Self::TextTooLong => "text_too_long",
             Self::InvalidValue => "invalid_value",
+            Self::IdTooLong => "id_too_long",
+            Self::FieldTooLong => "field_too_long",
+            Self::KeyMismatch => "key_mismatch",
+            Self::IdentityMismatch => "identity_mismatch",
+            Self::BadSignature => "bad_signature",
+            Self::UnknownAgent => "unknown_agent",
+            Self::AgentNotAllowed => "agent_not_allowed",
+            Self::OutputTooLarge => "output_too_large",
+            Self::InternalError => "internal_error",
             Self::ProcessingError => "processing_error",
         }
     }
@@ -98,7 +150,11 @@ fn required_str(map: &Map<String, Value>, field: &str) -> Result<String, DecodeE
     }
 }
 
-fn required_id(map: &Map<String, Value>, field: &str) -> Result<String, DecodeError> {
+fn required_id(
+    map: &Map<String, Value>,
+    field: &str,
+    limits: &Limits,
+) -> Result<String, DecodeError> {
     let s = required_str(map, field)?;
     if s.trim().is_empty() {
         return Err(DecodeError::new(
@@ -106,7 +162,92 @@ fn required_id(map: &Map<String, Value>, field: &str) -> Result<String, DecodeEr
             format!("field `{field}` is empty"),
         ));
     }
+    check_id(field, &s, limits)?;
     Ok(s)
+}
+
+/// Ids are copied into every output record (and its key); an unbounded one could make an
+/// output larger than the broker accepts.
+fn check_id(field: &str, value: &str, limits: &Limits) -> Result<(), DecodeError> {
+    if value.len() > limits.max_id_bytes {
+        return Err(DecodeError::new(
+            ErrorKind::IdTooLong,
+            format!(
+                "field `{field}` is {} bytes; the limit for ids is {}",
+                value.len(),
+                limits.max_id_bytes
+            ),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(DecodeError::new(
+            ErrorKind::InvalidValue,
+            format!("field `{field}` contains control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn optional_id(
+    map: &Map<String, Value>,
+    field: &str,
+    limits: &Limits,
+) -> Result<Option<String>, DecodeError> {
+    let v = optional_str(map, field)?;
+    if let Some(v) = &v {
+        check_id(field, v, limits)?;
+    }
+    Ok(v)
+}
+
+fn optional_field(
+    map: &Map<String, Value>,
+    field: &str,
+    limits: &Limits,
+) -> Result<Option<String>, DecodeError> {
+    let v = optional_str(map, field)?;
+    if let Some(v) = v.as_deref().filter(|v| v.len() > limits.max_field_bytes) {
+        return Err(DecodeError::new(
+            ErrorKind::FieldTooLong,
+            format!(
+                "field `{field}` is {} bytes; the limit is {}",
+                v.len(),
+                limits.max_field_bytes
+            ),
+        ));
+    }
+    Ok(v)
+}
+
+fn check_text(field: &str, text: &str, limits: &Limits) -> Result<(), DecodeError> {
+    if text.len() > limits.max_text_bytes {
+        return Err(DecodeError::new(
+            ErrorKind::TextTooLong,
+            format!(
+                "field `{field}` is {} bytes; the limit is {}",
+                text.len(),
+                limits.max_text_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The record key must be the conversation id: Kafka partitions by key, and one
+/// conversation's messages must share a partition to be handled in order.
+pub fn check_key(key: Option<&[u8]>, conversation_id: &str) -> Result<(), DecodeError> {
+    if key == Some(conversation_id.as_bytes()) {
+        return Ok(());
+    }
+    let shown = match key {
+        None => "no key".to_string(),
+        Some(k) if k.len() > 64 => format!("a {}-byte key", k.len()),
+        Some(k) => format!("key {:?}", String::from_utf8_lossy(k)),
+    };
+    Err(DecodeError::new(
+        ErrorKind::KeyMismatch,
+        format!("the record has {shown}; it must be the conversation_id"),
+    ))
 }
 
 fn optional_str(map: &Map<String, Value>, field: &str) -> Result<Option<String>, DecodeError> {
@@ -120,14 +261,14 @@ fn optional_str(map: &Map<String, Value>, field: &str) -> Result<Option<String>,
     }
 }
 
-/// Decodes a `chat.inbound` value; `max_text_bytes` bounds the text.
+/// Decodes a `chat.inbound` value; `limits` bound the text, the ids and the short fields.
 pub fn decode_inbound(
     bytes: Option<&[u8]>,
-    max_text_bytes: usize,
+    limits: &Limits,
 ) -> Result<InboundMessage, DecodeError> {
     let map = object(bytes, "inbound message")?;
-    let message_id = required_id(&map, "message_id")?;
-    let conversation_id = required_id(&map, "conversation_id")?;
+    let message_id = required_id(&map, "message_id", limits)?;
+    let conversation_id = required_id(&map, "conversation_id", limits)?;
     let text = required_str(&map, "text")?;
     if text.trim().is_empty() {
         return Err(DecodeError::new(
@@ -135,16 +276,12 @@ pub fn decode_inbound(
             "field `text` is empty or only whitespace",
         ));
     }
-    if text.len() > max_text_bytes {
-        return Err(DecodeError::new(
-            ErrorKind::TextTooLong,
-            format!(
-                "field `text` is {} bytes; the limit is {max_text_bytes}",
-                text.len()
-            ),
-        ));
-    }
-    let sent_at = optional_str(&map, "sent_at")?;
+    check_text("text", &text, limits)?;
+    // An empty customer id is no customer id: no order data, and none in escalations.
+    let customer_id = optional_id(&map, "customer_id", limits)?.filter(|c| !c.trim().is_empty());
+    let channel = optional_field(&map, "channel", limits)?;
+    let locale = optional_field(&map, "locale", limits)?;
+    let sent_at = optional_field(&map, "sent_at", limits)?;
     if let Some(s) = &sent_at {
         if chrono::DateTime::parse_from_rfc3339(s).is_err() {
             return Err(DecodeError::new(
@@ -157,23 +294,27 @@ pub fn decode_inbound(
         message_id,
         conversation_id,
         text,
-        // An empty customer id is no customer id: no order data, and none in escalations.
-        customer_id: optional_str(&map, "customer_id")?.filter(|c| !c.trim().is_empty()),
-        channel: optional_str(&map, "channel")?,
+        customer_id,
+        channel,
         sent_at,
-        locale: optional_str(&map, "locale")?,
+        locale,
     })
 }
 
-/// Decodes a `chat.agent-actions` value; `max_text_bytes` bounds a reply's text.
+/// Decodes a `chat.agent-actions` value; `limits` bound a reply's text and the ids.
 pub fn decode_agent_action(
     bytes: Option<&[u8]>,
-    max_text_bytes: usize,
+    limits: &Limits,
 ) -> Result<AgentAction, DecodeError> {
     let map = object(bytes, "agent action")?;
-    required_id(&map, "conversation_id")?;
-    required_id(&map, "agent_id")?;
+    required_id(&map, "conversation_id", limits)?;
+    required_id(&map, "agent_id", limits)?;
+    optional_id(&map, "action_id", limits)?;
+    optional_field(&map, "sent_at", limits)?;
     required_str(&map, "action")?;
+    if let Some(t) = optional_str(&map, "text")? {
+        check_text("text", &t, limits)?;
+    }
     let action: AgentAction = serde_json::from_value(Value::Object(map))
         .map_err(|e| DecodeError::new(ErrorKind::InvalidValue, format!("agent action: {e}")))?;
     if action.action == AgentActionKind::Reply
@@ -184,23 +325,21 @@ pub fn decode_agent_action(
             "agent action `reply` needs a non-empty `text`",
         ));
     }
-    if let Some(t) = action.text.as_deref().filter(|t| t.len() > max_text_bytes) {
-        return Err(DecodeError::new(
-            ErrorKind::TextTooLong,
-            format!(
-                "field `text` is {} bytes; the limit is {max_text_bytes}",
-                t.len()
-            ),
-        ));
-    }
     Ok(action)
 }
 
 /// Decodes a `commerce.orders` value; `None` (a tombstone) is handled by the caller.
 pub fn decode_order(bytes: &[u8]) -> Result<Order, DecodeError> {
     let map = object(Some(bytes), "order")?;
-    required_id(&map, "order_id")?;
-    required_id(&map, "customer_id")?;
+    // The order service is trusted for sizes: its ids are bounded only by being non-empty.
+    for field in ["order_id", "customer_id"] {
+        if required_str(&map, field)?.trim().is_empty() {
+            return Err(DecodeError::new(
+                ErrorKind::InvalidValue,
+                format!("field `{field}` is empty"),
+            ));
+        }
+    }
     required_str(&map, "status")?;
     serde_json::from_value(Value::Object(map))
         .map_err(|e| DecodeError::new(ErrorKind::InvalidValue, format!("order: {e}")))
@@ -210,8 +349,17 @@ pub fn decode_order(bytes: &[u8]) -> Result<Order, DecodeError> {
 mod tests {
     use super::*;
 
+    fn limits() -> Limits {
+        Limits {
+            max_text_bytes: 100,
+            max_id_bytes: 20,
+            max_field_bytes: 30,
+            ..Limits::default()
+        }
+    }
+
     fn kind(bytes: &[u8]) -> ErrorKind {
-        decode_inbound(Some(bytes), 100).unwrap_err().kind
+        decode_inbound(Some(bytes), &limits()).unwrap_err().kind
     }
 
     #[test]
@@ -236,22 +384,68 @@ mod tests {
         );
         assert_eq!(kind(long.as_bytes()), ErrorKind::TextTooLong);
         assert_eq!(kind(b"{\"text\":\"\xff\"}"), ErrorKind::InvalidUtf8);
-        let err = decode_inbound(Some(b"{\"text\":\"\xff\"}"), 100).unwrap_err();
+        let err = decode_inbound(Some(b"{\"text\":\"\xff\"}"), &limits()).unwrap_err();
         assert!(err.message.contains("position 9"), "{}", err.message);
+    }
+
+    #[test]
+    fn every_id_and_short_field_is_bounded() {
+        let long_id = "x".repeat(21);
+        for field in ["message_id", "conversation_id", "customer_id"] {
+            let mut v = serde_json::json!({"message_id":"m","conversation_id":"c","text":"hi"});
+            v[field] = long_id.clone().into();
+            assert_eq!(
+                kind(v.to_string().as_bytes()),
+                ErrorKind::IdTooLong,
+                "{field}"
+            );
+        }
+        for field in ["channel", "locale", "sent_at"] {
+            let mut v = serde_json::json!({"message_id":"m","conversation_id":"c","text":"hi"});
+            v[field] = "y".repeat(31).into();
+            assert_eq!(
+                kind(v.to_string().as_bytes()),
+                ErrorKind::FieldTooLong,
+                "{field}"
+            );
+        }
+        let v = serde_json::json!({"message_id":"m\u{0}","conversation_id":"c","text":"hi"});
+        assert_eq!(kind(v.to_string().as_bytes()), ErrorKind::InvalidValue);
+        let a = serde_json::json!({"conversation_id":"c","agent_id": long_id,"action":"take_over"});
+        let e = decode_agent_action(Some(a.to_string().as_bytes()), &limits()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::IdTooLong);
+        let names: std::collections::HashSet<_> =
+            ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+    }
+
+    #[test]
+    fn the_key_must_be_the_conversation() {
+        assert!(check_key(Some(b"c-1"), "c-1").is_ok());
+        assert_eq!(
+            check_key(Some(b"c-2"), "c-1").unwrap_err().kind,
+            ErrorKind::KeyMismatch
+        );
+        assert_eq!(
+            check_key(None, "c-1").unwrap_err().kind,
+            ErrorKind::KeyMismatch
+        );
+        let e = check_key(Some(&[b'k'; 5000]), "c-1").unwrap_err();
+        assert!(e.message.len() < 100, "{}", e.message);
     }
 
     #[test]
     fn unknown_fields_are_ignored_and_optional_ones_kept() {
         let m = decode_inbound(
             Some(br#"{"message_id":"m1","conversation_id":"c1","text":"hi","customer_id":"u","extra":{"a":1}}"#),
-            100,
+            &limits(),
         )
         .unwrap();
         assert_eq!(m.customer_id.as_deref(), Some("u"));
         assert_eq!(m.text, "hi");
         let m = decode_inbound(
             Some(br#"{"message_id":"m1","conversation_id":"c1","text":"hi","customer_id":" "}"#),
-            100,
+            &limits(),
         )
         .unwrap();
         assert_eq!(m.customer_id, None);
@@ -261,7 +455,7 @@ mod tests {
     fn agent_reply_needs_text_and_orders_need_a_known_status() {
         let e = decode_agent_action(
             Some(br#"{"conversation_id":"c","agent_id":"a","action":"reply"}"#),
-            100,
+            &limits(),
         )
         .unwrap_err();
         assert_eq!(e.kind, ErrorKind::EmptyText);

@@ -2,8 +2,12 @@
 //! bad input is told apart from a good one.
 
 mod decode;
+mod signature;
 
-pub use decode::{decode_agent_action, decode_inbound, decode_order, DecodeError, ErrorKind};
+pub use decode::{
+    check_key, decode_agent_action, decode_inbound, decode_order, DecodeError, ErrorKind,
+};
+pub use signature::{sign, verify};
 
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +73,8 @@ pub enum EscalationReason {
     CustomerMessage,
     HandBack,
     Close,
+    /// The agent holding the conversation was idle too long; it is back in the queue.
+    AgentTimeout,
 }
 
 impl EscalationReason {
@@ -82,6 +88,7 @@ impl EscalationReason {
             Self::CustomerMessage => "customer_message",
             Self::HandBack => "hand_back",
             Self::Close => "close",
+            Self::AgentTimeout => "agent_timeout",
         }
     }
 }
