@@ -184,15 +184,11 @@ pub(super) fn handle(
         "change_shipping_address" => match order.status {
             Placed | Processing => {
                 // "change the address of A-1 to 5 Elm Road, Bath, UK": the part after " to ".
-                let text = out.message.text.clone();
-                let lower = text.to_lowercase();
-                let given = lower
-                    .rfind(" to ")
-                    .map(|i| text[i + 4..].trim().to_string());
-                if let Some(address) =
-                    given.filter(|a| entities::looks_like_address(a) && a.contains(','))
+                let message = out.message;
+                if let Some(address) = address_after_to(&message.text)
+                    .filter(|a| entities::looks_like_address(a) && a.contains(','))
                 {
-                    return plan_address_change(state, &order.order_id, &address, out, ctx);
+                    return plan_address_change(state, &order.order_id, address, out, ctx);
                 }
                 state.pending = Some(Pending::NewAddress {
                     order_id: order.order_id.clone(),
@@ -312,8 +308,19 @@ fn plan(
     Outcome::Asked
 }
 
+/// The text after the last " to " (any case), trimmed. The offset is found in a copy that
+/// only ASCII letters were lower-cased in, which keeps every byte where it was: full Unicode
+/// lower-casing changes lengths ("İ" becomes "i̇", two bytes to three; the Kelvin sign U+212A
+/// becomes "k", three bytes to one), and an offset found in such a copy cuts the original
+/// in the wrong place or inside a character.
+fn address_after_to(text: &str) -> Option<&str> {
+    let i = text.to_ascii_lowercase().rfind(" to ")?;
+    text.get(i + " to ".len()..).map(str::trim)
+}
+
+/// The address as the confirmation shows it: every part the request carries, in label order.
 fn address_line(a: &serde_json::Value) -> String {
-    ["line1", "city", "postcode", "country"]
+    ["line1", "line2", "city", "postcode", "country"]
         .iter()
         .filter_map(|k| a.get(*k).and_then(|v| v.as_str()))
         .filter(|s| !s.is_empty())
@@ -321,24 +328,19 @@ fn address_line(a: &serde_json::Value) -> String {
         .join(", ")
 }
 
-/// Reads "12 High Street, Leeds, LS1 4AB, UK" into the address shape of the contract.
-fn parse_address(text: &str) -> serde_json::Value {
-    let parts: Vec<&str> = text
-        .split([',', '\n'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    let (line1, city, postcode, country) = match parts.as_slice() {
-        [l, c, p, k, ..] => (*l, *c, Some(*p), *k),
-        [l, c, k] => (*l, *c, None, *k),
-        [l, c] => (*l, *c, None, ""),
-        _ => (text.trim(), "", None, ""),
-    };
-    let mut a = json!({ "line1": line1, "city": city, "country": country });
-    if let Some(p) = postcode {
-        a["postcode"] = json!(p);
+/// Reads "12 High Street, Leeds, LS1 4AB, UK" into the address shape of the contract
+/// (`line1`, `line2`, `city`, `postcode`, `country`); `None` when the parts cannot be told
+/// apart (see [`entities::postal_address`]).
+fn parse_address(text: &str) -> Option<serde_json::Value> {
+    let a = entities::postal_address(text)?;
+    let mut v = json!({ "line1": a.line1, "city": a.city, "country": a.country });
+    if let Some(l2) = a.line2 {
+        v["line2"] = json!(l2);
     }
-    a
+    if let Some(p) = a.postcode {
+        v["postcode"] = json!(p);
+    }
+    Some(v)
 }
 
 /// The customer gave a new address for an order that has not shipped: confirm it.
@@ -360,19 +362,16 @@ pub(super) fn plan_address_change(
         ));
         return Outcome::Answered;
     };
-    let address = parse_address(text);
-    // The order service needs at least a street, a city and a country.
-    let complete = ["line1", "city", "country"]
-        .iter()
-        .all(|k| address[*k].as_str().is_some_and(|v| !v.is_empty()));
-    if !complete {
+    // Unreadable or incomplete (the order service needs a street, a city and a country): ask
+    // again rather than confirm an address with its parts in the wrong fields.
+    let Some(address) = parse_address(text) else {
         state.pending = Some(Pending::NewAddress {
             order_id: order.order_id.clone(),
             asked_at: ctx.now_text(),
         });
         out.say(ctx.kb.reply("ask_new_address", &order_vars(&order)));
         return Outcome::Asked;
-    }
+    };
     let details = json!({ "shipping_address": address });
     plan(
         state,
@@ -441,4 +440,205 @@ pub(super) fn confirmed(
         details: request.details,
     });
     Outcome::OrderRequested
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::config::DialogueSettings;
+    use crate::dialogue::{step, Event, Orders, Step};
+    use crate::knowledge::Knowledge;
+    use crate::model::Prediction;
+    use crate::wire::InboundMessage;
+
+    struct OneOrder(Order);
+
+    impl Orders for OneOrder {
+        fn get(&self, id: &str) -> Option<Order> {
+            (id == self.0.order_id).then(|| self.0.clone())
+        }
+        fn open_orders_of(&self, customer: &str) -> Vec<Order> {
+            (customer == self.0.customer_id)
+                .then(|| self.0.clone())
+                .into_iter()
+                .collect()
+        }
+    }
+
+    /// Customer `cust-1` writes `texts` in turn about their `processing` order A-10601;
+    /// the model reads each as a change of shipping address.
+    fn chat(texts: &[&str]) -> Vec<Step> {
+        let kb_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kb");
+        let kb = Knowledge::load(&kb_dir, &[], "out_of_scope").unwrap();
+        let orders = OneOrder(
+            serde_json::from_value(json!({"order_id": "A-10601", "customer_id": "cust-1",
+                "status": "processing"}))
+            .unwrap(),
+        );
+        let settings = DialogueSettings::default();
+        let ctx = Context {
+            kb: &kb,
+            orders: &orders,
+            settings: &settings,
+            transcript_turns: 20,
+            oos_label: "out_of_scope",
+            allowed_agents: None,
+            now: "2026-11-28T10:00:00Z".parse().unwrap(),
+        };
+        let mut state = Conversation::default();
+        let mut steps = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let message = InboundMessage {
+                message_id: format!("m{i}"),
+                conversation_id: "c1".into(),
+                text: (*text).into(),
+                customer_id: Some("cust-1".into()),
+                channel: None,
+                sent_at: None,
+                locale: None,
+            };
+            let prediction = Prediction {
+                intent: "change_shipping_address".into(),
+                confidence: 0.97,
+                top: vec![],
+            };
+            let s = step(
+                state,
+                Event::Customer {
+                    message: &message,
+                    prediction: &prediction,
+                },
+                &ctx,
+            );
+            state = s.state.clone();
+            steps.push(s);
+        }
+        steps
+    }
+
+    fn reply(s: &Step) -> &str {
+        s.actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Reply { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no reply in {:?}", s.actions))
+    }
+
+    /// The address the bot asks the customer to confirm.
+    fn planned_address(s: &Step) -> serde_json::Value {
+        match &s.state.pending {
+            Some(Pending::Confirm { request, .. }) => {
+                assert_eq!(request.kind, OrderRequestType::ChangeAddress);
+                assert_eq!(request.order_id, "A-10601");
+                request.details["shipping_address"].clone()
+            }
+            other => panic!(
+                "no confirmation pending: {other:?}; replied {:?}",
+                s.actions
+            ),
+        }
+    }
+
+    fn asks_again(s: &Step) {
+        assert!(
+            matches!(&s.state.pending, Some(Pending::NewAddress { order_id, .. }) if order_id == "A-10601"),
+            "{:?}",
+            s.state.pending
+        );
+        assert!(
+            reply(s).contains("What's the new delivery address"),
+            "{}",
+            reply(s)
+        );
+    }
+
+    #[test]
+    fn the_turkish_message_from_the_issue_is_confirmed_not_a_crash() {
+        let s = chat(&[
+            "İİİ please change the shipping address of order A-10601 to Bağdat Cd. 12, İstanbul, Turkey",
+        ]);
+        assert_eq!(
+            planned_address(&s[0]),
+            json!({"line1": "Bağdat Cd. 12", "city": "İstanbul", "country": "Turkey"})
+        );
+        assert!(
+            reply(&s[0]).contains("to: Bağdat Cd. 12, İstanbul, Turkey."),
+            "{}",
+            reply(&s[0])
+        );
+    }
+
+    #[test]
+    fn sharp_s_and_kelvin_sign_messages() {
+        let s = chat(&[
+            "ẞẞẞ please change the shipping address of order A-10601 TO Große Straẞe 5, 10115 Berlin, Germany",
+        ]);
+        assert_eq!(
+            planned_address(&s[0]),
+            json!({"line1": "Große Straẞe 5", "city": "Berlin", "postcode": "10115",
+                "country": "Germany"})
+        );
+        let s = chat(&[
+            "\u{212A}\u{212A} change the shipping address of order A-10601 to \u{212A}ing Street 10, London, SW1A 2AA, UK",
+        ]);
+        assert_eq!(
+            planned_address(&s[0]),
+            json!({"line1": "\u{212A}ing Street 10", "city": "London", "postcode": "SW1A 2AA",
+                "country": "UK"})
+        );
+        // Every mix of length-changing letters before " to ": no offset lands inside a letter.
+        for prefix in ["İ", "ẞ", "\u{212A}", "ﬀ", "Σ", "ǅ"] {
+            for n in 0..8 {
+                let text = format!(
+                    "{} change the shipping address of order A-10601 to Bağdat Cd. 12, İstanbul, Turkey",
+                    prefix.repeat(n)
+                );
+                let s = chat(&[&text]);
+                assert_eq!(planned_address(&s[0])["city"], "İstanbul", "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn five_parts_with_a_line_two_are_read_and_unreadable_ones_asked_again() {
+        // The issue's case: five parts, which used to shift the postcode into the country.
+        let s = chat(&[
+            "please change the shipping address of order A-10601 to Flat 3, 12 High Street, Leeds, LS1 4AB, United Kingdom",
+        ]);
+        assert_eq!(
+            planned_address(&s[0]),
+            json!({"line1": "Flat 3", "line2": "12 High Street", "city": "Leeds",
+                "postcode": "LS1 4AB", "country": "United Kingdom"})
+        );
+        assert!(
+            reply(&s[0]).contains("to: Flat 3, 12 High Street, Leeds, LS1 4AB, United Kingdom."),
+            "{}",
+            reply(&s[0])
+        );
+        // Parts that cannot be told apart: ask again, then take a readable answer.
+        let s = chat(&[
+            "please change the shipping address of order A-10601 to Flat 3, 12 High Street, Leeds, LS1 4AB, Narnia",
+            "Flat 3, 12 High Street, Leeds, West Yorkshire, UK",
+            "Flat 3, 12 High Street, Leeds, LS1 4AB, UK",
+        ]);
+        asks_again(&s[0]);
+        asks_again(&s[1]);
+        assert_eq!(planned_address(&s[2])["postcode"], "LS1 4AB");
+        assert_eq!(planned_address(&s[2])["country"], "UK");
+    }
+
+    #[test]
+    fn the_text_after_to_is_cut_where_it_is_found() {
+        assert_eq!(
+            address_after_to("İİİ move A-1 TO 5 Elm Road, Bath, UK"),
+            Some("5 Elm Road, Bath, UK")
+        );
+        assert_eq!(address_after_to("\u{212A}\u{212A}\u{212A} to x"), Some("x"));
+        assert_eq!(address_after_to("İstanbul"), None);
+        assert_eq!(address_after_to(" to "), Some(""));
+    }
 }
