@@ -39,6 +39,10 @@ pub struct ScenarioStep {
     /// The text of an agent `reply`.
     #[serde(default)]
     pub text: Option<String>,
+    /// An agent's `take_over` of a conversation that another agent holds or that was never
+    /// escalated.
+    #[serde(default)]
+    pub force: bool,
     /// An order record published on the orders topic (an order event mid-conversation).
     #[serde(default)]
     pub order: Option<serde_json::Value>,

@@ -34,7 +34,7 @@ impl Guard {
         install_panic_hook();
         let key = match cfg.identity.mode {
             IdentityMode::Trusted => None,
-            IdentityMode::Signed => cfg.identity_key()?.map(|k| k.expose().to_vec()),
+            IdentityMode::Signed => cfg.identity_key()?.map(|k| k.expose().as_bytes().to_vec()),
         };
         Ok(Self {
             key,
@@ -48,7 +48,11 @@ impl Guard {
     }
 
     /// Signed mode: the message's `parley.signature` must verify.
-    pub fn verify(&self, message: &InboundMessage, header: Option<&[u8]>) -> Result<(), DecodeError> {
+    pub fn verify(
+        &self,
+        message: &InboundMessage,
+        header: Option<&[u8]>,
+    ) -> Result<(), DecodeError> {
         match &self.key {
             None => Ok(()),
             Some(key) => crate::wire::verify(key, message, header),

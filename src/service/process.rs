@@ -4,36 +4,16 @@
 //! identity, agent rights) or that makes Parley itself panic is dead-lettered with its kind
 //! and reason, and the rest of the batch goes on.
 
-use std::collections::HashMap;
-
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
 use tokio::time::Instant;
 
 use super::guard::guarded;
-use super::output;
+use super::plan::{Item, Plan, Planner, Work};
 use super::{Service, ServiceError};
-use crate::dialogue::{self, Context, Conversation, Event};
 use crate::kafka::{KafkaError, Record};
-use crate::state::OutRecord;
-use crate::wire::{
-    check_key, decode_agent_action, decode_inbound, AgentAction, DecodeError, ErrorKind,
-    InboundMessage,
-};
-
-enum Work {
-    /// Applied before a crash: re-send exactly what was produced then.
-    Replay(Vec<OutRecord>),
-    Customer(InboundMessage),
-    Agent(AgentAction),
-    Bad(DecodeError),
-}
-
-struct Item {
-    record: Record,
-    work: Work,
-}
+use crate::wire::{check_key, decode_agent_action, decode_inbound, DecodeError, ErrorKind};
 
 use super::commit::TXN_TIMEOUT;
 
@@ -113,63 +93,22 @@ impl Service {
                 .observe(started.elapsed().as_secs_f64());
         }
 
-        let now = Utc::now();
-        let mut predictions = predictions.into_iter();
-        let mut conversations: HashMap<String, Conversation> = HashMap::new();
+        let planner = Planner {
+            kb: &self.kb,
+            orders: self.store.as_ref(),
+            conversations: self.store.as_ref(),
+            cfg: &self.cfg,
+            oos_label: &self.oos_label,
+            allowed_agents: self.guard.allowed_agents.as_ref(),
+            now: Utc::now(),
+        };
+        let plan = block(|| planner.plan(&items, predictions))?;
         let mut state = self.store.batch();
-        let mut out: Vec<OutRecord> = Vec::new();
-        let mut next_offsets: HashMap<(String, i32), i64> = HashMap::new();
-        let mut first_offsets: HashMap<(String, i32), i64> = HashMap::new();
-        let mut outcomes: Vec<(String, &'static str)> = Vec::new();
-        // When each answered message was sent, for the end-to-end latency at commit.
-        let mut sent_times: Vec<DateTime<Utc>> = Vec::new();
-        for item in &items {
-            let r = &item.record;
-            let tp = (r.topic.clone(), r.partition);
-            first_offsets.entry(tp.clone()).or_insert(r.offset);
-            next_offsets.insert(tp, r.offset + 1);
-            let (records, outcome) = match &item.work {
-                Work::Replay(records) => {
-                    self.metrics.replayed.inc();
-                    out.extend(records.iter().cloned());
-                    continue;
-                }
-                Work::Bad(e) => (vec![self.dead_letter(r, e, now)], "dead_letter"),
-                Work::Customer(m) => match predictions.next() {
-                    None => {
-                        let e = DecodeError::new(
-                            ErrorKind::InternalError,
-                            "the intent model returned fewer predictions than texts",
-                        );
-                        (vec![self.dead_letter(r, &e, now)], "dead_letter")
-                    }
-                    Some(prediction) => {
-                        let event = Event::Customer {
-                            message: m,
-                            prediction: &prediction,
-                        };
-                        let (records, outcome) =
-                            self.step(&m.conversation_id, event, r, now, &mut conversations)?;
-                        if records.iter().any(|o| o.topic == self.cfg.topics.replies) {
-                            sent_times.extend(sent_time(m.sent_at.as_deref(), r.timestamp_ms));
-                        }
-                        (records, outcome)
-                    }
-                },
-                Work::Agent(a) => self.step(
-                    &a.conversation_id,
-                    Event::Agent(a),
-                    r,
-                    now,
-                    &mut conversations,
-                )?,
-            };
-            state.put_outbox(&r.topic, r.partition, r.offset, &records);
-            state.put_offset(&r.topic, r.partition, r.offset + 1);
-            outcomes.push((r.topic.clone(), outcome));
-            out.extend(records);
+        for a in &plan.applied {
+            state.put_outbox(&a.topic, a.partition, a.offset, &a.records);
+            state.put_offset(&a.topic, a.partition, a.offset + 1);
         }
-        for (id, c) in &conversations {
+        for (id, c) in &plan.conversations {
             state.put_conversation(id, c);
         }
         // State, applied offsets and outbox first: if the transaction below never commits,
@@ -178,7 +117,7 @@ impl Service {
         crash_point();
 
         let started = Instant::now();
-        match self.commit(&out, &next_offsets).await {
+        match self.commit(&plan.out, &plan.next_offsets).await {
             Ok(()) => {
                 self.metrics
                     .transaction_seconds
@@ -188,10 +127,10 @@ impl Service {
                     .with_label_values(&["committed"])
                     .inc();
                 self.guard.committed(&self.health);
-                for ((topic, partition), next) in &next_offsets {
+                for ((topic, partition), next) in &plan.next_offsets {
                     block(|| self.store.prune_outbox(topic, *partition, *next))?;
                 }
-                self.count_committed(&out, &outcomes, &sent_times);
+                self.count_committed(&plan);
                 Ok(())
             }
             Err(e) if e.is_fatal() => {
@@ -210,7 +149,7 @@ impl Service {
                 // partition that moved to another member is resumed there instead.
                 // A seek that fails would let the consumer read on past the aborted batch and
                 // lose its outputs: stop instead; a restart resumes from the committed offsets.
-                for ((topic, partition), first) in &first_offsets {
+                for ((topic, partition), first) in &plan.first_offsets {
                     block(|| {
                         self.consumer
                             .seek(topic, *partition, Offset::Offset(*first), TXN_TIMEOUT)
@@ -225,98 +164,22 @@ impl Service {
         }
     }
 
-    /// A dead letter for `record`, counted by kind.
-    fn dead_letter(&self, record: &Record, e: &DecodeError, now: DateTime<Utc>) -> OutRecord {
-        self.metrics
-            .dead_letters
-            .with_label_values(&[e.kind.as_str()])
-            .inc();
-        output::dead_letter(record, e, now, &self.cfg.topics.dead_letter)
-    }
-
-    /// Runs one dialogue step against the conversation's current state. A refused event, a
-    /// panic, or outputs too large to ever produce leave the state as it was and give the
-    /// record's dead letter instead.
-    fn step(
-        &self,
-        conversation_id: &str,
-        event: Event<'_>,
-        record: &Record,
-        now: DateTime<Utc>,
-        conversations: &mut HashMap<String, Conversation>,
-    ) -> Result<(Vec<OutRecord>, &'static str), ServiceError> {
-        let current = match conversations.remove(conversation_id) {
-            Some(c) => c,
-            None => block(|| self.store.conversation(conversation_id))?.unwrap_or_default(),
-        };
-        let ctx = Context {
-            kb: &self.kb,
-            orders: self.store.as_ref(),
-            settings: &self.cfg.dialogue,
-            transcript_turns: self.cfg.limits.transcript_turns,
-            oos_label: &self.oos_label,
-            allowed_agents: self.guard.allowed_agents.as_ref(),
-            now,
-        };
-        let before = current.clone();
-        let stepped = guarded(|| {
-            let step = block(|| dialogue::step(current, event, &ctx));
-            let customer = match event {
-                Event::Customer { message, .. } => message.customer_id.clone(),
-                Event::Agent(_) => step.state.customer_id.clone(),
-            };
-            let records = output::records(
-                &step.actions,
-                conversation_id,
-                customer.as_deref(),
-                record,
-                now,
-                &self.cfg.topics,
-            );
-            (step, records)
-        });
-        let refused = match stepped {
-            Ok((step, _)) if step.rejection.is_some() => {
-                let r = step.rejection.expect("checked");
-                DecodeError::new(r.kind, r.reason)
-            }
-            Ok((step, records)) => match records.iter().find(|r| r.size() > output::MAX_OUTPUT_BYTES) {
-                None => {
-                    conversations.insert(conversation_id.to_string(), step.state);
-                    return Ok((records, step.outcome.as_str()));
-                }
-                Some(big) => DecodeError::new(
-                    ErrorKind::OutputTooLarge,
-                    format!(
-                        "the {} record for this input would be {} bytes; the limit is {}",
-                        big.topic,
-                        big.size(),
-                        output::MAX_OUTPUT_BYTES
-                    ),
-                ),
-            },
-            Err(panic) => panic,
-        };
-        // A refused event for a conversation that does not exist creates none.
-        if before != Conversation::default() {
-            conversations.insert(conversation_id.to_string(), before);
-        }
-        Ok((vec![self.dead_letter(record, &refused, now)], "dead_letter"))
-    }
-
-    fn count_committed(
-        &self,
-        out: &[OutRecord],
-        outcomes: &[(String, &'static str)],
-        sent_times: &[DateTime<Utc>],
-    ) {
-        for (topic, outcome) in outcomes {
+    /// Counts what a committed batch did (only then: an aborted batch is read again).
+    fn count_committed(&self, plan: &Plan) {
+        for a in &plan.applied {
             self.metrics
                 .messages
-                .with_label_values(&[topic.as_str(), outcome])
+                .with_label_values(&[a.topic.as_str(), a.outcome])
                 .inc();
         }
-        for r in out {
+        for kind in &plan.dead_letters {
+            self.metrics
+                .dead_letters
+                .with_label_values(&[kind.as_str()])
+                .inc();
+        }
+        self.metrics.replayed.inc_by(plan.replayed as u64);
+        for r in &plan.out {
             self.metrics
                 .records_out
                 .with_label_values(&[r.topic.as_str()])
@@ -338,7 +201,7 @@ impl Service {
             }
         }
         let committed = Utc::now();
-        for sent in sent_times {
+        for sent in &plan.sent_times {
             let seconds = (committed - *sent).num_milliseconds().max(0) as f64 / 1000.0;
             self.metrics.end_to_end_seconds.observe(seconds);
         }
@@ -369,12 +232,4 @@ fn crash_point() {
 /// Runs blocking work (librdkafka transaction calls, RocksDB) without stalling the runtime.
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
-}
-
-/// When the message was sent: its `sent_at`, or else the record's timestamp.
-fn sent_time(sent_at: Option<&str>, timestamp_ms: Option<i64>) -> Option<DateTime<Utc>> {
-    sent_at
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|| timestamp_ms.and_then(DateTime::from_timestamp_millis))
 }

@@ -92,12 +92,22 @@ pub struct DecodeError {
     pub message: String,
 }
 
+/// Error messages can quote the offending input (serde's "unknown variant `...`"); they are
+/// cut so that a huge value does not travel on into headers and logs.
+const MESSAGE_MAX_BYTES: usize = 1000;
+
 impl DecodeError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
+        let mut message = message.into();
+        if message.len() > MESSAGE_MAX_BYTES {
+            let mut end = MESSAGE_MAX_BYTES;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push_str("...");
         }
+        Self { kind, message }
     }
 }
 
