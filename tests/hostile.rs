@@ -617,6 +617,13 @@ fn hostile_input_is_dead_lettered_and_the_service_keeps_answering() {
         }
     }
     assert_eq!(got, want_kinds, "dead letters by kind");
+    eprintln!(
+        "{} hostile inputs: {} dead-lettered, {} answered; {} valid follow-ups answered; dead letters by kind: {got:?}",
+        cases.len(),
+        kinds,
+        cases.len() - kinds,
+        sent_ok.len()
+    );
 
     // Still running, healthy, and counting.
     let (code, body) = service.get("/healthz").expect("healthz answers");

@@ -20,7 +20,10 @@ use crate::wire::{
 fn check(state: &Conversation, action: &AgentAction, ctx: &Context<'_>) -> Option<Rejection> {
     let me = action.agent_id.as_str();
     let refuse = |kind, reason: String| Some(Rejection { kind, reason });
-    if ctx.allowed_agents.is_some_and(|allowed| !allowed.contains(me)) {
+    if ctx
+        .allowed_agents
+        .is_some_and(|allowed| !allowed.contains(me))
+    {
         return refuse(
             ErrorKind::UnknownAgent,
             "agent_id is not on the agent allow-list".into(),
@@ -136,23 +139,22 @@ pub(super) fn handle(mut state: Conversation, action: &AgentAction, ctx: &Contex
 
 /// The agent holds the conversation from now (or stays holding it, active now).
 fn take_over(state: &mut Conversation, agent_id: &str, ctx: &Context<'_>) {
-    let now = ctx.now_text();
     let since = match &state.handoff {
         Handoff::Agent {
             agent_id: holder,
             since,
             ..
-        } if holder == agent_id => since.clone(),
+        } if holder == agent_id => *since,
         _ => {
             // The agent decides now; a question the bot asked is void.
             state.pending = None;
-            now.clone()
+            ctx.now
         }
     };
     state.handoff = Handoff::Agent {
         agent_id: agent_id.to_string(),
         since,
-        last_active: Some(now),
+        last_active: Some(ctx.now),
     };
 }
 
@@ -164,9 +166,6 @@ pub(super) fn is_idle(handoff: &Handoff, ctx: &Context<'_>) -> bool {
     else {
         return false;
     };
-    let last = last_active.as_deref().unwrap_or(since);
-    chrono::DateTime::parse_from_rfc3339(last)
-        .map(|t| (ctx.now - t.with_timezone(&chrono::Utc)).num_seconds())
-        // An unreadable time is treated as long ago: the customer must not wait forever.
-        .map_or(true, |age| age > ctx.settings.agent_idle_timeout_secs)
+    let last = last_active.unwrap_or(*since);
+    (ctx.now - last).num_seconds() > ctx.settings.agent_idle_timeout_secs
 }

@@ -1,8 +1,8 @@
 //! A customer message: the bot's policy.
 
+use super::agent;
 use super::entities::{self, YesNo};
 use super::orders::{self, ORDER_INTENTS};
-use super::agent;
 use super::{
     escalation, push_turn, Action, Context, Conversation, Handoff, Outcome, Pending, Repeat, Step,
 };
@@ -93,13 +93,7 @@ fn is_new_request(text: &str, prediction: &Prediction, ctx: &Context<'_>) -> boo
 }
 
 fn is_expired(pending: &Pending, ctx: &Context<'_>) -> bool {
-    match chrono::DateTime::parse_from_rfc3339(pending.asked_at()) {
-        Ok(at) => {
-            (ctx.now - at.with_timezone(&chrono::Utc)).num_seconds()
-                > ctx.settings.pending_timeout_secs
-        }
-        Err(_) => true,
-    }
+    (ctx.now - pending.asked_at()).num_seconds() > ctx.settings.pending_timeout_secs
 }
 
 pub(super) fn handle(
@@ -171,7 +165,7 @@ pub(super) fn handle(
     if agent::is_idle(&state.handoff, ctx) {
         state.handoff = Handoff::Queued {
             reason: EscalationReason::AgentTimeout,
-            since: ctx.now_text(),
+            since: ctx.now,
         };
         out.escalate = Some((EscalationReason::AgentTimeout, Priority::High));
     }
@@ -212,10 +206,7 @@ pub(super) fn handle(
 
     // Queued too long without an agent: back to the bot, so a new problem can escalate again.
     if let Handoff::Queued { since, .. } = &state.handoff {
-        let stale = chrono::DateTime::parse_from_rfc3339(since)
-            .map(|t| (ctx.now - t.with_timezone(&chrono::Utc)).num_seconds())
-            .map_or(true, |age| age > ctx.settings.queue_timeout_secs);
-        if stale {
+        if (ctx.now - *since).num_seconds() > ctx.settings.queue_timeout_secs {
             state.handoff = Handoff::Bot;
         }
     }
@@ -297,7 +288,7 @@ fn answer_pending(
                 state.pending = Some(Pending::OrderNumber {
                     intent,
                     offered: None,
-                    asked_at: ctx.now_text(),
+                    asked_at: ctx.now,
                 });
                 Some(Outcome::Asked)
             } else {
@@ -313,7 +304,7 @@ fn answer_pending(
             out.intent = Some("change_shipping_address".into());
             if entities::looks_like_address(text) {
                 Some(orders::plan_address_change(
-                    state, &order_id, text, out, ctx,
+                    state, &order_id, text, true, out, ctx,
                 ))
             } else if is_new_request(text, out.prediction, ctx) {
                 out.intent = None;
@@ -327,7 +318,7 @@ fn answer_pending(
 }
 
 /// The bot could not use the message: ask again, or escalate after too many failures.
-fn not_understood(
+pub(super) fn not_understood(
     state: &mut Conversation,
     out: &mut Turnout<'_>,
     ctx: &Context<'_>,
@@ -439,7 +430,7 @@ pub(super) fn escalate(
     }
     state.handoff = Handoff::Queued {
         reason,
-        since: ctx.now_text(),
+        since: ctx.now,
     };
     out.say(ctx.kb.reply("escalated", &Vars::new()));
     out.escalate = Some((reason, priority));

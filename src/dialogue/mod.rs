@@ -42,7 +42,7 @@ pub struct Conversation {
     pub repeat: Option<Repeat>,
     pub handoff: Handoff,
     pub last_message_id: Option<String>,
-    pub updated_at: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,23 +59,26 @@ pub enum Pending {
     OrderNumber {
         intent: String,
         offered: Option<String>,
-        asked_at: String,
+        asked_at: DateTime<Utc>,
     },
     /// A new delivery address for an order that has not shipped.
-    NewAddress { order_id: String, asked_at: String },
+    NewAddress {
+        order_id: String,
+        asked_at: DateTime<Utc>,
+    },
     /// The bot stated what it will do and waits for a yes or a no.
     Confirm {
         request: PlannedRequest,
-        asked_at: String,
+        asked_at: DateTime<Utc>,
     },
 }
 
 impl Pending {
-    fn asked_at(&self) -> &str {
+    fn asked_at(&self) -> DateTime<Utc> {
         match self {
             Self::OrderNumber { asked_at, .. }
             | Self::NewAddress { asked_at, .. }
-            | Self::Confirm { asked_at, .. } => asked_at,
+            | Self::Confirm { asked_at, .. } => *asked_at,
         }
     }
 }
@@ -98,16 +101,16 @@ pub enum Handoff {
     /// A person was asked for; the bot keeps answering simple questions meanwhile.
     Queued {
         reason: EscalationReason,
-        since: String,
+        since: DateTime<Utc>,
     },
     /// An agent holds the conversation; the bot is silent and forwards messages.
     Agent {
         agent_id: String,
-        since: String,
+        since: DateTime<Utc>,
         /// The agent's last action (take over or reply); an agent idle for longer than
         /// `agent_idle_timeout_secs` loses the conversation at the customer's next message.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        last_active: Option<String>,
+        last_active: Option<DateTime<Utc>>,
     },
 }
 
@@ -255,7 +258,7 @@ pub fn step(state: Conversation, event: Event<'_>, ctx: &Context<'_>) -> Step {
     if t.len() > keep {
         t.drain(..t.len() - keep);
     }
-    step.state.updated_at = Some(ctx.now_text());
+    step.state.updated_at = Some(ctx.now);
     step
 }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::customer::{resolved, Turnout};
+use super::customer::{not_understood, resolved, Turnout};
 use super::{entities, Action, Context, Conversation, Outcome, Pending, PlannedRequest};
 use crate::knowledge::Vars;
 use crate::wire::{Order, OrderRequestType, OrderStatus};
@@ -143,7 +143,7 @@ pub(super) fn handle(
         state.pending = Some(Pending::OrderNumber {
             intent: intent.to_string(),
             offered: offered.map(|o| o.order_id.clone()),
-            asked_at: ctx.now_text(),
+            asked_at: ctx.now,
         });
         return Outcome::Asked;
     };
@@ -188,11 +188,11 @@ pub(super) fn handle(
                 if let Some(address) = address_after_to(&message.text)
                     .filter(|a| entities::looks_like_address(a) && a.contains(','))
                 {
-                    return plan_address_change(state, &order.order_id, address, out, ctx);
+                    return plan_address_change(state, &order.order_id, address, false, out, ctx);
                 }
                 state.pending = Some(Pending::NewAddress {
                     order_id: order.order_id.clone(),
-                    asked_at: ctx.now_text(),
+                    asked_at: ctx.now,
                 });
                 out.say(ctx.kb.reply("ask_new_address", &vars));
                 return Outcome::Asked;
@@ -302,7 +302,7 @@ fn plan(
             order_id: order.order_id.clone(),
             details,
         },
-        asked_at: ctx.now_text(),
+        asked_at: ctx.now,
     });
     resolved(state);
     Outcome::Asked
@@ -348,6 +348,7 @@ pub(super) fn plan_address_change(
     state: &mut Conversation,
     order_id: &str,
     text: &str,
+    answering: bool,
     out: &mut Turnout<'_>,
     ctx: &Context<'_>,
 ) -> Outcome {
@@ -364,11 +365,16 @@ pub(super) fn plan_address_change(
     };
     // Unreadable or incomplete (the order service needs a street, a city and a country): ask
     // again rather than confirm an address with its parts in the wrong fields.
+    // An unreadable answer to "what's the new address?" counts as a failure, so a customer
+    // stuck here reaches a person instead of being asked forever.
     let Some(address) = parse_address(text) else {
         state.pending = Some(Pending::NewAddress {
             order_id: order.order_id.clone(),
-            asked_at: ctx.now_text(),
+            asked_at: ctx.now,
         });
+        if answering {
+            return not_understood(state, out, ctx, "ask_new_address");
+        }
         out.say(ctx.kb.reply("ask_new_address", &order_vars(&order)));
         return Outcome::Asked;
     };

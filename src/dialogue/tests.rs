@@ -651,7 +651,10 @@ fn an_idle_agent_loses_the_conversation_to_the_queue() {
     let s = c.say("hello?", "out_of_scope");
     assert_eq!(s.outcome, Outcome::Forwarded);
     c.now += Duration::seconds(c.settings.agent_idle_timeout_secs + 1);
-    let s = c.say("what payment methods do you accept", "check_payment_methods");
+    let s = c.say(
+        "what payment methods do you accept",
+        "check_payment_methods",
+    );
     assert_ne!(s.outcome, Outcome::Forwarded);
     assert!(!reply(&s).is_empty());
     assert_eq!(
@@ -766,6 +769,33 @@ fn an_address_without_city_or_country_is_asked_for_again() {
     assert!(matches!(c.state.pending, Some(Pending::NewAddress { .. })));
     let s = c.say("14 High Street, Leeds, LS1 4AB, UK", "out_of_scope");
     assert!(reply(&s).contains("Is that right"), "{}", reply(&s));
+}
+
+#[test]
+fn unreadable_addresses_again_and_again_reach_a_person() {
+    let mut c = Chat::new().with_order(processing());
+    c.say(
+        "change the delivery address of A-60001",
+        "change_shipping_address",
+    );
+    let s = c.say(
+        "Flat 2, 7 Elm Road, Bath, BA1 1AA, Narnia, Europe",
+        "out_of_scope",
+    );
+    assert!(reply(&s).contains("new delivery address"), "{}", reply(&s));
+    let s = c.say(
+        "12 Main Street, Springfield, 12345, 67890, Atlantis",
+        "out_of_scope",
+    );
+    assert_eq!(
+        escalations(&s),
+        vec![(
+            EscalationType::Escalation,
+            EscalationReason::RepeatedFailure,
+            Priority::Normal
+        )]
+    );
+    assert_eq!(c.state.pending, None);
 }
 
 #[test]
