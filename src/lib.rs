@@ -2,9 +2,9 @@
 //!
 //! Modules by responsibility: `config` (settings), `kafka` (clients, topics), `service` (the
 //! batching and transactional loop), `model` (BERT classifier on candle), `dialogue` (the pure
-//! policy), `knowledge` (the knowledge base), `state` (RocksDB), `metrics`, `wire` (the records
-//! on the wire), `scenario` (scripted conversations), `cli`; plus `train`, `eval`, `data` and
-//! `bench` for the model's life cycle.
+//! policy), `knowledge` (the knowledge base), `state` (RocksDB), `metrics`, `telemetry` (logs),
+//! `wire` (the records on the wire), `scenario` (scripted conversations), `cli`; plus `train`,
+//! `eval`, `data` and `bench` for the model's life cycle.
 
 pub mod bench;
 pub mod cli;
@@ -19,5 +19,6 @@ pub mod model;
 pub mod scenario;
 pub mod service;
 pub mod state;
+pub mod telemetry;
 pub mod train;
 pub mod wire;

@@ -8,8 +8,14 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    parley::model::init_cpu_backend();
     let cli = parley::cli::Cli::parse();
+    // Logging first, so that what the backend reports while loading is logged too. Neither
+    // starts a thread, as `init_cpu_backend` needs.
+    if let Err(e) = parley::telemetry::init(cli.log_format) {
+        eprintln!("parley: error: {e}");
+        return ExitCode::FAILURE;
+    }
+    parley::model::init_cpu_backend();
     match parley::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -68,7 +68,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, CliError> {
         let title = format!("Parley intent model {}", a.model.model.display());
         let html = write_report(dir, &title, &matrix, &report)
             .map_err(io_err(format!("writing the report to {}", dir.display())))?;
-        eprintln!("report written to {}", html.display());
+        tracing::info!(path = %html.display(), "report written");
     }
     Ok(ExitCode::SUCCESS)
 }

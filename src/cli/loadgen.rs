@@ -100,10 +100,10 @@ pub fn run(a: LoadgenArgs) -> Result<ExitCode, CliError> {
             }
         }
         if Instant::now() > deadline {
-            eprintln!(
-                "parley: loadgen: gave up with {} of {} replies",
-                latencies.len(),
-                a.messages
+            tracing::warn!(
+                replies = latencies.len(),
+                sent = a.messages,
+                "loadgen: gave up waiting for replies"
             );
             break;
         }

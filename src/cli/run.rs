@@ -161,15 +161,16 @@ async fn serve(
     let listener = crate::metrics::bind(&cfg.metrics_addr)
         .await
         .map_err(io_err(format!("listening on {}", cfg.metrics_addr)))?;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(crate::metrics::serve(
         listener,
         metrics.clone(),
         health.clone(),
+        shutdown.clone(),
     ));
     if cfg.topics.create {
         crate::kafka::ensure_topics(&cfg).await?;
     }
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
     let orders = tokio::task::block_in_place(|| {
         OrdersLoader::new(cfg.clone(), store.clone(), metrics.clone(), health.clone())
     })?;
@@ -184,16 +185,20 @@ async fn serve(
             health,
         )
     })?;
-    eprintln!(
-        "parley: running: {} and {} from {} as group {}; metrics on http://{}/metrics",
-        cfg.topics.inbound, cfg.topics.agent_actions, cfg.brokers, cfg.group_id, cfg.metrics_addr
+    tracing::info!(
+        inbound = %cfg.topics.inbound,
+        agent_actions = %cfg.topics.agent_actions,
+        brokers = %cfg.brokers,
+        group_id = %cfg.group_id,
+        metrics = %format_args!("http://{}/metrics", cfg.metrics_addr),
+        "running"
     );
     let stop = std::sync::Arc::new(stop);
     let mut orders_task = tokio::spawn(orders.run(shutdown.clone()));
     let on_signal = stop.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("parley: shutting down");
+        tracing::info!("shutting down");
         let _ = on_signal.send(true);
     });
     let service_run = service.run(shutdown);
@@ -219,7 +224,7 @@ async fn serve(
             return Err(CliError::Usage(format!("the orders loader stopped: {e}")));
         }
     }
-    eprintln!("parley: stopped cleanly");
+    tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }
 

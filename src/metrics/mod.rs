@@ -2,13 +2,15 @@
 //! that serves them with `/healthz` and `/readyz`.
 
 mod http;
+#[cfg(test)]
+mod http_tests;
 
 use prometheus::{
     exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-pub use http::{bind, serve, Health};
+pub use http::{bind, serve, serve_with, Health, Limits, PROMETHEUS_TEXT};
 
 pub struct Metrics {
     registry: Registry,

@@ -180,9 +180,9 @@ mod blas {
                 return Some(Blas { sgemm, _lib: lib });
             }
         }
-        eprintln!(
-            "parley: OpenBLAS (libopenblas.so.0) not found; CPU inference uses the slower \
-             built-in GEMM (install libopenblas0 for full speed)"
+        tracing::warn!(
+            "OpenBLAS (libopenblas.so.0) not found; CPU inference uses the slower built-in \
+             GEMM (install libopenblas0 for full speed)"
         );
         None
     }

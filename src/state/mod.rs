@@ -331,8 +331,8 @@ impl StateBatch<'_> {
 /// which reveals nothing and lets the conversation go on.
 impl Orders for Store {
     fn get(&self, order_id: &str) -> Option<Order> {
-        self.order(order_id).unwrap_or_else(|e| {
-            eprintln!("parley: {e}");
+        self.order(order_id).unwrap_or_else(|error| {
+            tracing::warn!(order_id, %error, "reading an order failed; reads as no order");
             None
         })
     }
@@ -340,8 +340,12 @@ impl Orders for Store {
     fn open_orders_of(&self, customer_id: &str) -> Vec<Order> {
         match self.orders_of(customer_id) {
             Ok(orders) => orders.into_iter().filter(|o| o.status.is_open()).collect(),
-            Err(e) => {
-                eprintln!("parley: {e}");
+            Err(error) => {
+                tracing::warn!(
+                    customer_id,
+                    %error,
+                    "reading a customer's orders failed; reads as none"
+                );
                 Vec::new()
             }
         }

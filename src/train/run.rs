@@ -136,15 +136,19 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
         pooling: opts.pooling,
     };
     let (mut trainer, init) = Trainer::from_base(&opts.base, &labels, &device, settings)?;
-    eprintln!(
-        "training {} labels on {} examples ({} dev) from {} on {}; {} tensors loaded, newly initialised: {}",
-        labels.len(),
-        train_set.len(),
-        dev_set.len(),
-        opts.base.display(),
-        opts.device,
-        init.loaded,
-        if init.initialised.is_empty() { "none".to_string() } else { init.initialised.join(", ") }
+    tracing::info!(
+        labels = labels.len(),
+        examples = train_set.len(),
+        dev_examples = dev_set.len(),
+        base = %opts.base.display(),
+        device = %opts.device,
+        tensors_loaded = init.loaded,
+        newly_initialised = %if init.initialised.is_empty() {
+            "none".to_string()
+        } else {
+            init.initialised.join(", ")
+        },
+        "training"
     );
     let label_id = |l: &str| labels.iter().position(|x| x == l).expect("label from data") as u32;
     let steps_per_epoch = train_set.len().div_ceil(opts.batch_size);
@@ -237,13 +241,14 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
         bar.suspend(|| {
-            eprintln!(
-                "epoch {epoch}: loss {:.4}, dev accuracy {:.2}%, dev macro-F1 {:.4}, {:.0} ex/s, {:.0}s",
-                record.train_loss,
-                record.dev_accuracy * 100.0,
-                record.dev_macro_f1,
-                record.examples_per_second,
-                record.seconds
+            tracing::info!(
+                epoch,
+                loss = format_args!("{:.4}", record.train_loss),
+                dev_accuracy = format_args!("{:.4}", record.dev_accuracy),
+                dev_macro_f1 = format_args!("{:.4}", record.dev_macro_f1),
+                examples_per_second = format_args!("{:.0}", record.examples_per_second),
+                seconds = format_args!("{:.0}", record.seconds),
+                "epoch done"
             )
         });
         history.push(record);
@@ -256,7 +261,7 @@ pub fn train(opts: &TrainOptions) -> Result<TrainSummary, TrainError> {
         } else {
             stale += 1;
             if stale >= opts.patience {
-                bar.suspend(|| eprintln!("early stop: no dev improvement for {stale} epochs"));
+                bar.suspend(|| tracing::info!(epochs_without_improvement = stale, "early stop"));
                 break 'epochs;
             }
         }
