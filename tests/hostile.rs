@@ -502,7 +502,6 @@ fn hostile_input_is_dead_lettered_and_the_service_keeps_answering() {
             None,
         )
     });
-    drop(case);
     let kinds = cases.iter().filter(|(_, k)| k.is_some()).count();
     assert!(
         cases.len() >= 25 && kinds >= 25,

@@ -152,7 +152,7 @@ pub fn run(a: ClassifyArgs) -> Result<ExitCode, CliError> {
             for l in classify_pending(&classifier, std::mem::take(&mut pending)) {
                 if let OutputLine::Error { line, error } = &l {
                     rejected += 1;
-                    tracing::warn!(line, %error, "input line rejected");
+                    tracing::warn!("line {line}: {error}");
                 }
                 write(&mut out, &l)?;
             }
@@ -163,7 +163,7 @@ pub fn run(a: ClassifyArgs) -> Result<ExitCode, CliError> {
         }
     }
     if rejected > 0 {
-        tracing::warn!(rejected, lines = line_no, "input lines rejected");
+        tracing::warn!("{rejected} of {line_no} input lines rejected");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

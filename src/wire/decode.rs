@@ -179,16 +179,7 @@ fn required_id(
 /// Ids are copied into every output record (and its key); an unbounded one could make an
 /// output larger than the broker accepts.
 fn check_id(field: &str, value: &str, limits: &Limits) -> Result<(), DecodeError> {
-    if value.len() > limits.max_id_bytes {
-        return Err(DecodeError::new(
-            ErrorKind::IdTooLong,
-            format!(
-                "field `{field}` is {} bytes; the limit for ids is {}",
-                value.len(),
-                limits.max_id_bytes
-            ),
-        ));
-    }
+    at_most(ErrorKind::IdTooLong, field, value, limits.max_id_bytes)?;
     if value.chars().any(char::is_control) {
         return Err(DecodeError::new(
             ErrorKind::InvalidValue,
@@ -216,31 +207,28 @@ fn optional_field(
     limits: &Limits,
 ) -> Result<Option<String>, DecodeError> {
     let v = optional_str(map, field)?;
-    if let Some(v) = v.as_deref().filter(|v| v.len() > limits.max_field_bytes) {
-        return Err(DecodeError::new(
-            ErrorKind::FieldTooLong,
-            format!(
-                "field `{field}` is {} bytes; the limit is {}",
-                v.len(),
-                limits.max_field_bytes
-            ),
-        ));
+    if let Some(v) = &v {
+        at_most(ErrorKind::FieldTooLong, field, v, limits.max_field_bytes)?;
     }
     Ok(v)
 }
 
 fn check_text(field: &str, text: &str, limits: &Limits) -> Result<(), DecodeError> {
-    if text.len() > limits.max_text_bytes {
-        return Err(DecodeError::new(
-            ErrorKind::TextTooLong,
-            format!(
-                "field `{field}` is {} bytes; the limit is {}",
-                text.len(),
-                limits.max_text_bytes
-            ),
-        ));
+    at_most(ErrorKind::TextTooLong, field, text, limits.max_text_bytes)
+}
+
+/// `value` of `field` is at most `limit` bytes, or an error of `kind` saying by how much.
+fn at_most(kind: ErrorKind, field: &str, value: &str, limit: usize) -> Result<(), DecodeError> {
+    if value.len() <= limit {
+        return Ok(());
     }
-    Ok(())
+    Err(DecodeError::new(
+        kind,
+        format!(
+            "field `{field}` is {} bytes; the limit is {limit}",
+            value.len()
+        ),
+    ))
 }
 
 /// The record key must be the conversation id: Kafka partitions by key, and one
