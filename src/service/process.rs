@@ -223,7 +223,10 @@ fn crash_point() {
     });
     if let Some(at) = at {
         if BATCHES.fetch_add(1, Ordering::Relaxed) + 1 == *at {
-            eprintln!("parley: PARLEY_CRASH_BEFORE_COMMIT={at}: aborting before the commit");
+            tracing::error!(
+                batch = at,
+                "PARLEY_CRASH_BEFORE_COMMIT: aborting before the commit"
+            );
             std::process::abort();
         }
     }
