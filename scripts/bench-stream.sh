@@ -20,15 +20,22 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$work/kafka"
 brokers="$(bash scripts/kafka.sh start "$work/kafka" --watch-pid $$ | tail -n 1)"
-metrics="127.0.0.1:${PARLEY_BENCH_METRICS_PORT:-9899}"
+# A free port unless one is given, so a demo or another run on this machine is no obstacle.
+port="${PARLEY_BENCH_METRICS_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
+metrics="127.0.0.1:$port"
+log="${PARLEY_BENCH_LOG:-$work/parley.log}"
 "$parley" run --brokers "$brokers" --state-dir "$work/state" --metrics-addr "$metrics" \
-  --partitions 6 2> "${PARLEY_BENCH_LOG:-$work/parley.log}" &
+  --partitions 6 2> "$log" &
 service_pid=$!
-for _ in $(seq 1 300); do
-  curl -fs "http://$metrics/readyz" >/dev/null 2>&1 && break
-  kill -0 "$service_pid" 2>/dev/null || { cat "$work/parley.log" >&2; exit 1; }
+# The service creates its topics on this fresh broker and waits for their leaders; ready
+# means it has its partitions and the orders table has caught up.
+ready=""
+for _ in $(seq 1 600); do
+  curl -fs "http://$metrics/readyz" >/dev/null 2>&1 && { ready=1; break; }
+  kill -0 "$service_pid" 2>/dev/null || { echo "parley run exited:" >&2; cat "$log" >&2; exit 1; }
   sleep 0.2
 done
+[[ -n "$ready" ]] || { echo "parley run not ready after 120 s:" >&2; cat "$log" >&2; exit 1; }
 echo "machine: $(nproc) cores; broker, service and load generator all on it"
 "$parley" loadgen --brokers "$brokers" --messages "$messages" --conversations 300
 "$parley" loadgen --brokers "$brokers" --messages $((rate * 10)) --conversations 300 --rate "$rate"

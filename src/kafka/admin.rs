@@ -1,4 +1,4 @@
-//! Creates the topics Parley uses when they are missing.
+//! Creates the topics Parley uses when they are missing, and waits until they can be used.
 
 use std::time::Duration;
 
@@ -8,58 +8,109 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::{client_config, KafkaError};
 use crate::config::Config;
+use crate::service::retry::{self, Backoff, STARTUP_DEADLINE};
 
-/// Creates every missing topic (orders compacted). Existing topics are left as they are.
+/// How long a broker that cannot be reached at all is waited for: one that is still starting
+/// comes up within it, and a wrong address still ends start-up with a clear line.
+const REACH_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Creates every missing topic (orders compacted), then waits until every partition of
+/// every topic has a leader, so that what follows (reading partition ends, subscribing)
+/// does not trip over partitions still electing theirs. Existing topics are left as they are.
 pub async fn ensure_topics(cfg: &Config) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client_config(cfg, &[])
         .create()
         .map_err(KafkaError::client("creating the admin client"))?;
-    // A quick metadata request first, so an unreachable broker is reported as that, in
-    // seconds, rather than as a topic-creation timeout.
-    tokio::task::block_in_place(|| admin.inner().fetch_metadata(None, Duration::from_secs(10)))
-        .map_err(KafkaError::client(format!(
-            "cannot reach the Kafka brokers at {} (check --brokers / PARLEY_BROKERS and the [kafka] settings)",
-            cfg.brokers
-        )))?;
+    // A quick metadata request first, so an unreachable broker is reported as that rather
+    // than as a topic-creation timeout.
+    tokio::task::block_in_place(|| {
+        retry::blocking(
+            &format!("reaching the Kafka brokers at {}", cfg.brokers),
+            Backoff::within(REACH_DEADLINE).max(Duration::from_secs(5)),
+            || admin.inner().fetch_metadata(None, Duration::from_secs(5)),
+        )
+    })
+    .map_err(KafkaError::client(format!(
+        "cannot reach the Kafka brokers at {} (check --brokers / PARLEY_BROKERS and the [kafka] settings)",
+        cfg.brokers
+    )))?;
     let t = &cfg.topics;
     let names = t.names();
-    let topics: Vec<NewTopic> = names
-        .iter()
-        .map(|name| {
-            let topic = NewTopic::new(
-                name,
-                t.partitions,
-                TopicReplication::Fixed(t.replication_factor),
-            );
-            if *name == &t.orders {
-                topic.set("cleanup.policy", "compact")
-            } else {
-                topic
-            }
-        })
-        .collect();
+    let mut missing: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics(&topics, &opts)
-        .await
-        .map_err(KafkaError::client(format!(
-            "creating topics at {}",
-            cfg.brokers
-        )))?;
-    let mut problems = Vec::new();
-    for r in results {
-        match r {
-            Ok(name) => eprintln!("parley: created topic {name}"),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => problems.push(format!("{name}: {code}")),
+    let mut backoff = Backoff::within(STARTUP_DEADLINE);
+    loop {
+        let topics: Vec<NewTopic> = missing
+            .iter()
+            .map(|name| {
+                let topic = NewTopic::new(
+                    name,
+                    t.partitions,
+                    TopicReplication::Fixed(t.replication_factor),
+                );
+                if *name == t.orders {
+                    topic.set("cleanup.policy", "compact")
+                } else {
+                    topic
+                }
+            })
+            .collect();
+        let context = format!("creating topics at {}", cfg.brokers);
+        let mut retry_names = Vec::new();
+        let mut last_error = None;
+        match admin.create_topics(&topics, &opts).await {
+            Ok(results) => {
+                let mut problems = Vec::new();
+                for r in results {
+                    match r {
+                        Ok(name) => tracing::info!("created topic {name}"),
+                        Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((name, code)) if retry::retriable_code(code) => {
+                            last_error = Some(format!("{name}: {code}"));
+                            retry_names.push(name);
+                        }
+                        Err((name, code)) => problems.push(format!("{name}: {code}")),
+                    }
+                }
+                if !problems.is_empty() {
+                    return Err(KafkaError::Other(format!(
+                        "could not create topics: {}",
+                        problems.join("; ")
+                    )));
+                }
+            }
+            Err(e) if retry::is_retriable(&e) => {
+                last_error = Some(e.to_string());
+                retry_names = missing.iter().map(|n| n.to_string()).collect();
+            }
+            Err(cause) => return Err(KafkaError::Client { context, cause }),
         }
+        let Some(error) = last_error else { break };
+        let Some(delay) = backoff.next_delay() else {
+            return Err(KafkaError::Other(format!(
+                "could not create topics within {STARTUP_DEADLINE:?}: {error}"
+            )));
+        };
+        retry::warn(&context, &error, delay, backoff.attempts);
+        tokio::time::sleep(delay).await;
+        missing = names
+            .iter()
+            .map(|n| n.as_str())
+            .filter(|n| retry_names.iter().any(|r| r.as_str() == *n))
+            .collect();
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(KafkaError::Other(format!(
-            "could not create topics: {}",
-            problems.join("; ")
-        )))
+    // New partitions elect their leaders a moment after the creation returns.
+    for name in &names {
+        tokio::task::block_in_place(|| {
+            retry::blocking(
+                &format!("waiting for the partitions of {name}"),
+                Backoff::within(STARTUP_DEADLINE),
+                || retry::ready_partitions(admin.inner(), name, Duration::from_secs(10)),
+            )
+        })
+        .map_err(KafkaError::client(format!(
+            "reading the partitions of {name}"
+        )))?;
     }
+    Ok(())
 }

@@ -1,20 +1,33 @@
 //! The thin commit step: produce a batch's outputs and commit its consumed offsets in one
 //! Kafka transaction.
+//!
+//! A broker outage must heal by itself, without ever producing a batch twice. Every
+//! transactional call that fails with an error librdkafka marks retriable is called again,
+//! with back-off, with the same arguments (librdkafka resumes a commit or an abort that timed
+//! out; it does not start another): a commit is never turned into an abort, since a commit
+//! that timed out may still go through. Only errors that need an abort get one, and an abort
+//! that times out is itself retried until the broker answers. Errors no retry can fix (this
+//! instance fenced, authorization) stop the service.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use rdkafka::consumer::Consumer;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::retry::{self, Backoff};
 use super::Service;
 use crate::kafka::{future_record, KafkaError};
 use crate::state::OutRecord;
 
+/// How long one transactional call may block before it returns a (retriable) timeout and
+/// is called again.
 pub(super) const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Service {
-    /// Produces `out` and commits the consumed offsets in one transaction.
+    /// Produces `out` and commits the consumed offsets in one transaction. A non-fatal error
+    /// means the transaction was aborted and the batch must be read again.
     pub(super) async fn commit(
         &self,
         out: &[OutRecord],
@@ -22,19 +35,48 @@ impl Service {
     ) -> Result<(), KafkaError> {
         block(|| self.producer.begin_transaction())
             .map_err(KafkaError::client("beginning a transaction"))?;
-        let result = self.produce_and_commit(out, next_offsets).await;
-        if let Err(e) = &result {
-            if e.is_fatal() {
-                return result;
-            }
-            // If even the abort fails, the producer is stuck in the transaction: stop.
-            block(|| self.producer.abort_transaction(TXN_TIMEOUT)).map_err(|cause| {
-                KafkaError::Fatal(format!(
-                    "aborting a transaction failed ({cause}) after: {e}"
-                ))
-            })?;
+        let Err(e) = self.produce_and_commit(out, next_offsets).await else {
+            return Ok(());
+        };
+        if e.is_fatal() {
+            return Err(e);
         }
-        result
+        self.abort(&e).await?;
+        // Aborting and re-reading would meet the same refusal for ever.
+        if let KafkaError::Client { cause, .. } = &e {
+            if retry::is_permanent(cause) {
+                return Err(KafkaError::Fatal(format!(
+                    "{e} (retrying cannot fix this: check this instance's ACLs and credentials)"
+                )));
+            }
+        }
+        Err(e)
+    }
+
+    /// Aborts the open transaction after `after`, resuming the abort while the broker cannot
+    /// be reached. If the abort fails for good the producer is stuck in the transaction:
+    /// stop (a restart's `init_transactions` settles it).
+    async fn abort(&self, after: &KafkaError) -> Result<(), KafkaError> {
+        let mut backoff = Backoff::unbounded();
+        loop {
+            let cause = match block(|| self.producer.abort_transaction(TXN_TIMEOUT)) {
+                Ok(()) => return Ok(()),
+                Err(cause) => cause,
+            };
+            if !retry::is_retriable(&cause) || self.stopping() {
+                return Err(KafkaError::Fatal(format!(
+                    "aborting a transaction failed ({cause}) after: {after}"
+                )));
+            }
+            let delay = backoff.next_delay().unwrap_or(TXN_TIMEOUT);
+            retry::warn(
+                &format!("aborting the transaction after: {after}"),
+                &cause,
+                delay,
+                backoff.attempts,
+            );
+            tokio::time::sleep(delay).await;
+        }
     }
 
     async fn produce_and_commit(
@@ -66,6 +108,9 @@ impl Service {
                 }
             }
         }
+        // While the broker is away, librdkafka keeps retrying these until
+        // `message.timeout.ms` (which it caps at `transaction.timeout.ms`); a failure
+        // leaves the transaction needing an abort.
         for d in deliveries {
             match d.await {
                 Ok(Ok(_)) => {}
@@ -87,35 +132,49 @@ impl Service {
             .consumer
             .group_metadata()
             .ok_or_else(|| KafkaError::Other("consumer has no group metadata".into()))?;
-        block(|| {
+        // Retried with the very same offsets and group metadata, as librdkafka asks.
+        self.resume("adding the offsets to the transaction", || {
             self.producer
                 .send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT)
         })
-        .map_err(KafkaError::client("adding the offsets to the transaction"))?;
-        // A retriable failure (a timeout) may hide a commit that went through: retry the
+        .await?;
+        // A retriable failure (a timeout) may hide a commit that went through: resume the
         // commit itself rather than abort and risk producing the batch twice.
-        let mut attempts = 0;
+        self.resume("committing the transaction", || {
+            self.producer.commit_transaction(TXN_TIMEOUT)
+        })
+        .await
+    }
+
+    /// Calls the blocking transactional `op` until it succeeds or fails with an error that
+    /// is not retriable (returned as it is: fatal, or needing an abort). Stopping the
+    /// service while the broker is unreachable ends the wait as a fatal error: whether the
+    /// transaction commits is then settled by the restart's `init_transactions`.
+    async fn resume(
+        &self,
+        what: &str,
+        op: impl Fn() -> Result<(), rdkafka::error::KafkaError>,
+    ) -> Result<(), KafkaError> {
+        let mut backoff = Backoff::unbounded();
         loop {
-            match block(|| self.producer.commit_transaction(TXN_TIMEOUT)) {
+            let cause = match block(&op) {
                 Ok(()) => return Ok(()),
-                Err(e) if txn_error(&e).is_some_and(|r| r.is_retriable()) => {
-                    attempts += 1;
-                    if attempts >= 5 {
-                        // The commit may or may not have happened: only a restart (fencing
-                        // this transaction) settles it without risking duplicates.
-                        return Err(KafkaError::Fatal(format!(
-                            "committing the transaction failed {attempts} times: {e}"
-                        )));
-                    }
-                    eprintln!("parley: committing the transaction, retrying: {e}");
-                }
-                Err(e) => {
-                    return Err(KafkaError::Client {
-                        context: "committing the transaction".into(),
-                        cause: e,
-                    })
-                }
+                Err(cause) => cause,
+            };
+            if !retry::is_retriable(&cause) {
+                return Err(KafkaError::Client {
+                    context: what.into(),
+                    cause,
+                });
             }
+            if self.stopping() {
+                return Err(KafkaError::Fatal(format!(
+                    "{what}: {cause}; stopping before the broker answered"
+                )));
+            }
+            let delay = backoff.next_delay().unwrap_or(TXN_TIMEOUT);
+            retry::warn(what, &cause, delay, backoff.attempts);
+            tokio::time::sleep(delay).await;
         }
     }
 }
@@ -123,11 +182,4 @@ impl Service {
 /// Runs blocking work (librdkafka transaction calls) without stalling the runtime.
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
-}
-
-fn txn_error(e: &rdkafka::error::KafkaError) -> Option<&rdkafka::error::RDKafkaError> {
-    match e {
-        rdkafka::error::KafkaError::Transaction(r) => Some(r),
-        _ => None,
-    }
 }

@@ -10,12 +10,15 @@
 //! flood becomes consumer lag, not memory.
 
 mod commit;
+mod guard;
 mod orders;
 mod output;
+mod plan;
 mod process;
+pub(crate) mod retry;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -32,6 +35,7 @@ use crate::knowledge::Knowledge;
 use crate::metrics::{Health, Metrics};
 use crate::model::{ModelError, ModelHandle};
 use crate::state::{StateError, Store};
+use retry::{Backoff, STARTUP_DEADLINE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -41,6 +45,8 @@ pub enum ServiceError {
     State(#[from] StateError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// The running service's parts.
@@ -54,11 +60,19 @@ pub struct Service {
     health: Arc<Health>,
     consumer: Arc<StreamConsumer>,
     producer: FutureProducer,
+    /// Per-record safety net, identity and agent checks, loop health.
+    guard: Arc<guard::Guard>,
+    /// Back-off between consumer errors, reset by a record.
+    consumer_backoff: Mutex<Backoff>,
+    /// Set by `run`, so that retries deep in a batch can stop waiting on shutdown.
+    shutdown: Option<watch::Receiver<bool>>,
 }
 
 impl Service {
     /// Connects the consumer and the transactional producer. `init_transactions` fences any
-    /// earlier incarnation with the same `transactional_id` and aborts its open transaction.
+    /// earlier incarnation with the same `transactional_id` and aborts its open transaction;
+    /// it is retried while the coordinator is unavailable (a broker still starting). The
+    /// consumer subscribes only in `run`, once the orders table has caught up.
     pub fn new(
         cfg: Config,
         store: Arc<Store>,
@@ -68,22 +82,22 @@ impl Service {
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> Result<Self, ServiceError> {
+        let guard = Arc::new(guard::Guard::new(&cfg)?);
         let consumer: Arc<StreamConsumer> = consumer_config(&cfg)
             .create()
             .map(Arc::new)
             .map_err(KafkaError::client("creating the consumer"))?;
-        consumer
-            .subscribe(&[&cfg.topics.inbound, &cfg.topics.agent_actions])
-            .map_err(KafkaError::client("subscribing"))?;
         let producer: FutureProducer = producer_config(&cfg)
             .create()
             .map_err(KafkaError::client("creating the producer"))?;
-        producer
-            .init_transactions(Duration::from_secs(60))
-            .map_err(KafkaError::client(format!(
-                "initialising transactions (transactional.id {})",
-                cfg.transactional_id
-            )))?;
+        let what = format!(
+            "initialising transactions (transactional.id {})",
+            cfg.transactional_id
+        );
+        retry::blocking(&what, Backoff::within(STARTUP_DEADLINE), || {
+            producer.init_transactions(Duration::from_secs(30))
+        })
+        .map_err(KafkaError::client(what))?;
         Ok(Self {
             cfg,
             store,
@@ -94,13 +108,26 @@ impl Service {
             health,
             consumer,
             producer,
+            guard,
+            consumer_backoff: Mutex::new(consumer_backoff()),
+            shutdown: None,
         })
     }
 
     /// Runs until `shutdown` turns true; the batch in hand is finished (committed or aborted)
     /// before returning.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+        self.shutdown = Some(shutdown.clone());
         self.health.live.store(true, Ordering::Relaxed);
+        // Answering before the orders table holds what the topic held at start-up would
+        // tell customers that orders they have do not exist: read no chat input until then.
+        if !self.orders_caught_up(&mut shutdown).await {
+            self.health.live.store(false, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.consumer
+            .subscribe(&[&self.cfg.topics.inbound, &self.cfg.topics.agent_actions])
+            .map_err(KafkaError::client("subscribing"))?;
         let lag = tokio::spawn(lag_reporter(
             self.consumer.clone(),
             self.store.clone(),
@@ -113,6 +140,39 @@ impl Service {
         // Leave the group at once so the partitions move without waiting for a timeout.
         self.consumer.unsubscribe();
         result
+    }
+
+    /// Waits until the orders table has caught up; false if the service is stopping first.
+    async fn orders_caught_up(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        if self.health.orders_caught_up.load(Ordering::Relaxed) {
+            return true;
+        }
+        tracing::info!(
+            "waiting for the orders table to catch up with {} before reading chat input",
+            self.cfg.topics.orders
+        );
+        let started = Instant::now();
+        loop {
+            if *shutdown.borrow() {
+                return false;
+            }
+            if self.health.orders_caught_up.load(Ordering::Relaxed) {
+                tracing::info!(
+                    "orders table caught up in {:.1?}; reading chat input",
+                    started.elapsed()
+                );
+                return true;
+            }
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+
+    /// True once `run` was asked to stop.
+    fn stopping(&self) -> bool {
+        self.shutdown.as_ref().is_some_and(|s| *s.borrow())
     }
 
     async fn run_loop(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ServiceError> {
@@ -181,6 +241,10 @@ impl Service {
                 },
             }
         }
+        self.consumer_backoff
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reset();
         Ok(batch)
     }
 
@@ -195,11 +259,32 @@ impl Service {
             }
             .into());
         }
-        // Transport errors are retried by librdkafka itself; say so and go on.
-        eprintln!("parley: consumer: {e}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // So does one that no wait can fix (no right to read the topics or the group).
+        if retry::is_permanent(&e) {
+            return Err(KafkaError::Client {
+                context: "consuming (check this instance's ACLs and credentials)".into(),
+                cause: e,
+            }
+            .into());
+        }
+        // Anything else (the broker unreachable, a leader moving) librdkafka recovers from
+        // by itself: say so, pause a little longer each time, and go on.
+        let (delay, attempt) = {
+            let mut b = self
+                .consumer_backoff
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            (b.next_delay().unwrap_or(Duration::from_secs(2)), b.attempts)
+        };
+        retry::warn("consumer", &e, delay, attempt);
+        tokio::time::sleep(delay).await;
         Ok(())
     }
+}
+
+/// Consumer errors pause at most 2 s, so reading resumes soon after the broker is back.
+fn consumer_backoff() -> Backoff {
+    Backoff::unbounded().max(Duration::from_secs(2))
 }
 
 /// Reports the lag per assigned partition every few seconds: the partition's end minus the

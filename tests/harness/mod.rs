@@ -448,3 +448,156 @@ pub fn assert_schema(schema_file: &str, value: &serde_json::Value) {
         .collect();
     assert!(errors.is_empty(), "{schema_file}: {errors:?}\n{value}");
 }
+
+/// A broker of one test's own (not the shared one), which the test may stop and start again
+/// on the same port with the same data: for outage tests. Stopped when dropped.
+pub struct OwnBroker {
+    dir: tempfile::TempDir,
+    pub bootstrap: String,
+}
+
+impl OwnBroker {
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("parley-kafka-own-")
+            .tempdir()
+            .unwrap();
+        let bootstrap = kafka_sh(&[
+            "start",
+            &dir.path().join("kafka").display().to_string(),
+            "--watch-pid",
+            &std::process::id().to_string(),
+        ]);
+        Self { dir, bootstrap }
+    }
+
+    fn kafka_dir(&self) -> String {
+        self.dir.path().join("kafka").display().to_string()
+    }
+
+    /// Stops the broker (TERM, as an orderly shutdown would), keeping its data.
+    pub fn stop(&self) {
+        kafka_sh(&["stop", &self.kafka_dir()]);
+    }
+
+    /// Starts it again on the same port with the same data, and waits until it serves.
+    pub fn restart(&self) {
+        let bootstrap = kafka_sh(&["restart", &self.kafka_dir()]);
+        assert_eq!(bootstrap, self.bootstrap, "the broker came back elsewhere");
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo().join("scripts/kafka.sh"))
+            .args(["stop", &self.kafka_dir()])
+            .output();
+    }
+}
+
+/// Runs `scripts/kafka.sh ARGS` and returns the last line it printed.
+fn kafka_sh(args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/kafka.sh"))
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running scripts/kafka.sh");
+    assert!(out.status.success(), "scripts/kafka.sh {args:?} failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+impl Input {
+    /// A producer to `brokers` that keeps what it is given through an outage of up to five
+    /// minutes (delivering it once the broker is back).
+    pub fn connect(brokers: &str) -> Self {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "300000")
+            .create()
+            .unwrap();
+        Self { producer }
+    }
+}
+
+impl Output {
+    /// A read_committed reader of `topic` at `brokers`, from its beginning.
+    pub fn connect(brokers: &str, topic: &str) -> Self {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", format!("reader-{topic}"))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .unwrap();
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in md.topics()[0].partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        Self {
+            consumer,
+            records: Vec::new(),
+        }
+    }
+}
+
+impl Service {
+    /// `launch` against `brokers` instead of the shared broker.
+    pub fn launch_on(brokers: &str, cfg: &ServiceConfig<'_>) -> Self {
+        let t = cfg.topics;
+        let metrics_addr = format!("127.0.0.1:{}", free_port());
+        let log = cfg.state_dir.with_extension(format!("{}.log", free_port()));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_parley"));
+        cmd.current_dir(repo())
+            .arg("run")
+            .args(["--brokers", brokers])
+            .args(["--transactional-id", &format!("{}-txn", t.prefix)])
+            .arg("--state-dir")
+            .arg(cfg.state_dir)
+            .args(["--metrics-addr", &metrics_addr])
+            .args(t.flags())
+            .args(["--max-text-bytes", &cfg.max_text_bytes.to_string()])
+            .env_remove("PARLEY_CONFIG")
+            .env_remove("PARLEY_CRASH_BEFORE_COMMIT")
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        for (k, v) in &cfg.extra {
+            cmd.arg(k).arg(v);
+        }
+        for (k, v) in &cfg.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("starting parley run");
+        Self {
+            child,
+            metrics_addr,
+            log,
+        }
+    }
+
+    /// `start` against `brokers` instead of the shared broker.
+    pub fn start_on(brokers: &str, cfg: &ServiceConfig<'_>) -> Self {
+        let mut s = Self::launch_on(brokers, cfg);
+        s.wait_ready(Duration::from_secs(180));
+        s
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+}
