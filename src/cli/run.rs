@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{is_secret, Config, REDACTED};
 use crate::knowledge::Knowledge;
 use crate::metrics::{Health, Metrics};
 use crate::model::{Classifier, DeviceSpec, ModelHandle};
@@ -68,15 +68,54 @@ pub struct RunArgs {
     #[arg(long, env = "PARLEY_MAX_TEXT_BYTES")]
     pub max_text_bytes: Option<usize>,
     /// A librdkafka property, KEY=VALUE (repeatable), e.g. --kafka security.protocol=SSL.
+    /// Give secrets as KEY_file=PATH or KEY_env=VARIABLE (--kafka sasl.password_env=KAFKA_PW):
+    /// a value on the command line is visible to every user of the machine.
     #[arg(long = "kafka", value_name = "KEY=VALUE")]
-    pub kafka: Vec<String>,
+    pub kafka: Vec<KafkaArg>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
 }
 
+/// One `--kafka KEY=VALUE` flag, kept as typed and split by `RunArgs::resolve`. Its `Debug`
+/// redacts a secret's value, so that printing the parsed command line shows no password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KafkaArg(String);
+
+impl KafkaArg {
+    /// The key and the value, when the flag has the KEY=VALUE form.
+    fn split(&self) -> Option<(&str, &str)> {
+        self.0.split_once('=').map(|(k, v)| (k.trim(), v.trim()))
+    }
+}
+
+// Parsing never fails here: a flag without `=` is reported by `resolve`, whose error, unlike
+// clap's, does not repeat the flag (it may be a password typed in the wrong place).
+impl From<String> for KafkaArg {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl std::fmt::Debug for KafkaArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.split() {
+            Some((k, _)) if is_direct_secret(k) => write!(f, "{k}={REDACTED}"),
+            Some((k, v)) => write!(f, "{k}={v}"),
+            None => f.write_str(REDACTED),
+        }
+    }
+}
+
+/// A secret property given by value (not as `_file` / `_env`).
+fn is_direct_secret(key: &str) -> bool {
+    is_secret(key) && !key.ends_with("_file") && !key.ends_with("_env")
+}
+
 impl RunArgs {
-    /// The file (or the defaults) with flags and environment variables applied on top.
+    /// The file (or the defaults) with flags and environment variables applied on top,
+    /// validated, with the `[kafka]` secrets read from their files and variables and checked
+    /// by librdkafka: every configuration error comes here, before anything connects.
     pub fn resolve(&self) -> Result<Config, CliError> {
         let mut c = match &self.config {
             Some(path) => Config::load(path)?,
@@ -108,13 +147,26 @@ impl RunArgs {
         set(&mut c.batching.max_batch_size, &self.max_batch_size);
         set(&mut c.batching.max_batch_wait_ms, &self.max_batch_wait_ms);
         set(&mut c.limits.max_text_bytes, &self.max_text_bytes);
-        for kv in &self.kafka {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| CliError::Usage(format!("--kafka {kv:?}: expected KEY=VALUE")))?;
-            c.kafka.insert(k.trim().to_string(), v.trim().to_string());
+        for (i, arg) in self.kafka.iter().enumerate() {
+            let (k, v) = arg.split().ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--kafka flag {} (of {}) is not KEY=VALUE",
+                    i + 1,
+                    self.kafka.len()
+                ))
+            })?;
+            if is_direct_secret(k) {
+                tracing::warn!(
+                    key = k,
+                    "a secret on the command line is visible to every user of the machine; \
+                     give it as --kafka {k}_env=VARIABLE or {k}_file=PATH"
+                );
+            }
+            c.kafka.insert(k, v);
         }
         c.validate()?;
+        c.resolve_secrets()?;
+        crate::kafka::check_client_config(&c)?;
         Ok(c)
     }
 }
@@ -122,6 +174,7 @@ impl RunArgs {
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let cfg = args.resolve()?;
     if args.print_config {
+        // Secrets print as "<redacted>" (Config's Serialize); `_file` / `_env` entries as given.
         print!(
             "{}",
             toml::to_string(&cfg).map_err(|e| CliError::Usage(e.to_string()))?

@@ -1,10 +1,20 @@
 //! Service configuration: a TOML file whose every setting has a default, so Parley also runs
 //! with no file at all. Flags and environment variables override the file (see `cli::run`).
+//!
+//! Secrets (Kafka passwords, the gateway's signing key) can come from files or environment
+//! variables instead of the file itself, and are never printed: `Debug`, `--print-config` and
+//! every error show `<redacted>` or name only the setting, file or variable.
 
-use std::collections::BTreeMap;
+mod kafka;
+mod secret;
+
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub use kafka::{is_secret, refused, KafkaProperties};
+pub use secret::{read_secret_env, read_secret_file, Secret, REDACTED};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -13,10 +23,32 @@ pub enum ConfigError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    /// The message says where (line, column, key) and what, but never quotes the file: it may
+    /// hold a password.
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid setting `{key}`: {message}")]
     Invalid { key: &'static str, message: String },
+    /// A `[kafka]` entry (or `--kafka` flag) that cannot be used.
+    #[error("[kafka] \"{key}\": {message}")]
+    Kafka { key: String, message: String },
+    #[error("{setting}: the file {path} {problem}")]
+    SecretFile {
+        setting: String,
+        path: PathBuf,
+        problem: String,
+    },
+    #[error("{setting}: the environment variable {var} {problem}")]
+    SecretEnv {
+        setting: String,
+        var: String,
+        problem: &'static str,
+    },
+    #[error("cannot read the agents file {path} (agents.allow_file): {cause}")]
+    AgentsFile {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 /// Everything `parley run` needs.
@@ -43,8 +75,10 @@ pub struct Config {
     pub identity: Identity,
     pub agents: Agents,
     pub health: HealthSettings,
-    /// Passed to librdkafka as is (e.g. `"security.protocol" = "SASL_SSL"`), for every client.
-    pub kafka: BTreeMap<String, String>,
+    /// librdkafka properties for every client (e.g. `"security.protocol" = "SASL_SSL"`); a
+    /// secret is best given as `"sasl.password_file" = "/run/secrets/kafka"` or
+    /// `"sasl.password_env" = "KAFKA_PASSWORD"`. Properties Parley owns are refused.
+    pub kafka: KafkaProperties,
 }
 
 impl Default for Config {
@@ -65,7 +99,7 @@ impl Default for Config {
             identity: Identity::default(),
             agents: Agents::default(),
             health: HealthSettings::default(),
-            kafka: BTreeMap::new(),
+            kafka: KafkaProperties::default(),
         }
     }
 }
@@ -181,7 +215,7 @@ pub struct Identity {
     pub mode: IdentityMode,
     /// File holding the signing key (signed mode), e.g. a mounted secret.
     pub key_file: Option<PathBuf>,
-    /// Environment variable holding the signing key (signed mode), when there is no file.
+    /// Environment variable holding the signing key (signed mode), instead of a file.
     pub key_env: Option<String>,
 }
 
@@ -191,7 +225,8 @@ pub struct Agents {
     /// Agent ids allowed to act; empty allows any id the agent consoles send (their topic's
     /// ACL is then the only check). Actions of other ids are dead-lettered (`unknown_agent`).
     pub allow: Vec<String>,
-    /// A file with one allowed agent id per line (`#` comments), added to `allow`.
+    /// A file with one allowed agent id per line (`#` starts a comment), added to `allow`.
+    /// Given, it restricts even when it lists no id (then no agent may act).
     pub allow_file: Option<PathBuf>,
 }
 
@@ -244,15 +279,78 @@ impl Default for DialogueSettings {
 
 impl Config {
     /// Reads a TOML file; unknown keys are errors, so a typo does not silently do nothing.
+    /// Secrets given as files or variables are not read here (see `resolve_secrets`).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_path_buf(),
             cause,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message,
         })
+    }
+
+    /// Parses TOML text. The error says where and what, never quoting the text: toml's own
+    /// message shows the offending line, and serde's quote the offending value, either of
+    /// which may be a password.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| describe_toml_error(text, &e))
+    }
+
+    /// Reads every secret given by file or environment variable in `[kafka]` (after
+    /// `validate`, before any client is made), so that a missing one stops start-up with an
+    /// error naming the file or variable. `kafka::client_config` then sets the values.
+    pub fn resolve_secrets(&mut self) -> Result<(), ConfigError> {
+        self.kafka.resolve_secrets()
+    }
+
+    /// The gateway's signing key in signed mode (`None` in trusted mode), read now from
+    /// `identity.key_file` (one trailing newline dropped) or `identity.key_env`. The bytes
+    /// of the text are the HMAC key: `identity_key()?.map(|k| k.expose_bytes().to_vec())`.
+    pub fn identity_key(&self) -> Result<Option<Secret>, ConfigError> {
+        if self.identity.mode != IdentityMode::Signed {
+            return Ok(None);
+        }
+        match (&self.identity.key_file, &self.identity.key_env) {
+            (Some(path), None) => read_secret_file("identity.key_file", path).map(Some),
+            (None, Some(var)) => read_secret_env("identity.key_env", var).map(Some),
+            _ => Err(ConfigError::Invalid {
+                key: "identity.mode",
+                message: "\"signed\" needs one of identity.key_file and identity.key_env".into(),
+            }),
+        }
+    }
+
+    /// The agent ids allowed to act: `agents.allow` and the ids in `agents.allow_file` (one
+    /// per line; `#` starts a comment; blank lines skipped), read now. `None` when neither is
+    /// given: any agent id is allowed. A file that lists no id (and an empty `allow`) allows
+    /// none, so a truncated file fails closed.
+    pub fn allowed_agents(&self) -> Result<Option<HashSet<String>>, ConfigError> {
+        if self.agents.allow.is_empty() && self.agents.allow_file.is_none() {
+            return Ok(None);
+        }
+        let mut ids: HashSet<String> = self
+            .agents
+            .allow
+            .iter()
+            .map(|id| id.trim())
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .collect();
+        if let Some(path) = &self.agents.allow_file {
+            let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::AgentsFile {
+                path: path.clone(),
+                cause,
+            })?;
+            for line in text.lines() {
+                let id = line.split('#').next().unwrap_or("").trim();
+                if !id.is_empty() {
+                    ids.insert(id.to_string());
+                }
+            }
+        }
+        Ok(Some(ids))
     }
 
     /// Checks the values that the types alone do not.
@@ -285,6 +383,13 @@ impl Config {
             return invalid(
                 "identity.mode",
                 "\"signed\" needs identity.key_file or identity.key_env",
+            );
+        }
+        // Which one would win is a guess a reader of the file should not have to make.
+        if self.identity.key_file.is_some() && self.identity.key_env.is_some() {
+            return invalid(
+                "identity.key_file",
+                "give identity.key_file or identity.key_env, not both",
             );
         }
         if self.dialogue.agent_idle_timeout_secs < 1 {
@@ -321,8 +426,80 @@ impl Config {
         if self.metrics_addr.parse::<std::net::SocketAddr>().is_err() {
             return invalid("metrics_addr", "must be host:port, e.g. 127.0.0.1:9898");
         }
-        Ok(())
+        self.kafka.validate()
     }
+}
+
+/// A TOML error as "line L, column C, key K: what", with no text of the file in it. toml's
+/// `Display` shows the offending line, and serde's messages quote the offending value
+/// (`invalid type: string "..."`); both are left out, the key and position say where to look.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let mut message = sanitize_serde_message(e.message());
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    // The document parses when the error is about a value's type or an unknown key; then
+    // the key at the error's position can be named.
+    let key = toml::de::DeTable::parse(text)
+        .ok()
+        .and_then(|table| key_at(table.get_ref(), span.start));
+    message = match key {
+        Some(key) => format!("line {line}, column {column}, key {key}: {message}"),
+        None => format!("line {line}, column {column}: {message}"),
+    };
+    message
+}
+
+/// The dotted path of the key whose name or value holds byte `pos`.
+fn key_at(table: &toml::de::DeTable<'_>, pos: usize) -> Option<String> {
+    let part = |k: &str| {
+        if !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            k.to_string()
+        } else {
+            format!("{k:?}")
+        }
+    };
+    for (k, v) in table.iter() {
+        let inner = match v.get_ref() {
+            toml::de::DeValue::Table(t) => key_at(t, pos),
+            toml::de::DeValue::Array(a) => a.iter().find_map(|item| match item.get_ref() {
+                toml::de::DeValue::Table(t) => key_at(t, pos),
+                _ => None,
+            }),
+            _ => None,
+        };
+        if let Some(inner) = inner {
+            return Some(format!("{}.{inner}", part(k.get_ref())));
+        }
+        if k.span().contains(&pos) || v.span().contains(&pos) {
+            return Some(part(k.get_ref()));
+        }
+    }
+    None
+}
+
+/// Drops the values serde quotes in its messages (`invalid type: string "hunter2", expected
+/// u32` becomes `invalid type: string, expected u32`; likewise `invalid value` and `unknown
+/// variant`), keeping what kind of value was wrong and what was expected.
+fn sanitize_serde_message(message: &str) -> String {
+    static QUOTED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let quoted = QUOTED.get_or_init(|| {
+        regex::Regex::new(
+            r#"(invalid type: [a-z ]+?|invalid value: [a-z ]+?|unknown variant) (?:"(?:[^"\\]|\\.)*"|`[^`]*`|'[^']*')"#,
+        )
+        .expect("a valid pattern")
+    });
+    quoted.replace_all(message, "$1").into_owned()
 }
 
 #[cfg(test)]
@@ -339,7 +516,7 @@ mod tests {
         assert_eq!(c.batching.max_batch_size, 8);
         assert_eq!(c.batching.max_batch_wait_ms, 20);
         assert_eq!(c.topics.inbound, "chat.inbound");
-        assert_eq!(c.kafka["security.protocol"], "SSL");
+        assert_eq!(c.kafka.get("security.protocol"), Some("SSL"));
         c.validate().unwrap();
     }
 
@@ -354,6 +531,124 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("named twice"));
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    const SECRET: &str = "pw-Zq81-never-shown";
+
+    #[test]
+    fn debug_and_serialize_redact_direct_and_resolved_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kafka-password");
+        std::fs::write(&file, format!("{SECRET}-file\n")).unwrap();
+        let mut c = Config::default();
+        c.kafka.insert("ssl.key.password", SECRET);
+        c.kafka.insert("sasl.password_file", file.to_str().unwrap());
+        c.kafka.insert("sasl.username", "parley");
+        c.validate().unwrap();
+        c.resolve_secrets().unwrap();
+        for shown in [
+            format!("{c:?}"),
+            format!("{c:#?}"),
+            toml::to_string(&c).unwrap(),
+        ] {
+            assert!(!shown.contains(SECRET), "{shown}");
+            assert!(shown.contains(REDACTED), "{shown}");
+            assert!(shown.contains(file.to_str().unwrap()), "{shown}");
+            assert!(shown.contains("parley"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_place_and_key_but_quote_nothing() {
+        let cases = [
+            // A syntax error on the secret's own line (unterminated string).
+            format!("[kafka]\n\"sasl.password\" = \"{SECRET}\n"),
+            // A wrong type: serde would quote the value.
+            format!("brokers = \"k:9092\"\n[batching]\nmax_batch_size = \"{SECRET}\"\n"),
+            format!("[kafka]\n\"sasl.password\" = [\"{SECRET}\"]\n"),
+            format!("[identity]\nmode = \"{SECRET}\"\n"),
+            // A secret where a key should be.
+            format!("[kafka]\n{SECRET} \n"),
+        ];
+        for text in &cases {
+            let e = Config::parse(text).unwrap_err();
+            assert!(!e.contains("never-shown"), "{e}");
+            assert!(e.starts_with("line "), "{e}");
+        }
+        let e = Config::parse(&cases[1]).unwrap_err();
+        assert!(
+            e.contains("line 3") && e.contains("batching.max_batch_size"),
+            "{e}"
+        );
+        let e = Config::parse(&cases[2]).unwrap_err();
+        assert!(e.contains("kafka.\"sasl.password\""), "{e}");
+        let e = Config::parse("[batching]\nmax_batch_sise = 3\n").unwrap_err();
+        assert!(
+            e.contains("batching.max_batch_sise") && e.contains("unknown field"),
+            "{e}"
+        );
+        let e = ConfigError::Parse {
+            path: "p.toml".into(),
+            message: e,
+        };
+        assert!(e
+            .to_string()
+            .starts_with("config file p.toml is not valid: line 2"));
+    }
+
+    #[test]
+    fn the_identity_key_comes_from_a_file_or_a_variable() {
+        let mut c = Config::default();
+        assert!(
+            c.identity_key().unwrap().is_none(),
+            "trusted mode has no key"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        std::fs::write(&file, "k3y\n").unwrap();
+        c.identity.mode = IdentityMode::Signed;
+        c.identity.key_file = Some(file.clone());
+        c.validate().unwrap();
+        assert_eq!(c.identity_key().unwrap().unwrap().expose_bytes(), b"k3y");
+        std::fs::write(&file, "").unwrap();
+        let e = c.identity_key().unwrap_err().to_string();
+        assert!(
+            e.contains("identity.key_file") && e.contains("is empty"),
+            "{e}"
+        );
+        c.identity.key_env = Some("PARLEY_TEST_UNSET_KEY_VARIABLE".into());
+        assert!(c.validate().unwrap_err().to_string().contains("not both"));
+        c.identity.key_file = None;
+        let e = c.identity_key().unwrap_err().to_string();
+        assert!(
+            e.contains("PARLEY_TEST_UNSET_KEY_VARIABLE") && e.contains("not set"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn allowed_agents_joins_the_list_and_the_file() {
+        let mut c = Config::default();
+        assert_eq!(c.allowed_agents().unwrap(), None);
+        c.agents.allow = vec!["ann".into()];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agents.txt");
+        std::fs::write(&file, "# on call\nbob\n\n  carol  # nights\n").unwrap();
+        c.agents.allow_file = Some(file.clone());
+        let ids = c.allowed_agents().unwrap().unwrap();
+        let want: HashSet<String> = ["ann", "bob", "carol"].map(String::from).into();
+        assert_eq!(ids, want);
+        c.agents.allow.clear();
+        std::fs::write(&file, "# nobody yet\n").unwrap();
+        assert_eq!(c.allowed_agents().unwrap(), Some(HashSet::new()));
+        c.agents.allow_file = Some(dir.path().join("missing.txt"));
+        let e = c.allowed_agents().unwrap_err().to_string();
+        assert!(e.contains("missing.txt"), "{e}");
     }
 }
 

@@ -51,7 +51,12 @@ impl KafkaError {
 }
 
 /// A client's settings: the brokers, then `settings` for its role, then the `[kafka]`
-/// pass-through table last, so a user's `security.protocol` or SASL settings always apply.
+/// pass-through table, so a user's `security.protocol` or SASL settings always apply. The
+/// pass-through cannot override a role's settings: `Config::validate` refuses the properties
+/// Parley owns. Secrets given as `KEY_file` / `KEY_env` are set under `KEY` with the values
+/// `Config::resolve_secrets` read (`RunArgs::resolve` does both).
+///
+/// The result holds secrets in the clear: never print it (rdkafka's `Debug` shows them).
 pub fn client_config(cfg: &Config, settings: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.brokers);
@@ -59,10 +64,39 @@ pub fn client_config(cfg: &Config, settings: &[(&str, &str)]) -> ClientConfig {
     for (k, v) in settings {
         c.set(*k, *v);
     }
-    for (k, v) in &cfg.kafka {
+    for (k, v) in cfg.kafka.expose() {
         c.set(k, v);
     }
     c
+}
+
+/// Lets librdkafka check every pass-through property now, before anything connects, so an
+/// unknown property or a bad value stops start-up with an error naming the key. rdkafka's
+/// own error quotes the value, and librdkafka's description may too; for a secret, both
+/// are left out.
+pub fn check_client_config(cfg: &Config) -> Result<(), KafkaError> {
+    match client_config(cfg, &[]).create_native_config() {
+        Ok(_) => Ok(()),
+        Err(rdkafka::error::KafkaError::ClientConfig(_, description, key, value)) => {
+            let description = if crate::config::is_secret(&key) {
+                if value.is_empty() {
+                    description
+                } else {
+                    description.replace(&value, crate::config::REDACTED)
+                }
+            } else {
+                description
+            };
+            Err(KafkaError::Other(format!(
+                "[kafka] \"{key}\": librdkafka refuses it: {description}"
+            )))
+        }
+        // A NUL byte in a key or value; its message says where, not what.
+        Err(cause) => Err(KafkaError::Client {
+            context: "checking the [kafka] settings".into(),
+            cause,
+        }),
+    }
 }
 
 /// The conversation consumer: a group member reading committed data only, committing
@@ -163,7 +197,16 @@ pub struct Record {
     pub payload: Option<Vec<u8>>,
     /// Milliseconds since the epoch, when the record has a timestamp.
     pub timestamp_ms: Option<i64>,
+    /// The gateway's `parley.signature` header (signed identity mode), at most
+    /// [`SIGNATURE_HEADER_MAX`] bytes: only that header is kept, so a record with huge or
+    /// many headers costs nothing here.
+    pub signature: Option<Vec<u8>>,
 }
+
+/// Name of the header that carries the gateway's signature.
+pub const SIGNATURE_HEADER: &str = "parley.signature";
+/// A hex HMAC-SHA256 is 64 bytes; anything longer is cut (and then fails to verify).
+pub const SIGNATURE_HEADER_MAX: usize = 128;
 
 impl Record {
     pub fn from_message<M: Message>(m: &M) -> Self {
@@ -174,6 +217,12 @@ impl Record {
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec),
             timestamp_ms: m.timestamp().to_millis(),
+            signature: m.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == SIGNATURE_HEADER)
+                    .and_then(|h| h.value)
+                    .map(|v| v[..v.len().min(SIGNATURE_HEADER_MAX)].to_vec())
+            }),
         }
     }
 }
