@@ -103,12 +103,15 @@ pub fn check_client_config(cfg: &Config) -> Result<(), KafkaError> {
 /// nothing itself (offsets go through the producer's transaction).
 pub fn consumer_config(cfg: &Config) -> ClientConfig {
     // Static membership: a restarted instance takes its partitions straight back instead of
-    // waiting for the old member's session to time out.
+    // waiting for the old member's session to time out. The session outlasts a broker outage
+    // of a few minutes: a member whose session lapsed while the broker was away rejoins under
+    // its own static id and is fenced by itself (librdkafka #3437), which is fatal.
     client_config(
         cfg,
         &[
             ("group.id", &cfg.group_id),
             ("group.instance.id", &cfg.transactional_id),
+            ("session.timeout.ms", "180000"),
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
@@ -125,7 +128,11 @@ pub fn producer_config(cfg: &Config) -> ClientConfig {
             ("transactional.id", &cfg.transactional_id),
             ("enable.idempotence", "true"),
             ("linger.ms", "2"),
-            ("transaction.timeout.ms", "60000"),
+            // A transaction open when the broker goes away must outlive the outage: if the
+            // broker aborts it first, the producer's own abort is refused as a fatal error.
+            // A crashed instance's open transaction is aborted at once by its restart
+            // (`init_transactions`), so this bounds only a zombie's.
+            ("transaction.timeout.ms", "180000"),
         ],
     )
 }
