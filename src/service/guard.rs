@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
+use super::retry::Backoff;
 use crate::config::{Config, HealthSettings, IdentityMode};
 use crate::metrics::Health;
 use crate::wire::{DecodeError, ErrorKind, InboundMessage};
@@ -19,6 +20,8 @@ pub(super) struct Guard {
     pub allowed_agents: Option<HashSet<String>>,
     settings: HealthSettings,
     aborts: AtomicU32,
+    /// The pause before re-reading an aborted batch.
+    backoff: Mutex<Backoff>,
     last_abort: Mutex<String>,
     /// When the batch in hand started waiting for a commit; `None` when idle.
     busy_since: Mutex<Option<Instant>>,
@@ -41,6 +44,7 @@ impl Guard {
             allowed_agents: cfg.allowed_agents()?,
             settings: cfg.health.clone(),
             aborts: AtomicU32::new(0),
+            backoff: Mutex::new(Backoff::unbounded()),
             last_abort: Mutex::new(String::new()),
             busy_since: Mutex::new(None),
             watchdog: AtomicBool::new(false),
@@ -69,6 +73,7 @@ impl Guard {
 
     pub fn committed(&self, health: &Health) {
         self.aborts.store(0, Ordering::Relaxed);
+        lock(&self.backoff).reset();
         *lock(&self.busy_since) = None;
         health.set_stuck(None);
     }
@@ -77,12 +82,15 @@ impl Guard {
     /// 100 ms, doubling to 10 s, so a persistent error (an ACL, a full disk on the broker)
     /// does not spin begin/abort at full speed.
     pub fn aborted(&self, health: &Health, error: &str) -> Duration {
-        let n = self.aborts.fetch_add(1, Ordering::Relaxed) + 1;
+        self.aborts.fetch_add(1, Ordering::Relaxed);
         *lock(&self.last_abort) = error.to_string();
         if let Some(why) = self.stuck_reason() {
             health.set_stuck(Some(why));
         }
-        backoff(n)
+        // Unbounded: it always has a next pause.
+        lock(&self.backoff)
+            .next_delay()
+            .unwrap_or(Duration::from_secs(10))
     }
 
     fn stuck_reason(&self) -> Option<String> {
@@ -101,11 +109,6 @@ impl Guard {
             )
         })
     }
-}
-
-pub(super) fn backoff(attempt: u32) -> Duration {
-    let ms = 100u64.saturating_mul(1 << attempt.saturating_sub(1).min(10));
-    Duration::from_millis(ms.min(10_000))
 }
 
 /// Marks the loop stuck while a batch cannot commit, even when the loop itself is blocked
@@ -166,26 +169,23 @@ mod tests {
     }
 
     #[test]
-    fn back_off_doubles_to_ten_seconds() {
-        assert_eq!(backoff(1), Duration::from_millis(100));
-        assert_eq!(backoff(2), Duration::from_millis(200));
-        assert_eq!(backoff(8), Duration::from_millis(10_000));
-        assert_eq!(backoff(u32::MAX), Duration::from_millis(10_000));
-    }
-
-    #[test]
     fn aborts_in_a_row_make_the_loop_unhealthy_until_a_commit() {
         let mut cfg = Config::default();
         cfg.health.max_consecutive_aborts = 3;
         let guard = Guard::new(&cfg).unwrap();
         let health = Health::default();
-        for _ in 0..2 {
-            guard.aborted(&health, "broker down");
-        }
+        let waits: Vec<Duration> = (0..2)
+            .map(|_| guard.aborted(&health, "broker down"))
+            .collect();
+        assert_eq!(
+            waits,
+            [Duration::from_millis(100), Duration::from_millis(200)]
+        );
         assert_eq!(health.stuck(), None);
         guard.aborted(&health, "broker down");
         assert!(health.stuck().unwrap().contains("3 transactions aborted"));
         guard.committed(&health);
         assert_eq!(health.stuck(), None);
+        assert_eq!(guard.aborted(&health, "again"), Duration::from_millis(100));
     }
 }
