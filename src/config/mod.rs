@@ -243,7 +243,7 @@ impl Default for HealthSettings {
     fn default() -> Self {
         Self {
             max_consecutive_aborts: 5,
-            stall_timeout_secs: 120,
+            stall_timeout_secs: 300,
         }
     }
 }

@@ -37,7 +37,19 @@ impl ModelHandle {
             .name("parley-model".into())
             .spawn(move || {
                 while let Some(job) = rx.blocking_recv() {
-                    let result = model.classify_batch(&job.texts);
+                    // A text that makes the tokenizer or the forward pass panic must not take
+                    // the thread (and so the service) down: it fails this batch only.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        model.classify_batch(&job.texts)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".into());
+                        Err(ModelError::Panicked(message))
+                    });
                     // The caller may have gone away; its result is then simply dropped.
                     let _ = job.reply.send(result);
                 }
@@ -77,6 +89,31 @@ mod tests {
                 })
                 .collect())
         }
+    }
+
+    /// Panics on a text saying so, like a model bug triggered by one input.
+    struct Fragile;
+
+    impl Classify for Fragile {
+        fn classify_batch(&mut self, texts: &[String]) -> Result<Vec<Prediction>, ModelError> {
+            assert!(!texts.iter().any(|t| t == "boom"), "boom");
+            LengthModel.classify_batch(texts)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_fails_alone_and_the_thread_goes_on() {
+        let handle = ModelHandle::spawn(Fragile, 1).unwrap();
+        let e = handle
+            .classify(vec!["ok".into(), "boom".into()])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ModelError::Panicked(ref m) if m == "boom"),
+            "{e}"
+        );
+        let p = handle.classify(vec!["fine".into()]).await.unwrap();
+        assert_eq!(p[0].intent, "len4");
     }
 
     #[tokio::test]

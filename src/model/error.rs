@@ -19,6 +19,9 @@ pub enum ModelError {
     Input(String),
     #[error("the model thread has stopped")]
     BackendStopped,
+    /// The model panicked on a batch; the thread caught it and goes on with the next one.
+    #[error("the model failed on this batch: {0}")]
+    Panicked(String),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     #[error(transparent)]

@@ -124,7 +124,10 @@ async fn watchdog(guard: Arc<Guard>, health: Arc<Health>) {
 
 /// Runs `f`, turning a panic into an `internal_error` for the record in hand.
 pub(super) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, DecodeError> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+    IN_GUARD.with(|g| g.set(true));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(false));
+    result.map_err(|panic| {
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -137,8 +140,14 @@ pub(super) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, DecodeError> {
     })
 }
 
-/// Panic messages can quote customer text (a string slice error prints the string), so the
-/// log gets the place only; the message goes to the dead letter's `parley.error` header.
+thread_local! {
+    /// Set while [`guarded`] runs a record's work on this thread.
+    static IN_GUARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A record's panic message can quote customer text (a string slice error prints the
+/// string), so for those the log gets the place only and the message goes to the dead
+/// letter's `parley.error` header. Any other panic is logged with its message.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -147,7 +156,17 @@ fn install_panic_hook() {
                 .location()
                 .map(|l| format!("{}:{}", l.file(), l.line()))
                 .unwrap_or_default();
-            tracing::error!(%place, "panic while handling a record; it is dead-lettered as internal_error");
+            if IN_GUARD.with(|g| g.get()) {
+                tracing::error!(%place, "panic while handling a record; it is dead-lettered as internal_error");
+            } else {
+                let message = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(%place, %message, "panic");
+            }
         }));
     });
 }

@@ -30,6 +30,35 @@ impl Service {
         Ok(guarded(|| self.validate(record)).unwrap_or_else(Work::Bad))
     }
 
+    /// After a failed batch: each text alone, so that only a message the model fails on is
+    /// dead-lettered (`processing_error`) and the others are answered.
+    async fn classify_one_by_one(
+        &self,
+        items: &mut [Item],
+    ) -> Result<Vec<crate::model::Prediction>, ServiceError> {
+        let mut predictions = Vec::new();
+        for item in items.iter_mut() {
+            let Work::Customer(m) = &item.work else {
+                continue;
+            };
+            match self.model.classify(vec![m.text.clone()]).await {
+                Ok(mut p) if p.len() == 1 => predictions.push(p.remove(0)),
+                Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
+                other => {
+                    let why = match other {
+                        Err(e) => e.to_string(),
+                        Ok(_) => "no prediction".into(),
+                    };
+                    item.work = Work::Bad(DecodeError::new(
+                        ErrorKind::ProcessingError,
+                        format!("intent model failed on this message: {why}"),
+                    ));
+                }
+            }
+        }
+        Ok(predictions)
+    }
+
     /// Decodes and checks one record: limits, key, and (signed mode) the gateway signature.
     fn validate(&self, record: &Record) -> Work {
         let payload = record.payload.as_deref();
@@ -75,17 +104,9 @@ impl Service {
                 // restarted) rather than dead-letter every message from now on.
                 Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
                 Err(e) => {
-                    // Nothing lost: each message goes to the dead-letter topic with the reason.
-                    tracing::error!(error = %e, "intent model failed on a batch; its messages are dead-lettered");
+                    tracing::error!(error = %e, "intent model failed on a batch; classifying its texts one by one");
                     self.metrics.failures.with_label_values(&["model"]).inc();
-                    for item in &mut items {
-                        if matches!(item.work, Work::Customer(_)) {
-                            item.work = Work::Bad(DecodeError::new(
-                                ErrorKind::ProcessingError,
-                                format!("intent model failed: {e}"),
-                            ));
-                        }
-                    }
+                    predictions = self.classify_one_by_one(&mut items).await?;
                 }
             }
             self.metrics
