@@ -364,6 +364,17 @@ impl Config {
         if self.brokers.trim().is_empty() {
             return invalid("brokers", "is empty");
         }
+        // Parley bounds its outputs to 900 KB; a producer that refuses less would leave an
+        // output in the outbox that no retry can send.
+        if let Some(v) = self.kafka.get("message.max.bytes") {
+            if v.trim().parse::<u64>().is_ok_and(|n| n < 1_000_000) {
+                return Err(ConfigError::Kafka {
+                    key: "message.max.bytes".into(),
+                    message: "must be at least 1000000: Parley's output records go up to 900 KB"
+                        .into(),
+                });
+            }
+        }
         if self.group_id.trim().is_empty() {
             return invalid("group_id", "is empty");
         }
@@ -517,6 +528,18 @@ mod tests {
         assert_eq!(c.batching.max_batch_wait_ms, 20);
         assert_eq!(c.topics.inbound, "chat.inbound");
         assert_eq!(c.kafka.get("security.protocol"), Some("SSL"));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn a_producer_limit_below_the_outputs_is_refused() {
+        let c = Config::parse("[kafka]\n\"message.max.bytes\" = \"500000\"\n").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("message.max.bytes") && e.contains("1000000"),
+            "{e}"
+        );
+        let c = Config::parse("[kafka]\n\"message.max.bytes\" = \"2000000\"\n").unwrap();
         c.validate().unwrap();
     }
 
