@@ -74,6 +74,15 @@ fn env_filter(
     EnvFilter::try_new(&value).map_err(|source| TelemetryError::Filter { var, value, source })
 }
 
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`), for logs and errors.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,12 +43,9 @@ impl ModelHandle {
                         model.classify_batch(&job.texts)
                     }))
                     .unwrap_or_else(|panic| {
-                        let message = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".into());
-                        Err(ModelError::Panicked(message))
+                        Err(ModelError::Panicked(crate::telemetry::panic_message(
+                            &*panic,
+                        )))
                     });
                     // The caller may have gone away; its result is then simply dropped.
                     let _ = job.reply.send(result);

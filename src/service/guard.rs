@@ -128,11 +128,7 @@ pub(super) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, DecodeError> {
     let result = std::panic::catch_unwind(AssertUnwindSafe(f));
     IN_GUARD.with(|g| g.set(false));
     result.map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
+        let message = crate::telemetry::panic_message(&*panic);
         DecodeError::new(
             ErrorKind::InternalError,
             format!("Parley failed on this record: {message}"),
@@ -159,12 +155,7 @@ fn install_panic_hook() {
             if IN_GUARD.with(|g| g.get()) {
                 tracing::error!(%place, "panic while handling a record; it is dead-lettered as internal_error");
             } else {
-                let message = info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let message = crate::telemetry::panic_message(info.payload());
                 tracing::error!(%place, %message, "panic");
             }
         }));

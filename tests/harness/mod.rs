@@ -44,19 +44,13 @@ pub fn brokers() -> String {
                 .prefix("parley-kafka-")
                 .tempdir()
                 .unwrap();
-            let out = Command::new("bash")
-                .arg(repo().join("scripts/kafka.sh"))
-                .arg("start")
-                .arg(dir.path())
-                .arg("--watch-pid")
-                .arg(std::process::id().to_string())
-                .arg("--cleanup")
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("running scripts/kafka.sh");
-            assert!(out.status.success(), "the Kafka broker did not start");
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let bootstrap = stdout.lines().last().unwrap().trim().to_string();
+            let bootstrap = kafka_sh(&[
+                "start",
+                &dir.path().display().to_string(),
+                "--watch-pid",
+                &std::process::id().to_string(),
+                "--cleanup",
+            ]);
             Broker {
                 bootstrap,
                 _dir: Some(dir),
@@ -213,26 +207,7 @@ pub struct Output {
 
 impl Output {
     pub fn new(topic: &str) -> Self {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", format!("reader-{topic}"))
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .create()
-            .unwrap();
-        let md = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        for p in md.topics()[0].partitions() {
-            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&tpl).unwrap();
-        Self {
-            consumer,
-            records: Vec::new(),
-        }
+        Self::connect(&brokers(), topic)
     }
 
     /// Reads whatever arrives within `for_at_most`.
@@ -299,36 +274,7 @@ fn free_port() -> u16 {
 impl Service {
     /// Starts `parley run` without waiting for it.
     pub fn launch(cfg: &ServiceConfig<'_>) -> Self {
-        let t = cfg.topics;
-        let metrics_addr = format!("127.0.0.1:{}", free_port());
-        let log = cfg.state_dir.with_extension(format!("{}.log", free_port()));
-        let log_file = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_parley"));
-        cmd.current_dir(repo())
-            .arg("run")
-            .args(["--brokers", &brokers()])
-            .args(["--transactional-id", &format!("{}-txn", t.prefix)])
-            .arg("--state-dir")
-            .arg(cfg.state_dir)
-            .args(["--metrics-addr", &metrics_addr])
-            .args(t.flags())
-            .args(["--max-text-bytes", &cfg.max_text_bytes.to_string()])
-            .env_remove("PARLEY_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(log_file);
-        for (k, v) in &cfg.extra {
-            cmd.arg(k).arg(v);
-        }
-        cmd.env_remove("PARLEY_CRASH_BEFORE_COMMIT");
-        for (k, v) in &cfg.env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("starting parley run");
-        Self {
-            child,
-            metrics_addr,
-            log,
-        }
+        Self::launch_on(&brokers(), cfg)
     }
 
     /// Starts `parley run` and waits until `/readyz` says ready.
