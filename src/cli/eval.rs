@@ -45,7 +45,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, CliError> {
     }
     let classifier = a.model.load()?;
     let matrix = evaluate(&classifier, &examples, a.batch_size, |_| {})?;
-    let report = matrix.report();
+    let report = matrix.report_with_scope(&classifier.settings().oos_label);
     if a.json {
         println!(
             "{}",

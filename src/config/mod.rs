@@ -263,6 +263,11 @@ pub struct DialogueSettings {
     /// An agent who holds a conversation and has not acted for this long loses it: the
     /// conversation goes back to the queue with a new escalation, and the bot answers again.
     pub agent_idle_timeout_secs: i64,
+    /// When the model's best intent has a probability under this and the runner-up at least
+    /// `clarify_runner_up`, the bot asks which of the two the customer means instead of
+    /// guessing. 0 turns asking off.
+    pub clarify_below: f32,
+    pub clarify_runner_up: f32,
 }
 
 impl Default for DialogueSettings {
@@ -273,6 +278,8 @@ impl Default for DialogueSettings {
             frustration_repeats: 3,
             queue_timeout_secs: 3600,
             agent_idle_timeout_secs: 1800,
+            clarify_below: 0.6,
+            clarify_runner_up: 0.2,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Labelled text data: reading CSV/JSONL, de-duplication, stratified splits.
 
 mod clinc;
+mod templates;
 
 pub use clinc::{clinc_off_topic, ClincOffTopic};
+pub use templates::TemplateSet;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, Write};
@@ -196,6 +198,48 @@ pub fn dedup(examples: Vec<Example>) -> Vec<Example> {
         .collect()
 }
 
+/// At most `cap` examples per label, the first ones kept.
+pub fn cap_per_label(examples: Vec<Example>, cap: usize) -> Vec<Example> {
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    examples
+        .into_iter()
+        .filter(|e| {
+            let n = count.entry(e.label.clone()).or_default();
+            *n += 1;
+            *n <= cap
+        })
+        .collect()
+}
+
+/// The lower-cased words of a text, without punctuation.
+fn words(text: &str) -> HashSet<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Drops training examples that are near-copies of evaluation messages (word sets that
+/// overlap by 80% or more, Jaccard), so an evaluation set measures what the model learned,
+/// not what it memorised.
+pub fn drop_near_copies(train: Vec<Example>, eval: &[Example]) -> Vec<Example> {
+    let eval: Vec<HashSet<String>> = eval.iter().map(|e| words(&e.text)).collect();
+    train
+        .into_iter()
+        .filter(|e| {
+            let w = words(&e.text);
+            !eval.iter().any(|v| {
+                let shared = w.intersection(v).count();
+                // Short messages ("refund??") only count when their words are the same.
+                if v.len() < 3 {
+                    return w == *v;
+                }
+                shared * 5 >= (w.len() + v.len() - shared) * 4
+            })
+        })
+        .collect()
+}
+
 /// Splits each label's examples with the same ratio, so rare labels appear on both sides.
 /// Returns `(kept, held_out)`; `fraction` is the held-out share.
 pub fn stratified_split(
@@ -243,6 +287,42 @@ mod tests {
             text: text.into(),
             label: label.into(),
         }
+    }
+
+    #[test]
+    fn near_copies_of_evaluation_messages_are_dropped() {
+        let eval = [
+            ex(
+                "ordered a blender last week still nothing where is it",
+                "track_order",
+            ),
+            ex("refund??", "get_refund"),
+        ];
+        let train = vec![
+            ex(
+                "Ordered a blender last week. Still nothing, where is it?",
+                "track_order",
+            ),
+            ex(
+                "ordered a kettle last week still nothing where is it",
+                "track_order",
+            ),
+            ex("REFUND", "get_refund"),
+            ex("refund please", "get_refund"),
+            ex("where is my blender", "track_order"),
+        ];
+        let kept: Vec<String> = drop_near_copies(train, &eval)
+            .into_iter()
+            .map(|e| e.text)
+            .collect();
+        assert_eq!(kept, ["refund please", "where is my blender"]);
+    }
+
+    #[test]
+    fn cap_keeps_the_first_per_label() {
+        let v = vec![ex("a", "x"), ex("b", "x"), ex("c", "y"), ex("d", "x")];
+        let kept: Vec<String> = cap_per_label(v, 2).into_iter().map(|e| e.text).collect();
+        assert_eq!(kept, ["a", "b", "c"]);
     }
 
     #[test]

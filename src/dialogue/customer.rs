@@ -3,73 +3,13 @@
 use super::agent;
 use super::entities::{self, YesNo};
 use super::orders::{self, ORDER_INTENTS};
+use super::turn::{escalate, not_understood, resolved, Turnout};
 use super::{
     escalation, push_turn, Action, Context, Conversation, Handoff, Outcome, Pending, Repeat, Step,
 };
 use crate::knowledge::Vars;
 use crate::model::Prediction;
-use crate::wire::{
-    Author, ErrorKind, EscalationReason, EscalationType, InboundMessage, Priority, Role,
-};
-
-/// Collects the bot's reply to one message.
-pub(super) struct Turnout<'a> {
-    pub message: &'a InboundMessage,
-    pub prediction: &'a Prediction,
-    pub texts: Vec<String>,
-    /// The intent the reply answers when it is not the message's own (an order number given
-    /// in answer to "which order?" answers `track_order`, not `out_of_scope`).
-    pub intent: Option<String>,
-    pub order_id: Option<String>,
-    /// Hand the conversation to a person, with this reason and priority.
-    pub escalate: Option<(EscalationReason, Priority)>,
-    /// Order requests the customer confirmed.
-    pub requests: Vec<Action>,
-}
-
-impl Turnout<'_> {
-    pub fn say(&mut self, text: String) {
-        self.texts.push(text);
-    }
-
-    fn finish(mut self, mut state: Conversation, ctx: &Context<'_>, outcome: Outcome) -> Step {
-        let mut actions = Vec::new();
-        if !self.texts.is_empty() {
-            let text = self.texts.join(" ");
-            push_turn(&mut state, ctx, Role::Bot, &text, None, None);
-            actions.push(Action::Reply {
-                author: Author::Bot,
-                text,
-                intent: Some(
-                    self.intent
-                        .take()
-                        .unwrap_or_else(|| self.prediction.intent.clone()),
-                ),
-                confidence: Some(self.prediction.confidence),
-                in_reply_to: Some(self.message.message_id.clone()),
-                agent_id: None,
-                order_id: self.order_id.take(),
-            });
-        }
-        // Built last, so the escalation's transcript includes the bot's answer.
-        if let Some((reason, priority)) = self.escalate {
-            actions.push(escalation(
-                &state,
-                EscalationType::Escalation,
-                reason,
-                priority,
-                Some(&self.prediction.intent),
-            ));
-        }
-        actions.append(&mut self.requests);
-        Step {
-            state,
-            actions,
-            outcome,
-            rejection: None,
-        }
-    }
-}
+use crate::wire::{ErrorKind, EscalationReason, EscalationType, InboundMessage, Priority, Role};
 
 /// Business rules over the model's label. "When will my order arrive" and "where is my
 /// order" sit close together in the training data (Bitext's `delivery_period` and
@@ -300,6 +240,31 @@ fn answer_pending(
                 Some(not_understood(state, out, ctx, "ask_order_number_again"))
             }
         }
+        Pending::Choose {
+            options,
+            order_id,
+            asked_at,
+        } => {
+            let described = [ctx.kb.describe(&options[0]), ctx.kb.describe(&options[1])];
+            // "the first", "tracking", or a rephrase the model reads as one of the two.
+            let picked = entities::pick_option(text, described)
+                .or_else(|| options.iter().position(|o| *o == out.prediction.intent));
+            if let Some(i) = picked {
+                let intent = options[i].clone();
+                out.intent = Some(intent.clone());
+                let order_id = found.order_id.clone().or(order_id);
+                return Some(act(state, &intent, order_id, out, ctx));
+            }
+            if is_new_request(text, out.prediction, ctx) {
+                return None;
+            }
+            state.pending = Some(Pending::Choose {
+                options,
+                order_id,
+                asked_at,
+            });
+            Some(not_understood(state, out, ctx, "clarify_between"))
+        }
         Pending::NewAddress { order_id, asked_at } => {
             out.intent = Some("change_shipping_address".into());
             if entities::looks_like_address(text) {
@@ -317,41 +282,6 @@ fn answer_pending(
     }
 }
 
-/// The bot could not use the message: ask again, or escalate after too many failures.
-pub(super) fn not_understood(
-    state: &mut Conversation,
-    out: &mut Turnout<'_>,
-    ctx: &Context<'_>,
-    template: &str,
-) -> Outcome {
-    state.failures += 1;
-    if state.failures >= ctx.settings.escalate_after_failures {
-        state.pending = None;
-        return escalate(
-            state,
-            out,
-            ctx,
-            EscalationReason::RepeatedFailure,
-            Priority::Normal,
-        );
-    }
-    let mut vars = Vars::new();
-    if let Some(Pending::NewAddress { order_id, .. }) = &state.pending {
-        vars.insert("order.order_id", order_id.clone());
-    }
-    out.say(ctx.kb.reply(template, &vars));
-    if template == "clarify" {
-        Outcome::Clarified
-    } else {
-        Outcome::Asked
-    }
-}
-
-/// The request was dealt with: the failure and repeat counters start again.
-pub(super) fn resolved(state: &mut Conversation) {
-    state.failures = 0;
-}
-
 fn handle_intent(
     state: &mut Conversation,
     intent: &str,
@@ -363,6 +293,46 @@ fn handle_intent(
         state.repeat = None;
         return not_understood(state, out, ctx, "clarify");
     }
+    if let Some(options) = ambiguous(out.prediction, intent, ctx) {
+        let vars = Vars::from([
+            ("first", ctx.kb.describe(&options[0]).to_string()),
+            ("second", ctx.kb.describe(&options[1]).to_string()),
+        ]);
+        out.say(ctx.kb.reply("clarify_between", &vars));
+        state.pending = Some(Pending::Choose {
+            options,
+            order_id: found.order_id.clone(),
+            asked_at: ctx.now,
+        });
+        return Outcome::Clarified;
+    }
+    let order_id = found
+        .order_id
+        .clone()
+        .or_else(|| state.slots.order_id.clone());
+    act(state, intent, order_id, out, ctx)
+}
+
+/// The two intents to ask between, when the model is unsure between them: the best one is
+/// under `clarify_below` and the runner-up at least `clarify_runner_up`, both in scope. Not
+/// when a business rule changed the label (the best guess is then not the model's).
+fn ambiguous(prediction: &Prediction, intent: &str, ctx: &Context<'_>) -> Option<[String; 2]> {
+    let [(a, pa), (b, pb), ..] = prediction.top.as_slice() else {
+        return None;
+    };
+    let s = ctx.settings;
+    (a == intent && b != ctx.oos_label && *pa < s.clarify_below && *pb >= s.clarify_runner_up)
+        .then(|| [a.clone(), b.clone()])
+}
+
+/// Acts on an intent the bot is sure of.
+fn act(
+    state: &mut Conversation,
+    intent: &str,
+    order_id: Option<String>,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) -> Outcome {
     let count = match &state.repeat {
         Some(r) if r.intent == intent => r.count + 1,
         _ => 1,
@@ -389,13 +359,7 @@ fn handle_intent(
             Priority::Normal,
         ),
         "complaint" => escalate(state, out, ctx, EscalationReason::Complaint, Priority::High),
-        i if ORDER_INTENTS.contains(&i) => {
-            let order_id = found
-                .order_id
-                .clone()
-                .or_else(|| state.slots.order_id.clone());
-            orders::handle(state, i, order_id, out, ctx)
-        }
+        i if ORDER_INTENTS.contains(&i) => orders::handle(state, i, order_id, out, ctx),
         _ => {
             if matches!(state.handoff, Handoff::Queued { .. }) {
                 out.say(ctx.kb.reply("queued", &Vars::new()));
@@ -412,27 +376,4 @@ fn handle_intent(
             }
         }
     }
-}
-
-/// Hands the conversation to a person, once: a second request while queued only reassures.
-pub(super) fn escalate(
-    state: &mut Conversation,
-    out: &mut Turnout<'_>,
-    ctx: &Context<'_>,
-    reason: EscalationReason,
-    priority: Priority,
-) -> Outcome {
-    state.failures = 0;
-    state.repeat = None;
-    if let Handoff::Queued { .. } = state.handoff {
-        out.say(ctx.kb.reply("already_escalated", &Vars::new()));
-        return Outcome::Answered;
-    }
-    state.handoff = Handoff::Queued {
-        reason,
-        since: ctx.now,
-    };
-    out.say(ctx.kb.reply("escalated", &Vars::new()));
-    out.escalate = Some((reason, priority));
-    Outcome::Escalated
 }

@@ -103,6 +103,55 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Which of two offered options a reply picks: by position ("the first", "2", "the other
+/// one") or by the words of one option's description ("tracking" for "track your order",
+/// "how long" for "know how long delivery takes"). `None` when the reply names neither or
+/// both.
+pub fn pick_option(text: &str, options: [&str; 2]) -> Option<usize> {
+    const FIRST: &[&str] = &["first", "1", "1st", "former", "firstly"];
+    const SECOND: &[&str] = &["second", "2", "2nd", "latter", "other", "secondly"];
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let first = words.iter().any(|w| FIRST.contains(&w.as_str()));
+    let second = words.iter().any(|w| SECOND.contains(&w.as_str()));
+    match (first, second) {
+        (true, false) => return Some(0),
+        (false, true) => return Some(1),
+        (true, true) => return None,
+        (false, false) => {}
+    }
+    // Words shared by both descriptions ("your", "order") tell nothing apart; short words and
+    // the frame "want to know" neither. Words compare by their first five letters, so
+    // "tracking" meets "track" and "refunds" meets "refund".
+    const FRAME: &[&str] = &["want", "know", "your", "about", "with", "from", "something"];
+    let stems = |t: &str| -> std::collections::HashSet<String> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .filter(|w| w.chars().count() >= 4 && !FRAME.contains(&w.as_str()))
+            .map(|w| w.chars().take(5).collect())
+            .collect()
+    };
+    let a = stems(options[0]);
+    let b = stems(options[1]);
+    let said: std::collections::HashSet<String> = words
+        .iter()
+        .filter(|w| w.chars().count() >= 4)
+        .map(|w| w.chars().take(5).collect())
+        .collect();
+    let hits = |own: &std::collections::HashSet<String>,
+                other: &std::collections::HashSet<String>| {
+        own.difference(other).filter(|s| said.contains(*s)).count()
+    };
+    match (hits(&a, &b), hits(&b, &a)) {
+        (x, y) if x > y => Some(0),
+        (x, y) if y > x => Some(1),
+        _ => None,
+    }
+}
+
 /// Reads "yes", "yep", "sure, go ahead", "no", "don't", "no thanks" and the like. Only short
 /// answers count: a long message is a new request, not a reply to the question.
 pub fn yes_no(text: &str) -> Option<YesNo> {
@@ -566,6 +615,46 @@ const COUNTRY_CODES: &str = "\
     SLB SLE SLV SMR SOM SPM SRB SSD STP SUR SVK SVN SWE SWZ SXM SYC SYR TCA TCD TGO THA TJK \
     TKL TKM TLS TON TTO TUN TUR TUV TWN TZA UGA UKR UMI URY USA UZB VAT VCT VEN VGB VIR VNM \
     VUT WLF WSM YEM ZAF ZMB ZWE UK";
+
+#[cfg(test)]
+mod pick_tests {
+    use super::pick_option;
+
+    const TRACK_OR_WHEN: [&str; 2] = ["track your order", "know how long delivery takes"];
+
+    #[test]
+    fn position_words_pick_an_option() {
+        for (text, want) in [
+            ("the first", Some(0)),
+            ("1", Some(0)),
+            ("first one pls", Some(0)),
+            ("the second", Some(1)),
+            ("2nd", Some(1)),
+            ("the other one", Some(1)),
+            ("first or second, not sure", None),
+        ] {
+            assert_eq!(pick_option(text, TRACK_OR_WHEN), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn description_words_pick_an_option() {
+        for (text, want) in [
+            ("tracking", Some(0)),
+            ("TRACK IT", Some(0)),
+            ("how long delivery takes", Some(1)),
+            ("how long", Some(1)),
+            ("delivery time", Some(1)),
+            ("hmm", None),
+            ("ok thanks", None),
+        ] {
+            assert_eq!(pick_option(text, TRACK_OR_WHEN), want, "{text}");
+        }
+        let refund_or_return = ["get your money back", "return an item"];
+        assert_eq!(pick_option("returning it", refund_or_return), Some(1));
+        assert_eq!(pick_option("money back", refund_or_return), Some(0));
+    }
+}
 
 #[cfg(test)]
 mod tests {

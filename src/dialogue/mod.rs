@@ -8,6 +8,7 @@ pub mod entities;
 mod orders;
 #[cfg(test)]
 mod tests;
+mod turn;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,13 @@ pub enum Pending {
         request: PlannedRequest,
         asked_at: DateTime<Utc>,
     },
+    /// Two intents were about as likely; the bot asked which one the customer means.
+    /// `order_id` is an order number the ambiguous message gave, kept for the answer.
+    Choose {
+        options: [String; 2],
+        order_id: Option<String>,
+        asked_at: DateTime<Utc>,
+    },
 }
 
 impl Pending {
@@ -78,7 +86,8 @@ impl Pending {
         match self {
             Self::OrderNumber { asked_at, .. }
             | Self::NewAddress { asked_at, .. }
-            | Self::Confirm { asked_at, .. } => *asked_at,
+            | Self::Confirm { asked_at, .. }
+            | Self::Choose { asked_at, .. } => *asked_at,
         }
     }
 }

@@ -1,13 +1,14 @@
-//! Requests about one order: status, cancel, address change, refund, invoice. Order data is
-//! only ever used when the order's customer is the one writing.
+//! Requests about one order: status, cancel, address change, refund, return, exchange, a
+//! damaged or missing parcel, invoice. Order data is only ever used when the order's customer
+//! is the one writing.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::customer::{not_understood, resolved, Turnout};
+use super::turn::{escalate, not_understood, resolved, Turnout};
 use super::{entities, Action, Context, Conversation, Outcome, Pending, PlannedRequest};
 use crate::knowledge::Vars;
-use crate::wire::{Order, OrderRequestType, OrderStatus};
+use crate::wire::{EscalationReason, Order, OrderRequestType, OrderStatus, Priority};
 
 /// Intents that are about one specific order.
 pub(super) const ORDER_INTENTS: &[&str] = &[
@@ -19,7 +20,14 @@ pub(super) const ORDER_INTENTS: &[&str] = &[
     "track_refund",
     "get_invoice",
     "check_invoice",
+    "return_item",
+    "exchange_item",
+    "damaged_or_wrong_item",
+    "delivered_not_received",
 ];
+
+/// `details.reason` of a free return for a damaged, faulty or wrong item.
+const DAMAGED: &str = "damaged_or_wrong_item";
 
 fn money(order: &Order) -> Option<String> {
     let total = order.total?;
@@ -112,7 +120,21 @@ pub(super) fn request_intent(kind: OrderRequestType) -> &'static str {
         OrderRequestType::Cancel => "cancel_order",
         OrderRequestType::ChangeAddress => "change_shipping_address",
         OrderRequestType::Refund => "get_refund",
+        OrderRequestType::Return => "return_item",
+        OrderRequestType::Exchange => "exchange_item",
     }
+}
+
+/// Whether the order was delivered no longer ago than the return window (an order without a
+/// delivery date counts as within it: the order system checks again).
+fn within_window(order: &Order, ctx: &Context<'_>) -> bool {
+    let window = ctx.kb.refund_window_days();
+    order
+        .delivered_at
+        .as_deref()
+        .or(order.updated_at.as_deref())
+        .and_then(parse_time)
+        .is_none_or(|d| (ctx.now - d).num_days() <= window)
 }
 
 /// Handles an order intent; asks for the order number when there is none.
@@ -204,14 +226,7 @@ pub(super) fn handle(
         },
         "get_refund" => match order.status {
             Delivered => {
-                let window = ctx.kb.refund_window_days();
-                let delivered = order
-                    .delivered_at
-                    .as_deref()
-                    .or(order.updated_at.as_deref())
-                    .and_then(parse_time);
-                let within = delivered.is_none_or(|d| (ctx.now - d).num_days() <= window);
-                if within {
+                if within_window(&order, ctx) {
                     let mut details = json!({ "reason": "requested by the customer in chat" });
                     if let Some(total) = order.total.filter(|t| *t > 0.0) {
                         details["amount"] = json!(total);
@@ -246,6 +261,80 @@ pub(super) fn handle(
             out.say(ctx.kb.reply("track_refund_status", &vars));
             Outcome::Answered
         }
+        "return_item" | "exchange_item" | "damaged_or_wrong_item" => {
+            let damaged = intent == "damaged_or_wrong_item";
+            // A broken item may be reported before the carrier's scan reaches the order system.
+            let arrived = order.status == Delivered || (damaged && order.status == Shipped);
+            match order.status {
+                _ if arrived && within_window(&order, ctx) => {
+                    let (kind, details, template) = match intent {
+                        "exchange_item" => (
+                            OrderRequestType::Exchange,
+                            json!({ "reason": "exchange requested by the customer in chat" }),
+                            "confirm_exchange",
+                        ),
+                        "return_item" => (
+                            OrderRequestType::Return,
+                            json!({ "reason": "return requested by the customer in chat" }),
+                            "confirm_return",
+                        ),
+                        _ => (
+                            OrderRequestType::Return,
+                            json!({ "reason": DAMAGED, "free_return": true }),
+                            "confirm_damaged",
+                        ),
+                    };
+                    return plan(state, kind, &order, details, template, out, ctx);
+                }
+                _ if arrived && damaged => {
+                    out.say(ctx.kb.reply("damaged_outside_window", &vars));
+                    return escalate(
+                        state,
+                        out,
+                        ctx,
+                        EscalationReason::Complaint,
+                        Priority::Normal,
+                    );
+                }
+                Delivered => {
+                    out.say(ctx.kb.reply("return_outside_window", &vars));
+                    Outcome::Answered
+                }
+                Returned | Refunded => {
+                    out.say(ctx.kb.reply("return_already", &vars));
+                    Outcome::Answered
+                }
+                Cancelled => {
+                    out.say(ctx.kb.reply(&status_template, &vars));
+                    Outcome::Answered
+                }
+                Placed | Processing | Shipped => {
+                    out.say(ctx.kb.reply("return_not_delivered", &vars));
+                    Outcome::Answered
+                }
+            }
+        }
+        "delivered_not_received" => match order.status {
+            Delivered => {
+                out.say(ctx.kb.reply("delivered_missing", &vars));
+                return escalate(
+                    state,
+                    out,
+                    ctx,
+                    EscalationReason::DeliveryClaim,
+                    Priority::High,
+                );
+            }
+            Placed | Processing | Shipped => {
+                out.say(ctx.kb.reply("not_delivered_yet", &vars));
+                out.say(ctx.kb.reply(&status_template, &vars));
+                Outcome::Answered
+            }
+            Cancelled | Returned | Refunded => {
+                out.say(ctx.kb.reply(&status_template, &vars));
+                Outcome::Answered
+            }
+        },
         "get_invoice" | "check_invoice" => {
             out.say(ctx.kb.reply("invoice_for_order", &vars));
             Outcome::Answered
@@ -430,6 +519,19 @@ pub(super) fn confirmed(
             "refund_requested",
             "refund_already",
         ),
+        OrderRequestType::Return | OrderRequestType::Exchange => {
+            let damaged = request.details.get("reason").and_then(|r| r.as_str()) == Some(DAMAGED);
+            let done = match request.kind {
+                OrderRequestType::Exchange => "exchange_requested",
+                _ if damaged => "damaged_requested",
+                _ => "return_requested",
+            };
+            (
+                order.status == Delivered || (damaged && order.status == Shipped),
+                done,
+                "return_already",
+            )
+        }
     };
     if !still_possible {
         out.say(ctx.kb.reply(too_late, &vars));

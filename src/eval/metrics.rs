@@ -39,6 +39,25 @@ pub struct Report {
     pub per_label: Vec<LabelMetrics>,
     /// Off-diagonal cells, largest first.
     pub confusions: Vec<Confusion>,
+    /// In scope against off-topic, when the data has off-topic messages or the model
+    /// predicts them (see [`ConfusionMatrix::with_scope`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+}
+
+/// What matters for a customer-service bot beyond accuracy: in-scope messages answered
+/// right, off-topic ones caught, and in-scope ones wrongly turned away as off-topic.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Scope {
+    pub oos_label: String,
+    pub in_scope: usize,
+    /// In-scope messages given their own label.
+    pub in_scope_accuracy: f64,
+    /// In-scope messages called off-topic.
+    pub in_scope_called_off_topic: f64,
+    pub off_topic: usize,
+    /// Off-topic messages called off-topic.
+    pub off_topic_recall: f64,
 }
 
 impl ConfusionMatrix {
@@ -71,6 +90,32 @@ impl ConfusionMatrix {
 
     pub fn total(&self) -> usize {
         self.counts.iter().flatten().sum()
+    }
+
+    /// The report with the in-scope / off-topic summary for `oos_label`.
+    pub fn report_with_scope(&self, oos_label: &str) -> Report {
+        let mut r = self.report();
+        r.scope = self.scope(oos_label);
+        r
+    }
+
+    fn scope(&self, oos_label: &str) -> Option<Scope> {
+        let o = self.labels.iter().position(|l| l == oos_label)?;
+        let n = self.labels.len();
+        let row = |t: usize| self.counts[t].iter().sum::<usize>();
+        let off_topic = row(o);
+        let in_scope: usize = (0..n).filter(|&t| t != o).map(row).sum();
+        let right: usize = (0..n).filter(|&t| t != o).map(|t| self.counts[t][t]).sum();
+        let turned_away: usize = (0..n).filter(|&t| t != o).map(|t| self.counts[t][o]).sum();
+        let share = |a: usize, b: usize| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+        Some(Scope {
+            oos_label: oos_label.to_string(),
+            in_scope,
+            in_scope_accuracy: share(right, in_scope),
+            in_scope_called_off_topic: share(turned_away, in_scope),
+            off_topic,
+            off_topic_recall: share(self.counts[o][o], off_topic),
+        })
     }
 
     pub fn report(&self) -> Report {
@@ -142,6 +187,7 @@ impl ConfusionMatrix {
             weighted_f1,
             per_label,
             confusions,
+            scope: None,
         }
     }
 }
@@ -186,6 +232,18 @@ impl Report {
             "{:>w$}  {:>9}  {:>9}  {:>9.4}  {:>9}",
             "weighted avg", "", "", self.weighted_f1, self.total
         );
+        if let Some(sc) = &self.scope {
+            let _ = writeln!(
+                s,
+                "\nin scope: {:.2}% right of {}, {:.2}% called {}; off-topic: {:.2}% caught of {}",
+                sc.in_scope_accuracy * 100.0,
+                sc.in_scope,
+                sc.in_scope_called_off_topic * 100.0,
+                sc.oos_label,
+                sc.off_topic_recall * 100.0,
+                sc.off_topic
+            );
+        }
         if !self.confusions.is_empty() && top > 0 {
             let _ = writeln!(s, "\nMost frequent confusions (true -> predicted):");
             for c in self.confusions.iter().take(top) {
@@ -211,10 +269,10 @@ mod tests {
     /// a: P 3/4, R 3/4, F1 0.75; b: P 2/3, R 2/3, F1 2/3; c: P 2/3, R 2/3, F1 2/3.
     /// accuracy 7/10; macro F1 (0.75 + 2/3 + 2/3) / 3 = 0.69444;
     /// weighted F1 (0.75*4 + 2/3*3 + 2/3*3) / 10 = 0.7.
-    #[test]
-    fn metrics_match_a_hand_computed_matrix() {
+    /// With `c` as the off-topic label: in scope a+b = 7, right 5, called c 1; c caught 2 of 3.
+    fn hand_matrix() -> ConfusionMatrix {
         let mut m = ConfusionMatrix::new(vec!["a".into(), "b".into(), "c".into()]);
-        let pairs = [
+        for (t, p) in [
             ("a", "a"),
             ("a", "a"),
             ("a", "a"),
@@ -225,11 +283,26 @@ mod tests {
             ("c", "c"),
             ("c", "c"),
             ("c", "a"),
-        ];
-        for (t, p) in pairs {
+        ] {
             m.add(t, p);
         }
-        let r = m.report();
+        m
+    }
+
+    #[test]
+    fn scope_summary_matches_the_matrix() {
+        let m = hand_matrix();
+        let s = m.report_with_scope("c").scope.unwrap();
+        assert_eq!((s.in_scope, s.off_topic), (7, 3));
+        assert!((s.in_scope_accuracy - 5.0 / 7.0).abs() < 1e-9);
+        assert!((s.in_scope_called_off_topic - 1.0 / 7.0).abs() < 1e-9);
+        assert!((s.off_topic_recall - 2.0 / 3.0).abs() < 1e-9);
+        assert!(m.report_with_scope("zzz").scope.is_none());
+    }
+
+    #[test]
+    fn metrics_match_a_hand_computed_matrix() {
+        let r = hand_matrix().report();
         let close = |x: f64, y: f64| (x - y).abs() < 1e-9;
         assert_eq!(r.total, 10);
         assert!(close(r.accuracy, 0.7));

@@ -61,6 +61,19 @@ pub const REQUIRED_TEMPLATES: &[&str] = &[
     "declined",
     "confirm_yes_no",
     "pending_expired",
+    "clarify_between",
+    "confirm_return",
+    "return_requested",
+    "confirm_exchange",
+    "exchange_requested",
+    "confirm_damaged",
+    "damaged_requested",
+    "damaged_outside_window",
+    "return_not_delivered",
+    "return_outside_window",
+    "return_already",
+    "delivered_missing",
+    "not_delivered_yet",
 ];
 
 /// Placeholders the dialogue fills at run time; `policy.*` ones are filled at load time.
@@ -77,12 +90,17 @@ pub const RUNTIME_VARS: &[&str] = &[
     "order.address",
     "order_ref",
     "address",
+    "first",
+    "second",
 ];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AnswersFile {
     answers: BTreeMap<String, String>,
+    /// What each intent asks for, in words that follow "Do you want to": the dialogue names
+    /// two of them when it is not sure which one the customer means.
+    descriptions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +119,7 @@ struct PoliciesFile {
 #[derive(Debug, Clone)]
 pub struct Knowledge {
     answers: HashMap<String, Template>,
+    descriptions: HashMap<String, String>,
     templates: HashMap<String, Template>,
     refund_window_days: i64,
 }
@@ -173,17 +192,23 @@ impl Knowledge {
         for (intent, text) in &answers_file.answers {
             answers.insert(intent.clone(), compile(&answers_path, intent, text)?);
         }
-        let missing: Vec<&str> = intents
-            .iter()
-            .filter(|i| i.as_str() != oos_label && !answers.contains_key(i.as_str()))
-            .map(|s| s.as_str())
-            .collect();
-        if !missing.is_empty() {
-            return Err(KnowledgeError::Invalid {
-                path: answers_path,
-                message: format!("no answer for the model's intents: {}", missing.join(", ")),
-            });
+        for (what, known) in [
+            ("answer", answers.keys().collect::<BTreeSet<_>>()),
+            ("description", answers_file.descriptions.keys().collect()),
+        ] {
+            let missing: Vec<&str> = intents
+                .iter()
+                .filter(|i| i.as_str() != oos_label && !known.contains(i))
+                .map(|s| s.as_str())
+                .collect();
+            if !missing.is_empty() {
+                return Err(KnowledgeError::Invalid {
+                    path: answers_path,
+                    message: format!("no {what} for the model's intents: {}", missing.join(", ")),
+                });
+            }
         }
+        let descriptions = answers_file.descriptions.into_iter().collect();
 
         let templates_path = dir.join("templates.yaml");
         let templates_file: TemplatesFile = read(&templates_path)?;
@@ -204,6 +229,7 @@ impl Knowledge {
         }
         Ok(Self {
             answers,
+            descriptions,
             templates,
             refund_window_days,
         })
@@ -212,6 +238,15 @@ impl Knowledge {
     /// The answer for an intent, if the knowledge base has one.
     pub fn answer(&self, intent: &str, vars: &Vars) -> Option<String> {
         self.answers.get(intent).map(|t| t.render(vars))
+    }
+
+    /// The intent in plain words ("track your order"); the intent's name when the
+    /// knowledge base has none (only for a label the model was not checked against).
+    pub fn describe<'a>(&'a self, intent: &'a str) -> &'a str {
+        self.descriptions
+            .get(intent)
+            .map(String::as_str)
+            .unwrap_or(intent)
     }
 
     /// A reply template by name (every name in [`REQUIRED_TEMPLATES`] exists).
@@ -258,7 +293,19 @@ mod tests {
         assert!(e.to_string().contains("teleport_parcel"), "{e}");
         std::fs::write(
             dir.path().join("answers.yaml"),
-            "answers:\n  get_refund: \"within {policy.refund_windw_days} days\"\n",
+            "answers:\n  get_refund: \"Yes.\"\ndescriptions: {}\n",
+        )
+        .unwrap();
+        let intents = vec!["get_refund".to_string()];
+        let e = Knowledge::load(dir.path(), &intents, "out_of_scope").unwrap_err();
+        assert!(
+            e.to_string().contains("no description") && e.to_string().contains("get_refund"),
+            "{e}"
+        );
+        std::fs::write(
+            dir.path().join("answers.yaml"),
+            "answers:\n  get_refund: \"within {policy.refund_windw_days} days\"\n\
+             descriptions:\n  get_refund: get a refund\n",
         )
         .unwrap();
         let e = Knowledge::load(dir.path(), &[], "out_of_scope").unwrap_err();

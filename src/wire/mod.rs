@@ -75,6 +75,8 @@ pub enum EscalationReason {
     Close,
     /// The agent holding the conversation was idle too long; it is back in the queue.
     AgentTimeout,
+    /// The carrier marked a parcel delivered that the customer did not get.
+    DeliveryClaim,
 }
 
 impl EscalationReason {
@@ -89,6 +91,7 @@ impl EscalationReason {
             Self::HandBack => "hand_back",
             Self::Close => "close",
             Self::AgentTimeout => "agent_timeout",
+            Self::DeliveryClaim => "delivery_claim",
         }
     }
 }
@@ -238,6 +241,10 @@ pub enum OrderRequestType {
     Cancel,
     ChangeAddress,
     Refund,
+    /// A return label; the refund follows when the item is back.
+    Return,
+    /// A return label and the wanted size or colour shipped when the return is scanned.
+    Exchange,
 }
 
 /// A record on `commerce.order-requests`: what the customer confirmed they want done.
