@@ -80,6 +80,18 @@ impl Chat {
     }
 
     fn say(&mut self, text: &str, intent: &str) -> Step {
+        self.say_predicted(text, intent, 0.95, &[])
+    }
+
+    /// A message the model reads as `intent` with `confidence`, with `top` as its three most
+    /// probable labels (empty: no runner-up, so never a choice between two).
+    fn say_predicted(
+        &mut self,
+        text: &str,
+        intent: &str,
+        confidence: f32,
+        top: &[(&str, f32)],
+    ) -> Step {
         self.n += 1;
         self.now += Duration::seconds(10);
         let message = InboundMessage {
@@ -93,8 +105,8 @@ impl Chat {
         };
         let prediction = Prediction {
             intent: intent.into(),
-            confidence: 0.95,
-            top: vec![],
+            confidence,
+            top: top.iter().map(|(l, p)| (l.to_string(), *p)).collect(),
         };
         let state = std::mem::take(&mut self.state);
         let s = step(
