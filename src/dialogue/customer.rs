@@ -187,7 +187,7 @@ fn answer_pending(
     let text = out.message.text.as_str();
     match pending {
         Pending::Confirm { request, asked_at } => {
-            out.intent = Some(orders::request_intent(request.kind).to_string());
+            out.intent = Some(orders::request_intent(&request).to_string());
             match entities::yes_no(text) {
                 Some(YesNo::Yes) => Some(orders::confirmed(state, request, out, ctx)),
                 Some(YesNo::No) => {
@@ -252,7 +252,11 @@ fn answer_pending(
             if let Some(i) = picked {
                 let intent = options[i].clone();
                 out.intent = Some(intent.clone());
-                let order_id = found.order_id.clone().or(order_id);
+                let order_id = found
+                    .order_id
+                    .clone()
+                    .or(order_id)
+                    .or_else(|| state.slots.order_id.clone());
                 return Some(act(state, &intent, order_id, out, ctx));
             }
             if is_new_request(text, out.prediction, ctx) {
@@ -299,6 +303,9 @@ fn handle_intent(
             ("second", ctx.kb.describe(&options[1]).to_string()),
         ]);
         out.say(ctx.kb.reply("clarify_between", &vars));
+        // An in-scope question was understood this far: earlier failures do not count
+        // against the answer to it.
+        resolved(state);
         state.pending = Some(Pending::Choose {
             options,
             order_id: found.order_id.clone(),

@@ -65,6 +65,15 @@ pub(super) fn order_vars(order: &Order) -> Vars {
         order.estimated_delivery.as_deref().map(day),
     );
     set("order.delivered_at", order.delivered_at.as_deref().map(day));
+    // " by DHL on 20 November 2026", or as much of it as the order has.
+    let mut note = String::new();
+    if let Some(c) = &order.carrier {
+        note.push_str(&format!(" by {c}"));
+    }
+    if let Some(d) = &order.delivered_at {
+        note.push_str(&format!(" on {}", day(d)));
+    }
+    set("order.delivery_note", Some(note));
     set("order.total", money(order));
     let items = (!order.items.is_empty()).then(|| {
         order
@@ -115,26 +124,35 @@ fn owned(ctx: &Context<'_>, order_id: &str, customer_id: &str) -> Option<Order> 
 }
 
 /// The intent an order request fulfils.
-pub(super) fn request_intent(kind: OrderRequestType) -> &'static str {
-    match kind {
+pub(super) fn request_intent(request: &PlannedRequest) -> &'static str {
+    match request.kind {
         OrderRequestType::Cancel => "cancel_order",
         OrderRequestType::ChangeAddress => "change_shipping_address",
         OrderRequestType::Refund => "get_refund",
+        OrderRequestType::Return if is_damaged(request) => "damaged_or_wrong_item",
         OrderRequestType::Return => "return_item",
         OrderRequestType::Exchange => "exchange_item",
     }
 }
 
-/// Whether the order was delivered no longer ago than the return window (an order without a
-/// delivery date counts as within it: the order system checks again).
-fn within_window(order: &Order, ctx: &Context<'_>) -> bool {
-    let window = ctx.kb.refund_window_days();
-    order
-        .delivered_at
-        .as_deref()
-        .or(order.updated_at.as_deref())
+fn is_damaged(request: &PlannedRequest) -> bool {
+    request.details.get("reason").and_then(|r| r.as_str()) == Some(DAMAGED)
+}
+
+/// Whether the order was delivered no longer than `window_days` ago. An order not marked
+/// delivered yet (a damaged item reported before the carrier's scan reached us) and one
+/// without any date count as within it: the order system checks again.
+fn within_window(order: &Order, window_days: i64, ctx: &Context<'_>) -> bool {
+    let delivered = match order.status {
+        OrderStatus::Delivered => order
+            .delivered_at
+            .as_deref()
+            .or(order.updated_at.as_deref()),
+        _ => order.delivered_at.as_deref(),
+    };
+    delivered
         .and_then(parse_time)
-        .is_none_or(|d| (ctx.now - d).num_days() <= window)
+        .is_none_or(|d| (ctx.now - d).num_days() <= window_days)
 }
 
 /// Handles an order intent; asks for the order number when there is none.
@@ -226,7 +244,7 @@ pub(super) fn handle(
         },
         "get_refund" => match order.status {
             Delivered => {
-                if within_window(&order, ctx) {
+                if within_window(&order, ctx.kb.refund_window_days(), ctx) {
                     let mut details = json!({ "reason": "requested by the customer in chat" });
                     if let Some(total) = order.total.filter(|t| *t > 0.0) {
                         details["amount"] = json!(total);
@@ -266,7 +284,7 @@ pub(super) fn handle(
             // A broken item may be reported before the carrier's scan reaches the order system.
             let arrived = order.status == Delivered || (damaged && order.status == Shipped);
             match order.status {
-                _ if arrived && within_window(&order, ctx) => {
+                _ if arrived && within_window(&order, ctx.kb.return_window_days(), ctx) => {
                     let (kind, details, template) = match intent {
                         "exchange_item" => (
                             OrderRequestType::Exchange,
@@ -288,13 +306,7 @@ pub(super) fn handle(
                 }
                 _ if arrived && damaged => {
                     out.say(ctx.kb.reply("damaged_outside_window", &vars));
-                    return escalate(
-                        state,
-                        out,
-                        ctx,
-                        EscalationReason::Complaint,
-                        Priority::Normal,
-                    );
+                    return escalate(state, out, ctx, EscalationReason::Complaint, Priority::High);
                 }
                 Delivered => {
                     out.say(ctx.kb.reply("return_outside_window", &vars));
@@ -520,7 +532,7 @@ pub(super) fn confirmed(
             "refund_already",
         ),
         OrderRequestType::Return | OrderRequestType::Exchange => {
-            let damaged = request.details.get("reason").and_then(|r| r.as_str()) == Some(DAMAGED);
+            let damaged = is_damaged(&request);
             let done = match request.kind {
                 OrderRequestType::Exchange => "exchange_requested",
                 _ if damaged => "damaged_requested",

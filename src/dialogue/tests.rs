@@ -830,3 +830,577 @@ fn a_refund_without_a_total_names_no_amount() {
     };
     assert!(details.get("amount").is_none(), "{details}");
 }
+
+// --- Returns, exchanges, damaged items, missing parcels, promo codes ---
+
+/// A delivered order of `cust-1`, carried by DHL.
+fn delivered(id: &str, at: &str) -> Order {
+    order(
+        id,
+        "cust-1",
+        OrderStatus::Delivered,
+        serde_json::json!({"delivered_at": at, "carrier": "DHL", "tracking_number": "JD0146"}),
+    )
+}
+
+/// Delivered 8 days before the chat: inside the 30-day window.
+fn recent(id: &str) -> Order {
+    delivered(id, "2026-11-20T12:00:00Z")
+}
+
+/// Delivered 88 days before the chat: outside the 30-day window.
+fn old(id: &str) -> Order {
+    delivered(id, "2026-09-01T12:00:00Z")
+}
+
+/// The one order request of a step, with its details.
+fn the_request(s: &Step) -> (OrderRequestType, String, serde_json::Value) {
+    let found: Vec<_> = s
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::OrderRequest {
+                kind,
+                order_id,
+                customer_id,
+                details,
+            } => {
+                assert_eq!(customer_id, "cust-1");
+                Some((*kind, order_id.clone(), details.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", s.actions);
+    found.into_iter().next().unwrap()
+}
+
+/// The intent the bot's reply says it answers.
+fn reply_intent(s: &Step) -> Option<&str> {
+    s.actions.iter().find_map(|a| match a {
+        Action::Reply { intent, .. } => intent.as_deref(),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_return_within_the_window_is_confirmed_then_requested() {
+    let mut c = Chat::new().with_order(recent("A-1001"));
+    let s = c.say("I want to return order A-1001", "return_item");
+    assert_eq!(s.outcome, Outcome::Asked);
+    let text = reply(&s);
+    assert!(
+        text.contains("Shall I arrange a return?")
+            && text.contains("30-day return window")
+            && text.contains("20 November 2026")
+            && text.contains("1 x Trail running shoes"),
+        "{text}"
+    );
+    assert!(requests(&s).is_empty());
+    assert!(matches!(
+        &c.state.pending,
+        Some(Pending::Confirm { request, .. })
+            if request.kind == OrderRequestType::Return && request.order_id == "A-1001"
+    ));
+    let s = c.say("yes", "out_of_scope");
+    assert_eq!(s.outcome, Outcome::OrderRequested);
+    assert_eq!(reply_intent(&s), Some("return_item"));
+    assert!(
+        reply(&s).contains("I've asked for a return of order A-1001"),
+        "{}",
+        reply(&s)
+    );
+    assert_eq!(
+        the_request(&s),
+        (
+            OrderRequestType::Return,
+            "A-1001".to_string(),
+            serde_json::json!({"reason": "return requested by the customer in chat"})
+        )
+    );
+    assert_eq!(c.state.pending, None);
+    assert!(escalations(&s).is_empty());
+}
+
+#[test]
+fn a_declined_return_requests_nothing() {
+    let mut c = Chat::new().with_order(recent("A-1001"));
+    c.say("I want to return order A-1001", "return_item");
+    let s = c.say("no", "out_of_scope");
+    assert!(requests(&s).is_empty());
+    assert!(reply(&s).contains("won't change"), "{}", reply(&s));
+    assert_eq!(c.state.pending, None);
+}
+
+#[test]
+fn returns_outside_the_window_not_yet_delivered_or_already_refunded_are_refused() {
+    let refunded = order(
+        "A-1003",
+        "cust-1",
+        OrderStatus::Refunded,
+        serde_json::json!({"delivered_at": "2026-11-20T12:00:00Z"}),
+    );
+    let mut c = Chat::new()
+        .with_order(old("A-1002"))
+        .with_order(shipped())
+        .with_order(refunded);
+    for (text, want) in [
+        (
+            "I want to return order A-1002",
+            "Order A-1002 was delivered on 1 September 2026, more than 30 days ago, so it's outside the return window",
+        ),
+        (
+            "I want to return order A-55102",
+            "Order A-55102 is shipped, so it can't be returned yet",
+        ),
+        (
+            "I want to return order A-1003",
+            "Order A-1003 is already refunded, so there's nothing left to return",
+        ),
+    ] {
+        let s = c.say(text, "return_item");
+        assert_eq!(s.outcome, Outcome::Answered, "{text}");
+        assert!(reply(&s).contains(want), "{text}: {}", reply(&s));
+        assert!(requests(&s).is_empty(), "{text}");
+        assert!(escalations(&s).is_empty(), "{text}");
+        assert_eq!(c.state.pending, None, "{text}");
+        assert!(!reply(&s).contains("Shall I"), "{text}: {}", reply(&s));
+        c.state.repeat = None;
+    }
+}
+
+#[test]
+fn a_return_confirmation_checks_the_order_again() {
+    let mut c = Chat::new().with_order(recent("A-1001"));
+    c.say("I want to return order A-1001", "return_item");
+    c.orders.0.get_mut("A-1001").unwrap().status = OrderStatus::Returned;
+    let s = c.say("yes", "out_of_scope");
+    assert!(requests(&s).is_empty());
+    assert!(
+        reply(&s).contains("already returned, so there's nothing left to return"),
+        "{}",
+        reply(&s)
+    );
+}
+
+#[test]
+fn an_exchange_within_the_window_is_confirmed_then_requested() {
+    let mut c = Chat::new().with_order(recent("A-1001"));
+    let s = c.say(
+        "can I exchange the shoes from A-1001 for a bigger size",
+        "exchange_item",
+    );
+    assert_eq!(s.outcome, Outcome::Asked);
+    assert!(
+        reply(&s).contains("Shall I set up the exchange?"),
+        "{}",
+        reply(&s)
+    );
+    assert!(requests(&s).is_empty());
+    let s = c.say("yes please", "out_of_scope");
+    assert_eq!(s.outcome, Outcome::OrderRequested);
+    assert_eq!(reply_intent(&s), Some("exchange_item"));
+    assert!(
+        reply(&s).contains("I've set up an exchange for order A-1001"),
+        "{}",
+        reply(&s)
+    );
+    assert_eq!(
+        the_request(&s),
+        (
+            OrderRequestType::Exchange,
+            "A-1001".to_string(),
+            serde_json::json!({"reason": "exchange requested by the customer in chat"})
+        )
+    );
+}
+
+#[test]
+fn an_exchange_outside_the_window_or_before_delivery_is_refused() {
+    let mut c = Chat::new().with_order(old("A-1002")).with_order(shipped());
+    let s = c.say("I want to exchange order A-1002", "exchange_item");
+    assert!(
+        reply(&s).contains("outside the return window"),
+        "{}",
+        reply(&s)
+    );
+    assert!(requests(&s).is_empty());
+    assert_eq!(c.state.pending, None);
+    let s = c.say("I want to exchange order A-55102", "exchange_item");
+    assert!(reply(&s).contains("can't be returned yet"), "{}", reply(&s));
+    assert_eq!(c.state.pending, None);
+}
+
+#[test]
+fn a_damaged_item_gets_a_free_return_whether_shipped_or_delivered() {
+    for o in [shipped(), recent("A-1001")] {
+        let id = o.order_id.clone();
+        let mut c = Chat::new().with_order(o);
+        let s = c.say(
+            &format!("the shoes in order {id} arrived broken"),
+            "damaged_or_wrong_item",
+        );
+        assert_eq!(s.outcome, Outcome::Asked, "{id}");
+        assert!(
+            reply(&s).contains(&format!("I'm sorry order {id}"))
+                && reply(&s).contains("I can arrange a free return"),
+            "{}",
+            reply(&s)
+        );
+        assert!(requests(&s).is_empty());
+        assert!(escalations(&s).is_empty());
+        let s = c.say("yes", "out_of_scope");
+        assert_eq!(s.outcome, Outcome::OrderRequested, "{id}");
+        assert!(
+            reply(&s).contains(&format!("I've arranged a free return for order {id}")),
+            "{}",
+            reply(&s)
+        );
+        assert!(!reply(&s).contains("$5.99"), "{}", reply(&s));
+        assert_eq!(
+            the_request(&s),
+            (
+                OrderRequestType::Return,
+                id.clone(),
+                serde_json::json!({"reason": "damaged_or_wrong_item", "free_return": true})
+            )
+        );
+    }
+}
+
+#[test]
+fn a_damaged_item_outside_the_window_goes_to_a_person_as_a_complaint() {
+    let mut c = Chat::new().with_order(old("A-1002"));
+    let s = c.say(
+        "the item in order A-1002 is the wrong colour",
+        "damaged_or_wrong_item",
+    );
+    assert_eq!(s.outcome, Outcome::Escalated);
+    assert!(requests(&s).is_empty());
+    assert_eq!(c.state.pending, None);
+    assert_eq!(
+        escalations(&s),
+        vec![(
+            EscalationType::Escalation,
+            EscalationReason::Complaint,
+            Priority::High
+        )]
+    );
+    let text = reply(&s);
+    assert!(
+        text.contains("outside the return window; our team will look at the fault")
+            && text.contains("a person will take over"),
+        "{text}"
+    );
+    assert!(matches!(
+        c.state.handoff,
+        Handoff::Queued {
+            reason: EscalationReason::Complaint,
+            ..
+        }
+    ));
+    if let Some(Action::Escalate {
+        order_id, intent, ..
+    }) = s.actions.last()
+    {
+        assert_eq!(order_id.as_deref(), Some("A-1002"));
+        assert_eq!(intent.as_deref(), Some("damaged_or_wrong_item"));
+    } else {
+        panic!("{:?}", s.actions)
+    }
+}
+
+#[test]
+fn a_damaged_item_not_yet_shipped_cannot_be_returned() {
+    let mut c = Chat::new().with_order(processing());
+    let s = c.say("order A-60001 is damaged", "damaged_or_wrong_item");
+    assert!(reply(&s).contains("can't be returned yet"), "{}", reply(&s));
+    assert!(requests(&s).is_empty());
+    assert!(escalations(&s).is_empty());
+    assert_eq!(c.state.pending, None);
+}
+
+#[test]
+fn a_parcel_marked_delivered_but_missing_is_a_high_priority_claim() {
+    let mut c = Chat::new().with_order(recent("A-1001"));
+    let s = c.say(
+        "order A-1001 says delivered but I never got it",
+        "delivered_not_received",
+    );
+    assert_eq!(s.outcome, Outcome::Escalated);
+    assert_eq!(
+        escalations(&s),
+        vec![(
+            EscalationType::Escalation,
+            EscalationReason::DeliveryClaim,
+            Priority::High
+        )]
+    );
+    assert!(requests(&s).is_empty());
+    let text = reply(&s);
+    assert!(
+        text.contains("Order A-1001 was marked as delivered by DHL on 20 November 2026")
+            && text.contains("open a claim with the carrier"),
+        "{text}"
+    );
+    if let Some(Action::Escalate {
+        order_id,
+        transcript,
+        ..
+    }) = s.actions.last()
+    {
+        assert_eq!(order_id.as_deref(), Some("A-1001"));
+        assert!(transcript
+            .iter()
+            .any(|t| t.text.contains("marked as delivered by DHL")));
+    } else {
+        panic!("{:?}", s.actions)
+    }
+}
+
+#[test]
+fn a_parcel_still_on_its_way_is_not_a_claim() {
+    let mut c = Chat::new().with_order(shipped());
+    let s = c.say(
+        "order A-55102 never arrived, where is it",
+        "delivered_not_received",
+    );
+    assert_eq!(s.outcome, Outcome::Answered);
+    assert!(escalations(&s).is_empty());
+    assert_eq!(c.state.handoff, Handoff::Bot);
+    let text = reply(&s);
+    assert!(
+        text.contains("Order A-55102 isn't marked as delivered yet.")
+            && text.contains("has shipped with DHL, tracking number JD014600003"),
+        "{text}"
+    );
+}
+
+#[test]
+fn promo_codes_are_answered_from_the_knowledge_base() {
+    let mut c = Chat::new();
+    let s = c.say("how do I use my promo code", "promo_code");
+    assert_eq!(s.outcome, Outcome::Answered);
+    let text = reply(&s);
+    assert!(
+        text.contains("'Discount code' field") && text.contains("codes can't be combined"),
+        "{text}"
+    );
+    assert!(escalations(&s).is_empty() && requests(&s).is_empty());
+    assert_eq!(c.state.pending, None);
+}
+
+// --- Asking between two intents ---
+
+/// The model is torn between tracking and delivery time.
+const TORN: &[(&str, f32)] = &[
+    ("track_order", 0.45),
+    ("delivery_period", 0.35),
+    ("out_of_scope", 0.1),
+];
+
+/// A message the model cannot place at all.
+const LOST: &[(&str, f32)] = &[("out_of_scope", 0.3), ("review", 0.2), ("place_order", 0.1)];
+
+fn torn(c: &mut Chat, text: &str) -> Step {
+    c.say_predicted(text, "track_order", 0.45, TORN)
+}
+
+fn lost(c: &mut Chat, text: &str) -> Step {
+    c.say_predicted(text, "out_of_scope", 0.3, LOST)
+}
+
+#[test]
+fn an_unsure_prediction_asks_which_of_the_two() {
+    let mut c = Chat::new().with_order(shipped());
+    let s = torn(&mut c, "when is it coming");
+    assert_eq!(s.outcome, Outcome::Clarified);
+    assert_eq!(
+        reply(&s),
+        "Just to be sure: do you want to track your order, or know how long delivery takes?"
+    );
+    assert!(escalations(&s).is_empty() && requests(&s).is_empty());
+    assert!(matches!(
+        &c.state.pending,
+        Some(Pending::Choose { options, order_id: None, .. })
+            if options == &["track_order".to_string(), "delivery_period".to_string()]
+    ));
+    // Asking is no failure.
+    assert_eq!(c.state.failures, 0);
+    let s = lost(&mut c, "the second");
+    assert_eq!(s.outcome, Outcome::Answered);
+    assert_eq!(reply_intent(&s), Some("delivery_period"));
+    assert!(
+        reply(&s).contains("Standard delivery takes 3-5 business days"),
+        "{}",
+        reply(&s)
+    );
+    assert_eq!(c.state.pending, None);
+}
+
+#[test]
+fn a_description_word_picks_the_option() {
+    let mut c = Chat::new().with_order(shipped());
+    torn(&mut c, "when is it coming");
+    let s = lost(&mut c, "tracking");
+    assert_eq!(s.outcome, Outcome::Asked);
+    assert_eq!(reply_intent(&s), Some("track_order"));
+    // The one open order is offered, as for any tracking request.
+    assert!(reply(&s).contains("A-55102"), "{}", reply(&s));
+    assert!(matches!(
+        &c.state.pending,
+        Some(Pending::OrderNumber { intent, offered: Some(o), .. })
+            if intent == "track_order" && o == "A-55102"
+    ));
+    let s = c.say("yes", "out_of_scope");
+    assert!(reply(&s).contains("JD014600003"), "{}", reply(&s));
+    // Without an open order the number is asked for.
+    let mut c = Chat::new();
+    torn(&mut c, "when is it coming");
+    let s = lost(&mut c, "tracking");
+    assert_eq!(reply_intent(&s), Some("track_order"));
+    assert!(reply(&s).contains("order number"), "{}", reply(&s));
+    assert!(matches!(
+        c.state.pending,
+        Some(Pending::OrderNumber { offered: None, .. })
+    ));
+}
+
+#[test]
+fn a_rephrase_the_model_reads_as_one_option_picks_it() {
+    let mut c = Chat::new().with_order(shipped());
+    torn(&mut c, "when is it coming");
+    let s = c.say_predicted(
+        "how many days does shipping take",
+        "delivery_period",
+        0.9,
+        &[
+            ("delivery_period", 0.9),
+            ("delivery_options", 0.05),
+            ("track_order", 0.03),
+        ],
+    );
+    assert_eq!(s.outcome, Outcome::Answered);
+    assert_eq!(reply_intent(&s), Some("delivery_period"));
+    assert!(reply(&s).contains("business days"), "{}", reply(&s));
+    assert_eq!(c.state.pending, None);
+}
+
+#[test]
+fn a_new_request_instead_of_an_answer_drops_the_choice() {
+    let mut c = Chat::new();
+    torn(&mut c, "when is it coming");
+    let s = c.say_predicted(
+        "which payment methods do you accept",
+        "check_payment_methods",
+        0.9,
+        &[("check_payment_methods", 0.9), ("payment_issue", 0.05)],
+    );
+    assert_eq!(s.outcome, Outcome::Answered);
+    assert!(reply(&s).contains("PayPal"), "{}", reply(&s));
+    assert_eq!(c.state.pending, None);
+}
+
+#[test]
+fn two_unclear_answers_to_the_choice_reach_a_person() {
+    assert_eq!(DialogueSettings::default().escalate_after_failures, 2);
+    let mut c = Chat::new();
+    torn(&mut c, "when is it coming");
+    let s = lost(&mut c, "hmm");
+    assert_eq!(s.outcome, Outcome::Clarified);
+    assert!(escalations(&s).is_empty());
+    assert!(
+        reply(&s).contains("track your order, or know how long delivery takes"),
+        "{}",
+        reply(&s)
+    );
+    assert!(matches!(c.state.pending, Some(Pending::Choose { .. })));
+    assert_eq!(c.state.failures, 1);
+    let s = lost(&mut c, "dunno");
+    assert_eq!(s.outcome, Outcome::Escalated);
+    assert_eq!(
+        escalations(&s),
+        vec![(
+            EscalationType::Escalation,
+            EscalationReason::RepeatedFailure,
+            Priority::Normal
+        )]
+    );
+    assert_eq!(c.state.pending, None);
+    assert!(
+        reply(&s).contains("a person will take over"),
+        "{}",
+        reply(&s)
+    );
+}
+
+#[test]
+fn a_sure_prediction_or_an_out_of_scope_runner_up_does_not_ask() {
+    // Confident: acted on at once.
+    let mut c = Chat::new();
+    let s = c.say_predicted(
+        "where is my parcel",
+        "track_order",
+        0.9,
+        &[("track_order", 0.9), ("delivery_period", 0.05)],
+    );
+    assert_eq!(s.outcome, Outcome::Asked);
+    assert!(reply(&s).contains("order number"), "{}", reply(&s));
+    assert!(!reply(&s).contains("Just to be sure"), "{}", reply(&s));
+    assert!(matches!(c.state.pending, Some(Pending::OrderNumber { .. })));
+    // Unsure, but the runner-up is out of scope: nothing to choose between.
+    let mut c = Chat::new();
+    let s = c.say_predicted(
+        "when is it coming",
+        "track_order",
+        0.45,
+        &[
+            ("track_order", 0.45),
+            ("out_of_scope", 0.35),
+            ("delivery_period", 0.1),
+        ],
+    );
+    assert_ne!(s.outcome, Outcome::Clarified);
+    assert!(!reply(&s).contains("Just to be sure"), "{}", reply(&s));
+    assert!(reply(&s).contains("order number"), "{}", reply(&s));
+    // Unsure, but the runner-up is too unlikely.
+    let mut c = Chat::new();
+    let s = c.say_predicted(
+        "when is it coming",
+        "track_order",
+        0.45,
+        &[
+            ("track_order", 0.45),
+            ("delivery_period", 0.15),
+            ("out_of_scope", 0.1),
+        ],
+    );
+    assert_ne!(s.outcome, Outcome::Clarified);
+    assert!(!matches!(c.state.pending, Some(Pending::Choose { .. })));
+}
+
+#[test]
+fn an_order_number_in_the_unsure_message_is_used_after_the_answer() {
+    let mut c = Chat::new().with_order(order(
+        "A-1001",
+        "cust-1",
+        OrderStatus::Shipped,
+        serde_json::json!({"carrier": "UPS", "tracking_number": "1Z999AA1"}),
+    ));
+    let s = torn(&mut c, "A-1001 where is it or how long");
+    assert_eq!(s.outcome, Outcome::Clarified);
+    assert!(matches!(
+        &c.state.pending,
+        Some(Pending::Choose { order_id: Some(o), .. }) if o == "A-1001"
+    ));
+    let s = lost(&mut c, "the first");
+    assert_eq!(reply_intent(&s), Some("track_order"));
+    let text = reply(&s);
+    assert!(
+        text.contains("A-1001") && text.contains("UPS") && text.contains("1Z999AA1"),
+        "{text}"
+    );
+    assert!(!text.contains("order number"), "{text}");
+    assert_eq!(c.state.pending, None);
+    assert_eq!(c.state.slots.order_id.as_deref(), Some("A-1001"));
+}

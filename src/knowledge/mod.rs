@@ -88,6 +88,7 @@ pub const RUNTIME_VARS: &[&str] = &[
     "order.items",
     "order.summary",
     "order.address",
+    "order.delivery_note",
     "order_ref",
     "address",
     "first",
@@ -122,6 +123,7 @@ pub struct Knowledge {
     descriptions: HashMap<String, String>,
     templates: HashMap<String, Template>,
     refund_window_days: i64,
+    return_window_days: i64,
 }
 
 fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, KnowledgeError> {
@@ -168,15 +170,19 @@ impl Knowledge {
             })?;
             policy.insert(format!("policy.{key}"), text);
         }
-        let refund_window_days = policies
-            .policies
-            .get("refund_window_days")
-            .and_then(|v| v.as_i64())
-            .filter(|d| *d >= 0)
-            .ok_or_else(|| KnowledgeError::Invalid {
-                path: policies_path.clone(),
-                message: "policy `refund_window_days` must be a whole number of days".into(),
-            })?;
+        let days = |key: &str| {
+            policies
+                .policies
+                .get(key)
+                .and_then(|v| v.as_i64())
+                .filter(|d| *d >= 0)
+                .ok_or_else(|| KnowledgeError::Invalid {
+                    path: policies_path.clone(),
+                    message: format!("policy `{key}` must be a whole number of days"),
+                })
+        };
+        let refund_window_days = days("refund_window_days")?;
+        let return_window_days = days("return_window_days")?;
 
         let runtime: BTreeSet<&str> = RUNTIME_VARS.iter().copied().collect();
         let compile = |path: &Path, key: &str, text: &str| {
@@ -232,6 +238,7 @@ impl Knowledge {
             descriptions,
             templates,
             refund_window_days,
+            return_window_days,
         })
     }
 
@@ -259,6 +266,11 @@ impl Knowledge {
 
     pub fn refund_window_days(&self) -> i64 {
         self.refund_window_days
+    }
+
+    /// Days after delivery an item can be returned or exchanged.
+    pub fn return_window_days(&self) -> i64 {
+        self.return_window_days
     }
 }
 
