@@ -413,6 +413,13 @@ impl Config {
         if self.dialogue.agent_idle_timeout_secs < 1 {
             return invalid("dialogue.agent_idle_timeout_secs", "must be at least 1");
         }
+        let d = &self.dialogue;
+        if !(0.0..=1.0).contains(&d.clarify_below) || !(0.0..=1.0).contains(&d.clarify_runner_up) {
+            return invalid(
+                "dialogue.clarify_below",
+                "clarify_below and clarify_runner_up are probabilities, between 0 and 1",
+            );
+        }
         if self.health.max_consecutive_aborts == 0 || self.health.stall_timeout_secs == 0 {
             return invalid("health", "limits must be at least 1");
         }

@@ -246,9 +246,19 @@ fn answer_pending(
             asked_at,
         } => {
             let described = [ctx.kb.describe(&options[0]), ctx.kb.describe(&options[1])];
-            // "the first", "tracking", or a rephrase the model reads as one of the two.
-            let picked = entities::pick_option(text, described)
-                .or_else(|| options.iter().position(|o| *o == out.prediction.intent));
+            // "neither" or "no": the guess was wrong; ask openly, without counting a failure.
+            if entities::rejects_both(text) {
+                out.say(ctx.kb.reply("clarify", &Vars::new()));
+                return Some(Outcome::Clarified);
+            }
+            // "the first", "tracking", or a rephrase the model reads as one of the two with
+            // the confidence the first message lacked (repeating that message does not pick).
+            let picked = entities::pick_option(text, described).or_else(|| {
+                options
+                    .iter()
+                    .position(|o| *o == out.prediction.intent)
+                    .filter(|_| out.prediction.confidence >= ctx.settings.clarify_below)
+            });
             if let Some(i) = picked {
                 let intent = options[i].clone();
                 out.intent = Some(intent.clone());
@@ -264,7 +274,7 @@ fn answer_pending(
             }
             state.pending = Some(Pending::Choose {
                 options,
-                order_id,
+                order_id: found.order_id.clone().or(order_id),
                 asked_at,
             });
             Some(not_understood(state, out, ctx, "clarify_between"))

@@ -103,11 +103,25 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// "neither", "no", "none of them": the reply turns both offered options down.
+pub fn rejects_both(text: &str) -> bool {
+    let t = text.to_lowercase();
+    let words: Vec<&str> = t
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.contains(&"neither")
+        || words.windows(2).any(|w| w == ["none", "of"])
+        || (words.len() <= 3 && yes_no(text) == Some(YesNo::No))
+}
+
 /// Which of two offered options a reply picks: by position ("the first", "2", "the other
 /// one") or by the words of one option's description ("tracking" for "track your order",
 /// "how long" for "know how long delivery takes"). `None` when the reply names neither or
 /// both.
 pub fn pick_option(text: &str, options: [&str; 2]) -> Option<usize> {
+    // Words are split at apostrophes too: "don't" arrives as "don" and "t".
+    const NEGATIONS: &[&str] = &["not", "no", "don", "dont", "neither", "nor", "never"];
     const FIRST: &[&str] = &["first", "1", "1st", "former", "firstly"];
     const SECOND: &[&str] = &["second", "2", "2nd", "latter", "other", "secondly"];
     let words: Vec<String> = text
@@ -115,8 +129,15 @@ pub fn pick_option(text: &str, options: [&str; 2]) -> Option<usize> {
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect();
-    let first = words.iter().any(|w| FIRST.contains(&w.as_str()));
-    let second = words.iter().any(|w| SECOND.contains(&w.as_str()));
+    // "not the first", "don't want tracking": a negated answer picks nothing.
+    if words.iter().any(|w| NEGATIONS.contains(&w.as_str())) {
+        return None;
+    }
+    // Positions count only in a short answer: "the first one", "2", not "I ordered 2
+    // weeks ago" or "my first order".
+    let short = words.len() <= 4;
+    let first = short && words.iter().any(|w| FIRST.contains(&w.as_str()));
+    let second = short && words.iter().any(|w| SECOND.contains(&w.as_str()));
     match (first, second) {
         (true, false) => return Some(0),
         (false, true) => return Some(1),
@@ -126,7 +147,23 @@ pub fn pick_option(text: &str, options: [&str; 2]) -> Option<usize> {
     // Words shared by both descriptions ("your", "order") tell nothing apart; short words and
     // the frame "want to know" neither. Words compare by their first five letters, so
     // "tracking" meets "track" and "refunds" meets "refund".
-    const FRAME: &[&str] = &["want", "know", "your", "about", "with", "from", "something"];
+    const FRAME: &[&str] = &[
+        "want",
+        "know",
+        "your",
+        "about",
+        "with",
+        "from",
+        "something",
+        "another",
+        "have",
+        "didn't",
+        "didn",
+        "that",
+        "what",
+        "there",
+        "some",
+    ];
     let stems = |t: &str| -> std::collections::HashSet<String> {
         t.split(|c: char| !c.is_alphanumeric())
             .map(str::to_lowercase)
@@ -632,6 +669,9 @@ mod pick_tests {
             ("2nd", Some(1)),
             ("the other one", Some(1)),
             ("first or second, not sure", None),
+            ("not the first", None),
+            ("give me 2 minutes to find it", None),
+            ("this is my first time shopping here", None),
         ] {
             assert_eq!(pick_option(text, TRACK_OR_WHEN), want, "{text}");
         }
@@ -653,6 +693,23 @@ mod pick_tests {
         let refund_or_return = ["get your money back", "return an item"];
         assert_eq!(pick_option("returning it", refund_or_return), Some(1));
         assert_eq!(pick_option("money back", refund_or_return), Some(0));
+        assert_eq!(pick_option("I don't want tracking", TRACK_OR_WHEN), None);
+        let open_or_switch = ["open an account", "switch to another account"];
+        assert_eq!(pick_option("I want another account", open_or_switch), None);
+    }
+
+    #[test]
+    fn neither_and_no_turn_both_down() {
+        for t in ["neither", "no", "nope", "none of them", "neither of those"] {
+            assert!(super::rejects_both(t), "{t}");
+        }
+        for t in [
+            "the first",
+            "tracking",
+            "no idea what you mean, my parcel is late",
+        ] {
+            assert!(!super::rejects_both(t), "{t}");
+        }
     }
 }
 

@@ -26,6 +26,14 @@ pub(super) const ORDER_INTENTS: &[&str] = &[
     "delivered_not_received",
 ];
 
+/// Intents about an order that has arrived.
+const AFTER_DELIVERY: &[&str] = &[
+    "return_item",
+    "exchange_item",
+    "damaged_or_wrong_item",
+    "delivered_not_received",
+];
+
 /// `details.reason` of a free return for a damaged, faulty or wrong item.
 const DAMAGED: &str = "damaged_or_wrong_item";
 
@@ -170,7 +178,13 @@ pub(super) fn handle(
         return Outcome::Answered;
     };
     let Some(order_id) = order_id else {
-        let open = ctx.orders.open_orders_of(&customer_id);
+        // An open order (not yet delivered) is worth offering only for what can be done to
+        // one; a return or a missing parcel is about a delivered order, so ask for its number.
+        let open = if AFTER_DELIVERY.contains(&intent) {
+            Vec::new()
+        } else {
+            ctx.orders.open_orders_of(&customer_id)
+        };
         let offered = if open.len() == 1 {
             Some(&open[0])
         } else {

@@ -1404,3 +1404,38 @@ fn an_order_number_in_the_unsure_message_is_used_after_the_answer() {
     assert_eq!(c.state.pending, None);
     assert_eq!(c.state.slots.order_id.as_deref(), Some("A-1001"));
 }
+
+#[test]
+fn repeating_the_unsure_message_or_saying_neither_picks_nothing() {
+    let mut c = Chat::new().with_order(shipped());
+    torn(&mut c, "when is it coming");
+    // The same unsure guess again is not an answer: the question is asked again.
+    let s = torn(&mut c, "when is it coming");
+    assert_eq!(s.outcome, Outcome::Clarified);
+    assert!(reply(&s).contains("track your order"), "{}", reply(&s));
+    assert!(matches!(c.state.pending, Some(Pending::Choose { .. })));
+    // "neither": both guesses were wrong; an open question, no failure counted.
+    let failures = c.state.failures;
+    let s = lost(&mut c, "neither");
+    assert_eq!(s.outcome, Outcome::Clarified);
+    assert!(
+        reply(&s).contains("Could you say a bit more"),
+        "{}",
+        reply(&s)
+    );
+    assert_eq!(c.state.pending, None);
+    assert_eq!(c.state.failures, failures);
+    assert!(escalations(&s).is_empty());
+}
+
+#[test]
+fn a_return_without_a_number_asks_for_it_instead_of_offering_an_open_order() {
+    let mut c = Chat::new().with_order(shipped());
+    let s = c.say("I want to send something back", "return_item");
+    assert!(reply(&s).contains("order number"), "{}", reply(&s));
+    assert!(
+        !reply(&s).contains("Is this about your order"),
+        "{}",
+        reply(&s)
+    );
+}

@@ -37,17 +37,19 @@ impl Turnout<'_> {
         outcome: Outcome,
     ) -> Step {
         let mut actions = Vec::new();
+        // What the reply (and an escalation) answers: "A-13301" given for "which order?"
+        // completes a delivery claim, not an off-topic message.
+        let intent = self
+            .intent
+            .take()
+            .unwrap_or_else(|| self.prediction.intent.clone());
         if !self.texts.is_empty() {
             let text = self.texts.join(" ");
             push_turn(&mut state, ctx, Role::Bot, &text, None, None);
             actions.push(Action::Reply {
                 author: Author::Bot,
                 text,
-                intent: Some(
-                    self.intent
-                        .take()
-                        .unwrap_or_else(|| self.prediction.intent.clone()),
-                ),
+                intent: Some(intent.clone()),
                 confidence: Some(self.prediction.confidence),
                 in_reply_to: Some(self.message.message_id.clone()),
                 agent_id: None,
@@ -61,7 +63,7 @@ impl Turnout<'_> {
                 EscalationType::Escalation,
                 reason,
                 priority,
-                Some(&self.prediction.intent),
+                Some(&intent),
             ));
         }
         actions.append(&mut self.requests);

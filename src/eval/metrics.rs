@@ -40,7 +40,7 @@ pub struct Report {
     /// Off-diagonal cells, largest first.
     pub confusions: Vec<Confusion>,
     /// In scope against off-topic, when the data has off-topic messages or the model
-    /// predicts them (see [`ConfusionMatrix::with_scope`]).
+    /// predicts them (see [`ConfusionMatrix::report_with_scope`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
 }

@@ -182,7 +182,12 @@ impl Knowledge {
                 })
         };
         let refund_window_days = days("refund_window_days")?;
-        let return_window_days = days("return_window_days")?;
+        // Older knowledge bases have one window for both.
+        let return_window_days = if policies.policies.contains_key("return_window_days") {
+            days("return_window_days")?
+        } else {
+            refund_window_days
+        };
 
         let runtime: BTreeSet<&str> = RUNTIME_VARS.iter().copied().collect();
         let compile = |path: &Path, key: &str, text: &str| {
