@@ -274,6 +274,24 @@ EOF
 
 port_open() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 
+# spawn_broker DIR PORT DEADLINE: launches DIR's broker and waits until it listens on PORT,
+# dies, or DEADLINE (in $SECONDS) passes. Sets the caller's `pid` and `cds` (bash locals are
+# dynamically scoped), so start and restart launch the broker the same way.
+spawn_broker() {
+  local dir="$1" port="$2" deadline="$3" i
+  cds="$(cds_flags broker)"
+  [[ -z "$cds" ]] || echo "$cds" > "$dir/broker.cds"
+  # New session, no tty, every fd away from the caller's pipes: the broker
+  # survives the calling shell and never holds the caller's stdout open.
+  setsid nohup bash -c 'echo $$ > "$1/broker.pid"; shift; exec "$@"' _ "$dir" \
+    "$java" "${broker_jvm[@]}" ${cds:+"$cds"} -cp "$cp" kafka.Kafka "$dir/server.properties" \
+    < /dev/null >> "$dir/broker.log" 2>&1 &
+  for ((i = 0; i < 100; i++)); do [[ -s "$dir/broker.pid" ]] && break; sleep 0.05; done
+  pid="$(read_pid "$dir/broker.pid")"
+  [[ -n "$pid" ]] || die "broker did not start"
+  while ((SECONDS < deadline)) && alive "$pid" && ! port_open "$port"; do sleep 0.1; done
+}
+
 write_props() {
   local dir="$1" port="$2" cport="$3"
   cat > "$dir/server.properties" <<EOF
@@ -354,19 +372,7 @@ start() {
     t_fmt="$(secs_since "$t0")"
 
     : > "$dir/broker.log"
-    cds="$(cds_flags broker)"
-    [[ -z "$cds" ]] || echo "$cds" > "$dir/broker.cds"
-    # New session, no tty, every fd away from the caller's pipes: the broker
-    # survives the calling shell and never holds the caller's stdout open.
-    setsid nohup bash -c 'echo $$ > "$1/broker.pid"; shift; exec "$@"' _ "$dir" \
-      "$java" "${broker_jvm[@]}" ${cds:+"$cds"} -cp "$cp" kafka.Kafka "$dir/server.properties" \
-      < /dev/null >> "$dir/broker.log" 2>&1 &
-    for ((i = 0; i < 100; i++)); do [[ -s "$dir/broker.pid" ]] && break; sleep 0.05; done
-    pid="$(read_pid "$dir/broker.pid")"
-    [[ -n "$pid" ]] || die "broker did not start"
-
-    # Wait for the listener (or an early death).
-    while ((SECONDS < deadline)) && alive "$pid" && ! port_open "$port"; do sleep 0.1; done
+    spawn_broker "$dir" "$port" "$deadline"
     if ! alive "$pid"; then
       cds_discard "$cds"
       rm -f "$dir/broker.cds"
@@ -439,16 +445,8 @@ restart() {
   [[ -n "$port" ]] || die "no port in $dir/server.properties"
   t0="$(now_ms)"
   deadline=$((SECONDS + timeout))
-  cds="$(cds_flags broker)"
-  [[ -z "$cds" ]] || echo "$cds" > "$dir/broker.cds"
   echo "# restarted $(date -u +%FT%TZ)" >> "$dir/broker.log"
-  setsid nohup bash -c 'echo $$ > "$1/broker.pid"; shift; exec "$@"' _ "$dir" \
-    "$java" "${broker_jvm[@]}" ${cds:+"$cds"} -cp "$cp" kafka.Kafka "$dir/server.properties" \
-    < /dev/null >> "$dir/broker.log" 2>&1 &
-  for ((i = 0; i < 100; i++)); do [[ -s "$dir/broker.pid" ]] && break; sleep 0.05; done
-  pid="$(read_pid "$dir/broker.pid")"
-  [[ -n "$pid" ]] || die "broker did not start"
-  while ((SECONDS < deadline)) && alive "$pid" && ! port_open "$port"; do sleep 0.1; done
+  spawn_broker "$dir" "$port" "$deadline"
   left=$((deadline - SECONDS))
   if ! alive "$pid" || ((left <= 0)) || ! "$java" "${jvm_common[@]}" -cp "$cp:$probe" \
       ReadyProbe "127.0.0.1:$port" "$((left * 1000))" < /dev/null >&2; then

@@ -3,7 +3,7 @@
 use super::agent;
 use super::entities::{self, YesNo};
 use super::orders::{self, ORDER_INTENTS};
-use super::turn::{escalate, not_understood, resolved, Turnout};
+use super::turn::{choice_vars, escalate, not_understood, resolved, Turnout};
 use super::{
     escalation, push_turn, Action, Context, Conversation, Handoff, Outcome, Pending, Repeat, Step,
 };
@@ -308,11 +308,7 @@ fn handle_intent(
         return not_understood(state, out, ctx, "clarify");
     }
     if let Some(options) = ambiguous(out.prediction, intent, ctx) {
-        let vars = Vars::from([
-            ("first", ctx.kb.describe(&options[0]).to_string()),
-            ("second", ctx.kb.describe(&options[1]).to_string()),
-        ]);
-        out.say(ctx.kb.reply("clarify_between", &vars));
+        out.say(ctx.kb.reply("clarify_between", &choice_vars(ctx, &options)));
         // An in-scope question was understood this far: earlier failures do not count
         // against the answer to it.
         resolved(state);

@@ -157,7 +157,6 @@ pub fn pick_option(text: &str, options: [&str; 2]) -> Option<usize> {
         "something",
         "another",
         "have",
-        "didn't",
         "didn",
         "that",
         "what",
@@ -173,11 +172,7 @@ pub fn pick_option(text: &str, options: [&str; 2]) -> Option<usize> {
     };
     let a = stems(options[0]);
     let b = stems(options[1]);
-    let said: std::collections::HashSet<String> = words
-        .iter()
-        .filter(|w| w.chars().count() >= 4)
-        .map(|w| w.chars().take(5).collect())
-        .collect();
+    let said = stems(text);
     let hits = |own: &std::collections::HashSet<String>,
                 other: &std::collections::HashSet<String>| {
         own.difference(other).filter(|s| said.contains(*s)).count()

@@ -322,23 +322,16 @@ pub(super) fn handle(
                     out.say(ctx.kb.reply("damaged_outside_window", &vars));
                     return escalate(state, out, ctx, EscalationReason::Complaint, Priority::High);
                 }
-                Delivered => {
-                    out.say(ctx.kb.reply("return_outside_window", &vars));
-                    Outcome::Answered
-                }
-                Returned | Refunded => {
-                    out.say(ctx.kb.reply("return_already", &vars));
-                    Outcome::Answered
-                }
-                Cancelled => {
-                    out.say(ctx.kb.reply(&status_template, &vars));
-                    Outcome::Answered
-                }
-                Placed | Processing | Shipped => {
-                    out.say(ctx.kb.reply("return_not_delivered", &vars));
-                    Outcome::Answered
-                }
+                _ => {}
             }
+            let template = match order.status {
+                Delivered => "return_outside_window",
+                Returned | Refunded => "return_already",
+                Cancelled => &status_template,
+                Placed | Processing | Shipped => "return_not_delivered",
+            };
+            out.say(ctx.kb.reply(template, &vars));
+            Outcome::Answered
         }
         "delivered_not_received" => match order.status {
             Delivered => {
@@ -351,12 +344,10 @@ pub(super) fn handle(
                     Priority::High,
                 );
             }
-            Placed | Processing | Shipped => {
-                out.say(ctx.kb.reply("not_delivered_yet", &vars));
-                out.say(ctx.kb.reply(&status_template, &vars));
-                Outcome::Answered
-            }
-            Cancelled | Returned | Refunded => {
+            status => {
+                if matches!(status, Placed | Processing | Shipped) {
+                    out.say(ctx.kb.reply("not_delivered_yet", &vars));
+                }
                 out.say(ctx.kb.reply(&status_template, &vars));
                 Outcome::Answered
             }

@@ -76,6 +76,14 @@ impl Turnout<'_> {
     }
 }
 
+/// `{first}` and `{second}` of the question between two intents, in plain words.
+pub(super) fn choice_vars(ctx: &Context<'_>, options: &[String; 2]) -> Vars {
+    Vars::from([
+        ("first", ctx.kb.describe(&options[0]).to_string()),
+        ("second", ctx.kb.describe(&options[1]).to_string()),
+    ])
+}
+
 /// The bot could not use the message: ask again, or escalate after too many failures.
 pub(super) fn not_understood(
     state: &mut Conversation,
@@ -99,10 +107,7 @@ pub(super) fn not_understood(
         Some(Pending::NewAddress { order_id, .. }) => {
             vars.insert("order.order_id", order_id.clone());
         }
-        Some(Pending::Choose { options, .. }) => {
-            vars.insert("first", ctx.kb.describe(&options[0]).to_string());
-            vars.insert("second", ctx.kb.describe(&options[1]).to_string());
-        }
+        Some(Pending::Choose { options, .. }) => vars = choice_vars(ctx, options),
         _ => {}
     }
     out.say(ctx.kb.reply(template, &vars));
