@@ -25,9 +25,22 @@ pub struct RunArgs {
     pub brokers: Option<String>,
     #[arg(long, env = "PARLEY_GROUP_ID")]
     pub group_id: Option<String>,
-    /// Stable per instance; fences a previous incarnation of this instance.
+    /// Stable per instance, distinct between instances; fences a previous incarnation of
+    /// this instance. Unset: the POD_NAME variable, else parley-0 (alone in its group only).
     #[arg(long, env = "PARLEY_TRANSACTIONAL_ID")]
     pub transactional_id: Option<String>,
+    /// An instance silent this long loses its partitions to the others.
+    #[arg(long, env = "PARLEY_SESSION_TIMEOUT_MS")]
+    pub session_timeout_ms: Option<u32>,
+    /// Below the session timeout.
+    #[arg(long, env = "PARLEY_TRANSACTION_TIMEOUT_MS")]
+    pub transaction_timeout_ms: Option<u32>,
+    /// Idle conversations are deleted after this long (default 30 days).
+    #[arg(long, env = "PARLEY_CONVERSATION_TTL_SECS")]
+    pub conversation_ttl_secs: Option<u64>,
+    /// How long the state of partitions given up is kept for a quick move back.
+    #[arg(long, env = "PARLEY_WARM_CACHE_SECS")]
+    pub warm_cache_secs: Option<u64>,
     /// RocksDB directory for conversations, orders and offsets.
     #[arg(long, env = "PARLEY_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
@@ -56,6 +69,9 @@ pub struct RunArgs {
     pub topic_agent_actions: Option<String>,
     #[arg(long, env = "PARLEY_TOPIC_DEAD_LETTER")]
     pub topic_dead_letter: Option<String>,
+    /// The compacted conversation changelog (default <group-id>-conversations-changelog).
+    #[arg(long, env = "PARLEY_TOPIC_CHANGELOG")]
+    pub topic_changelog: Option<String>,
     /// Partitions of topics Parley creates.
     #[arg(long, env = "PARLEY_PARTITIONS")]
     pub partitions: Option<i32>,
@@ -128,7 +144,24 @@ impl RunArgs {
         }
         set(&mut c.brokers, &self.brokers);
         set(&mut c.group_id, &self.group_id);
-        set(&mut c.transactional_id, &self.transactional_id);
+        if let Some(id) = &self.transactional_id {
+            c.transactional_id = id.clone();
+            c.transactional_id_given = true;
+        } else if !c.transactional_id_given {
+            // A StatefulSet's pod name: stable across restarts, distinct between replicas.
+            if let Some(pod) = std::env::var("POD_NAME")
+                .ok()
+                .filter(|p| !p.trim().is_empty())
+            {
+                c.transactional_id = pod;
+                c.transactional_id_given = true;
+            }
+        }
+        let sc = &mut c.scale;
+        set(&mut sc.session_timeout_ms, &self.session_timeout_ms);
+        set(&mut sc.transaction_timeout_ms, &self.transaction_timeout_ms);
+        set(&mut sc.conversation_ttl_secs, &self.conversation_ttl_secs);
+        set(&mut sc.warm_cache_secs, &self.warm_cache_secs);
         set(&mut c.state_dir, &self.state_dir);
         set(&mut c.model, &self.model);
         set(&mut c.device, &self.device);
@@ -142,6 +175,9 @@ impl RunArgs {
         set(&mut t.order_requests, &self.topic_order_requests);
         set(&mut t.agent_actions, &self.topic_agent_actions);
         set(&mut t.dead_letter, &self.topic_dead_letter);
+        if self.topic_changelog.is_some() {
+            t.changelog = self.topic_changelog.clone();
+        }
         set(&mut t.partitions, &self.partitions);
         set(&mut t.replication_factor, &self.replication_factor);
         set(&mut c.batching.max_batch_size, &self.max_batch_size);
@@ -224,6 +260,10 @@ async fn serve(
     if cfg.topics.create {
         crate::kafka::ensure_topics(&cfg).await?;
     }
+    crate::kafka::ensure_changelog(&cfg).await?;
+    // Before the producer exists: its `init_transactions` would fence a live instance that
+    // has the same transactional_id.
+    crate::service::identity::check(&cfg).await?;
     let orders = tokio::task::block_in_place(|| {
         OrdersLoader::new(cfg.clone(), store.clone(), metrics.clone(), health.clone())
     })?;

@@ -30,7 +30,22 @@ const OWNED: &[(&str, &str)] = &[
     ),
     (
         "group.instance.id",
-        "the consumer's static group.instance.id is `transactional_id`",
+        "static membership would keep a crashed instance's partitions from moving to the \
+         others until its session ends, and would let a second instance with the same id \
+         take the first one's place",
+    ),
+    (
+        "client.id",
+        "Parley names its clients after `transactional_id`; that is how a second instance \
+         with the same id is found and refused",
+    ),
+    (
+        "partition.assignment.strategy",
+        "conversation state moves with its partitions through cooperative-sticky rebalances",
+    ),
+    (
+        "session.timeout.ms",
+        "set it with `scale.session_timeout_ms` (--session-timeout-ms)",
     ),
     (
         "transactional.id",
@@ -49,7 +64,8 @@ const OWNED: &[(&str, &str)] = &[
     ("request.required.acks", ACKS),
     (
         "transaction.timeout.ms",
-        "it goes with how Parley batches and commits its transactions",
+        "set it with `scale.transaction_timeout_ms` (--transaction-timeout-ms); it must stay \
+         below the session timeout",
     ),
     (
         "auto.offset.reset",

@@ -60,8 +60,14 @@ pub struct Config {
     /// Consumer group of the conversation consumer.
     pub group_id: String,
     /// Transactional id of this instance's producer; keep it stable across restarts of one
-    /// instance (it fences the previous incarnation), distinct between instances.
+    /// instance (it fences the previous incarnation), distinct between instances. Unset, it
+    /// is the `POD_NAME` environment variable (a StatefulSet's stable pod name), else
+    /// `parley-0`, which is refused when the group already has other members.
     pub transactional_id: String,
+    /// True when `transactional_id` was given (file, flag, `PARLEY_TRANSACTIONAL_ID` or
+    /// `POD_NAME`) rather than defaulted; set by `RunArgs::resolve`.
+    #[serde(skip)]
+    pub transactional_id_given: bool,
     pub state_dir: PathBuf,
     pub model: PathBuf,
     /// cpu, cuda or cuda:N.
@@ -75,6 +81,7 @@ pub struct Config {
     pub identity: Identity,
     pub agents: Agents,
     pub health: HealthSettings,
+    pub scale: ScaleSettings,
     /// librdkafka properties for every client (e.g. `"security.protocol" = "SASL_SSL"`); a
     /// secret is best given as `"sasl.password_file" = "/run/secrets/kafka"` or
     /// `"sasl.password_env" = "KAFKA_PASSWORD"`. Properties Parley owns are refused.
@@ -86,7 +93,8 @@ impl Default for Config {
         Self {
             brokers: "127.0.0.1:9092".into(),
             group_id: "parley".into(),
-            transactional_id: "parley-0".into(),
+            transactional_id: DEFAULT_TRANSACTIONAL_ID.into(),
+            transactional_id_given: false,
             state_dir: "state".into(),
             model: "models/intent-en".into(),
             device: "cpu".into(),
@@ -99,6 +107,7 @@ impl Default for Config {
             identity: Identity::default(),
             agents: Agents::default(),
             health: HealthSettings::default(),
+            scale: ScaleSettings::default(),
             kafka: KafkaProperties::default(),
         }
     }
@@ -114,6 +123,9 @@ pub struct Topics {
     pub order_requests: String,
     pub agent_actions: String,
     pub dead_letter: String,
+    /// The compacted changelog of conversation state; unset, `<group_id>-conversations-changelog`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<String>,
     /// Create missing topics at start-up with these settings.
     pub create: bool,
     pub partitions: i32,
@@ -145,6 +157,7 @@ impl Default for Topics {
             order_requests: "commerce.order-requests".into(),
             agent_actions: "chat.agent-actions".into(),
             dead_letter: "chat.dead-letter".into(),
+            changelog: None,
             create: true,
             partitions: 6,
             replication_factor: 1,
@@ -248,6 +261,36 @@ impl Default for HealthSettings {
     }
 }
 
+/// Running several instances in one consumer group: how partitions and their state move.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScaleSettings {
+    /// An instance silent this long (crashed, paused) loses its partitions to the others.
+    pub session_timeout_ms: u32,
+    /// Below the session timeout, so that the open transaction of an instance that lost its
+    /// partitions is aborted before another instance restores their state.
+    pub transaction_timeout_ms: u32,
+    /// A conversation idle this long is deleted (a tombstone on the changelog).
+    pub conversation_ttl_secs: u64,
+    /// How long the state of partitions this instance gave up is kept, so that a partition
+    /// that comes back restores only what changed meanwhile.
+    pub warm_cache_secs: u64,
+    /// How often idle conversations and stale warm state are looked for.
+    pub expiry_interval_secs: u64,
+}
+
+impl Default for ScaleSettings {
+    fn default() -> Self {
+        Self {
+            session_timeout_ms: 45_000,
+            transaction_timeout_ms: 30_000,
+            conversation_ttl_secs: 30 * 24 * 3600,
+            warm_cache_secs: 600,
+            expiry_interval_secs: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DialogueSettings {
@@ -284,7 +327,18 @@ impl Default for DialogueSettings {
     }
 }
 
+/// The transactional id of an instance that was given none.
+pub const DEFAULT_TRANSACTIONAL_ID: &str = "parley-0";
+
 impl Config {
+    /// The conversation changelog topic.
+    pub fn changelog_topic(&self) -> String {
+        self.topics
+            .changelog
+            .clone()
+            .unwrap_or_else(|| format!("{}-conversations-changelog", self.group_id))
+    }
+
     /// Reads a TOML file; unknown keys are errors, so a typo does not silently do nothing.
     /// Secrets given as files or variables are not read here (see `resolve_secrets`).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -302,7 +356,11 @@ impl Config {
     /// message shows the offending line, and serde's quote the offending value, either of
     /// which may be a password.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| describe_toml_error(text, &e))
+        let mut cfg: Self = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        cfg.transactional_id_given = text
+            .parse::<toml::Table>()
+            .is_ok_and(|t| t.contains_key("transactional_id"));
+        Ok(cfg)
     }
 
     /// Reads every secret given by file or environment variable in `[kafka]` (after
@@ -388,6 +446,26 @@ impl Config {
         if self.transactional_id.trim().is_empty() {
             return invalid("transactional_id", "is empty");
         }
+        let sc = &self.scale;
+        if sc.session_timeout_ms < 6_000 || sc.session_timeout_ms > 3_600_000 {
+            return invalid(
+                "scale.session_timeout_ms",
+                "must be between 6000 and 3600000 (the brokers' default group limits)",
+            );
+        }
+        if sc.transaction_timeout_ms < 1_000 || sc.transaction_timeout_ms >= sc.session_timeout_ms {
+            return invalid(
+                "scale.transaction_timeout_ms",
+                "must be at least 1000 and below scale.session_timeout_ms, so that a lost \
+                 instance's open transaction ends before its partitions are restored elsewhere",
+            );
+        }
+        if sc.conversation_ttl_secs < 60 {
+            return invalid("scale.conversation_ttl_secs", "must be at least 60");
+        }
+        if sc.expiry_interval_secs == 0 {
+            return invalid("scale.expiry_interval_secs", "must be at least 1");
+        }
         if self.batching.max_batch_size == 0 {
             return invalid("batching.max_batch_size", "must be at least 1");
         }
@@ -439,7 +517,9 @@ impl Config {
         if self.dialogue.escalate_after_failures == 0 {
             return invalid("dialogue.escalate_after_failures", "must be at least 1");
         }
-        let names = self.topics.names();
+        let changelog = self.changelog_topic();
+        let mut names = self.topics.names().to_vec();
+        names.push(&changelog);
         for (i, a) in names.iter().enumerate() {
             if a.trim().is_empty() {
                 return invalid("topics", "a topic name is empty");

@@ -114,3 +114,119 @@ pub async fn ensure_topics(cfg: &Config) -> Result<(), KafkaError> {
     }
     Ok(())
 }
+
+/// Partitions of `topic`, or `None` when it does not exist.
+fn partition_count(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+) -> Result<Option<usize>, KafkaError> {
+    let md = tokio::task::block_in_place(|| {
+        retry::blocking(
+            &format!("reading the partitions of {topic}"),
+            Backoff::within(STARTUP_DEADLINE),
+            || {
+                admin
+                    .inner()
+                    .fetch_metadata(Some(topic), Duration::from_secs(10))
+            },
+        )
+    })
+    .map_err(KafkaError::client(format!(
+        "reading the partitions of {topic}"
+    )))?;
+    Ok(md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|n| *n > 0))
+}
+
+/// Makes sure the conversation changelog exists, compacted, with exactly as many
+/// partitions as the inbound topic, and that agent actions are co-partitioned with the
+/// inbound topic: conversation state lives with its inbound partition, so partition P of
+/// each must hold the same conversations. Anything else is refused: state would be
+/// restored to the wrong owner, or agent actions would miss their conversation.
+pub async fn ensure_changelog(cfg: &Config) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(cfg, &[])
+        .create()
+        .map_err(KafkaError::client("creating the admin client"))?;
+    let t = &cfg.topics;
+    let Some(inbound) = partition_count(&admin, &t.inbound)? else {
+        return Err(KafkaError::Other(format!(
+            "the inbound topic {} does not exist (create it, or set topics.create)",
+            t.inbound
+        )));
+    };
+    let changelog = cfg.changelog_topic();
+    if partition_count(&admin, &changelog)?.is_none() {
+        if !t.create {
+            return Err(KafkaError::Other(format!(
+                "the changelog topic {changelog} does not exist: create it compacted \
+                 (cleanup.policy=compact) with {inbound} partitions, as many as {}",
+                t.inbound
+            )));
+        }
+        let topic = NewTopic::new(
+            &changelog,
+            inbound as i32,
+            TopicReplication::Fixed(t.replication_factor),
+        )
+        .set("cleanup.policy", "compact");
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin
+            .create_topics(&[topic], &opts)
+            .await
+            .map_err(KafkaError::client(format!("creating {changelog}")))?;
+        for r in results {
+            match r {
+                Ok(name) => {
+                    tracing::info!("created topic {name} ({inbound} partitions, compacted)")
+                }
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => {
+                    return Err(KafkaError::Other(format!(
+                        "could not create {name}: {code}"
+                    )))
+                }
+            }
+        }
+        tokio::task::block_in_place(|| {
+            retry::blocking(
+                &format!("waiting for the partitions of {changelog}"),
+                Backoff::within(STARTUP_DEADLINE),
+                || retry::ready_partitions(admin.inner(), &changelog, Duration::from_secs(10)),
+            )
+        })
+        .map_err(KafkaError::client(format!(
+            "reading the partitions of {changelog}"
+        )))?;
+    }
+    for (name, why) in [
+        (changelog.as_str(), "the changelog"),
+        (t.agent_actions.as_str(), "agent actions"),
+    ] {
+        match partition_count(&admin, name)? {
+            Some(n) if n == inbound => {}
+            Some(n) => {
+                return Err(KafkaError::Other(format!(
+                    "{name} has {n} partitions and {} has {inbound}: {why} must have exactly \
+                     as many partitions as the inbound topic (conversation state follows the \
+                     inbound partitions); partitions cannot be added to these topics later",
+                    t.inbound
+                )))
+            }
+            None if name == t.agent_actions => {
+                return Err(KafkaError::Other(format!(
+                    "the agent-actions topic {name} does not exist: create it with {inbound} \
+                     partitions, as many as {}",
+                    t.inbound
+                )))
+            }
+            None => {
+                return Err(KafkaError::Other(format!("{name} is not ready yet")));
+            }
+        }
+    }
+    Ok(())
+}

@@ -11,10 +11,10 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
-pub use admin::ensure_topics;
+pub use admin::{ensure_changelog, ensure_topics};
 
 use crate::config::Config;
-use crate::state::OutRecord;
+use crate::wire::OutRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -100,22 +100,59 @@ pub fn check_client_config(cfg: &Config) -> Result<(), KafkaError> {
 }
 
 /// The conversation consumer: a group member reading committed data only, committing
-/// nothing itself (offsets go through the producer's transaction).
+/// nothing itself (offsets go through the producer's transaction). No static membership: a
+/// crashed instance's partitions move to the others once its session ends, and a second
+/// instance with the same id is refused at start-up (`service::identity`) instead of
+/// silently taking the first one's place.
 pub fn consumer_config(cfg: &Config) -> ClientConfig {
-    // Static membership: a restarted instance takes its partitions straight back instead of
-    // waiting for the old member's session to time out. The session outlasts a broker outage
-    // of a few minutes: a member whose session lapsed while the broker was away rejoins under
-    // its own static id and is fenced by itself (librdkafka #3437), which is fatal.
+    let session = cfg.scale.session_timeout_ms.to_string();
     client_config(
         cfg,
         &[
             ("group.id", &cfg.group_id),
-            ("group.instance.id", &cfg.transactional_id),
-            ("session.timeout.ms", "180000"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("session.timeout.ms", &session),
+            (
+                "heartbeat.interval.ms",
+                &(cfg.scale.session_timeout_ms / 10).to_string(),
+            ),
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
             ("isolation.level", "read_committed"),
+        ],
+    )
+}
+
+/// The agent-actions reader. Agent actions are co-partitioned with the inbound topic (same
+/// key, same partition count): partition P of both belongs to the same conversations, so
+/// this consumer is assigned by hand exactly the partitions the group gave the conversation
+/// consumer. It shares the group's committed offsets (read on assignment) and commits
+/// nothing itself.
+pub fn agent_consumer_config(cfg: &Config) -> ClientConfig {
+    client_config(
+        cfg,
+        &[
+            ("group.id", &cfg.group_id),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_committed"),
+        ],
+    )
+}
+
+/// The changelog reader that restores conversation state, assigned by hand.
+pub fn restore_consumer_config(cfg: &Config) -> ClientConfig {
+    client_config(
+        cfg,
+        &[
+            ("group.id", &format!("{}-restore", cfg.group_id)),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_committed"),
+            ("enable.partition.eof", "true"),
         ],
     )
 }
@@ -128,11 +165,14 @@ pub fn producer_config(cfg: &Config) -> ClientConfig {
             ("transactional.id", &cfg.transactional_id),
             ("enable.idempotence", "true"),
             ("linger.ms", "2"),
-            // A transaction open when the broker goes away must outlive the outage: if the
-            // broker aborts it first, the producer's own abort is refused as a fatal error.
-            // A crashed instance's open transaction is aborted at once by its restart
-            // (`init_transactions`), so this bounds only a zombie's.
-            ("transaction.timeout.ms", "180000"),
+            // Below the session timeout: when an instance stops answering (paused, cut off),
+            // the broker aborts its open transaction before the group gives its partitions
+            // to another instance, which then restores a settled changelog. A crashed
+            // instance's transaction is aborted at once by its restart (`init_transactions`).
+            (
+                "transaction.timeout.ms",
+                &cfg.scale.transaction_timeout_ms.to_string(),
+            ),
         ],
     )
 }

@@ -32,7 +32,14 @@ pub struct Metrics {
     pub state_store_bytes: IntGauge,
     pub conversations: IntGauge,
     pub orders_applied: IntCounter,
-    pub replayed: IntCounter,
+    /// Changelog records applied while restoring partitions' state.
+    pub restored_records: IntCounter,
+    /// From a partition's assignment to its being served (state restored), by restore kind.
+    pub restore_seconds: prometheus::HistogramVec,
+    /// Inbound partitions held, by whether they are being served or restored.
+    pub partitions: IntGaugeVec,
+    /// Conversations deleted after `conversation_ttl` idle.
+    pub expired: IntCounter,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -93,10 +100,37 @@ impl Metrics {
             "orders_applied_total",
             "Order records applied to the orders table",
         );
-        let replayed = counter(
-            "replayed_total",
-            "Inputs seen again after a restart whose stored outputs were re-sent instead of reprocessed",
+        let restored_records = counter(
+            "restored_records_total",
+            "Changelog records applied while restoring partitions' conversation state",
         );
+        let expired = counter(
+            "conversations_expired_total",
+            "Conversations deleted after conversation_ttl without activity",
+        );
+        let restore_seconds = prometheus::HistogramVec::new(
+            HistogramOpts::new(
+                "restore_duration_seconds",
+                "From a partition's assignment to its being served, by restore kind (full, delta)",
+            )
+            .namespace("parley")
+            .buckets(seconds.clone()),
+            &["kind"],
+        )
+        .expect("metric definition");
+        r.register(Box::new(restore_seconds.clone()))
+            .expect("registered once");
+        let partitions = IntGaugeVec::new(
+            Opts::new(
+                "partitions",
+                "Inbound partitions held, by state (active, restoring)",
+            )
+            .namespace("parley"),
+            &["state"],
+        )
+        .expect("metric definition");
+        r.register(Box::new(partitions.clone()))
+            .expect("registered once");
         Self {
             messages: counter_vec(
                 &r,
@@ -168,7 +202,10 @@ impl Metrics {
             state_store_bytes,
             conversations,
             orders_applied,
-            replayed,
+            restored_records,
+            restore_seconds,
+            partitions,
+            expired,
             registry: r,
         }
     }

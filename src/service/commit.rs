@@ -1,5 +1,5 @@
-//! The thin commit step: produce a batch's outputs and commit its consumed offsets in one
-//! Kafka transaction.
+//! The thin commit step: produce a batch's outputs and its conversation changes (to the
+//! changelog) and commit its consumed offsets, in one Kafka transaction.
 //!
 //! A broker outage must heal by itself, without ever producing a batch twice. Every
 //! transactional call that fails with an error librdkafka marks retriable is called again,
@@ -13,30 +13,44 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
-use rdkafka::producer::Producer;
+use rdkafka::producer::{FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::retry::{self, Backoff};
 use super::Service;
 use crate::kafka::{future_record, KafkaError};
-use crate::state::OutRecord;
+use crate::wire::OutRecord;
+
+/// A conversation change for the changelog: the new state, or `None` (a tombstone).
+pub(super) struct Change {
+    pub partition: i32,
+    pub id: String,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Per changelog partition: the offset after the last record this transaction wrote there.
+pub(super) type ChangelogEnds = HashMap<i32, i64>;
 
 /// How long one transactional call may block before it returns a (retriable) timeout and
 /// is called again.
 pub(super) const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Service {
-    /// Produces `out` and commits the consumed offsets in one transaction. A non-fatal error
-    /// means the transaction was aborted and the batch must be read again.
+    /// Produces `out` and `changes` and commits the consumed offsets in one transaction. A
+    /// non-fatal error means the transaction was aborted and the batch must be read again.
+    /// The consumer group's metadata goes with the offsets, so that an instance that lost its
+    /// partitions in a rebalance (a zombie) cannot commit.
     pub(super) async fn commit(
         &self,
         out: &[OutRecord],
+        changes: &[Change],
         next_offsets: &HashMap<(String, i32), i64>,
-    ) -> Result<(), KafkaError> {
+    ) -> Result<ChangelogEnds, KafkaError> {
         block(|| self.producer.begin_transaction())
             .map_err(KafkaError::client("beginning a transaction"))?;
-        let Err(e) = self.produce_and_commit(out, next_offsets).await else {
-            return Ok(());
+        let e = match self.produce_and_commit(out, changes, next_offsets).await {
+            Ok(ends) => return Ok(ends),
+            Err(e) => e,
         };
         if e.is_fatal() {
             return Err(e);
@@ -82,11 +96,20 @@ impl Service {
     async fn produce_and_commit(
         &self,
         out: &[OutRecord],
+        changes: &[Change],
         next_offsets: &HashMap<(String, i32), i64>,
-    ) -> Result<(), KafkaError> {
-        let mut deliveries = Vec::with_capacity(out.len());
-        for r in out {
-            let mut record = future_record(r);
+    ) -> Result<ChangelogEnds, KafkaError> {
+        let mut deliveries = Vec::with_capacity(out.len() + changes.len());
+        let records = out.iter().map(future_record).chain(changes.iter().map(|c| {
+            let record = FutureRecord::to(&self.changelog)
+                .partition(c.partition)
+                .key(c.id.as_bytes());
+            match &c.value {
+                Some(v) => record.payload(&v[..]),
+                None => record,
+            }
+        }));
+        for mut record in records {
             loop {
                 match self.producer.send_result(record) {
                     Ok(d) => {
@@ -98,7 +121,7 @@ impl Service {
                             != Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
                         {
                             return Err(KafkaError::Client {
-                                context: format!("producing to {}", r.topic),
+                                context: format!("producing to {}", back.topic),
                                 cause: e,
                             });
                         }
@@ -111,9 +134,17 @@ impl Service {
         // While the broker is away, librdkafka keeps retrying these until
         // `message.timeout.ms` (which it caps at `transaction.timeout.ms`); a failure
         // leaves the transaction needing an abort.
-        for d in deliveries {
+        let mut ends = ChangelogEnds::new();
+        for (i, d) in deliveries.into_iter().enumerate() {
             match d.await {
-                Ok(Ok(_)) => {}
+                Ok(Ok(delivery)) => {
+                    // The changelog records come last: their offsets are where the local
+                    // copy of each partition stands once this transaction has committed.
+                    if i >= out.len() {
+                        let end = ends.entry(delivery.partition).or_insert(0);
+                        *end = (*end).max(delivery.offset + 1);
+                    }
+                }
                 Ok(Err((e, _))) => {
                     return Err(KafkaError::Client {
                         context: "delivering an output record".into(),
@@ -138,12 +169,14 @@ impl Service {
                 .send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT)
         })
         .await?;
+        crash_point();
         // A retriable failure (a timeout) may hide a commit that went through: resume the
         // commit itself rather than abort and risk producing the batch twice.
         self.resume("committing the transaction", || {
             self.producer.commit_transaction(TXN_TIMEOUT)
         })
-        .await
+        .await?;
+        Ok(ends)
     }
 
     /// Calls the blocking transactional `op` until it succeeds or fails with an error that
@@ -175,6 +208,30 @@ impl Service {
             let delay = backoff.next_delay().unwrap_or(TXN_TIMEOUT);
             retry::warn(what, &cause, delay, backoff.attempts);
             tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// Fault injection for the crash tests: with `PARLEY_CRASH_BEFORE_COMMIT=N` the process
+/// aborts in its Nth transaction after everything was produced and before the commit: the
+/// new owner of its partitions must then see none of it, and restore the state as it was.
+fn crash_point() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<u64>> = OnceLock::new();
+    static TRANSACTIONS: AtomicU64 = AtomicU64::new(0);
+    let at = AT.get_or_init(|| {
+        std::env::var("PARLEY_CRASH_BEFORE_COMMIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(at) = at {
+        if TRANSACTIONS.fetch_add(1, Ordering::Relaxed) + 1 == *at {
+            tracing::error!(
+                transaction = at,
+                "PARLEY_CRASH_BEFORE_COMMIT: aborting before the commit"
+            );
+            std::process::abort();
         }
     }
 }

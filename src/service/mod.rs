@@ -1,24 +1,33 @@
 //! `parley run`: the consume → classify → dialogue → state → transactional produce loop.
 //!
-//! One batch at a time: records from every assigned partition are gathered (up to
+//! One batch at a time: records from every served partition are gathered (up to
 //! `max_batch_size`, waiting at most `max_batch_wait_ms` after the first), their texts are
 //! classified in one forward pass on the model thread, the dialogue steps run in offset order
-//! (so one conversation's messages are handled strictly in order), the new state, the applied
-//! offsets and the outputs (outbox) are written in one RocksDB batch, and the outputs are
-//! produced in one Kafka transaction together with the consumed offsets. A batch is at most
+//! (so one conversation's messages are handled strictly in order), and the outputs, the
+//! changed conversations (to the changelog) and the consumed offsets go out in one Kafka
+//! transaction; the local RocksDB copy is written once it has committed. A batch is at most
 //! `max_batch_size` records, and the next is read only once this one has committed, so a
 //! flood becomes consumer lag, not memory.
+//!
+//! Several instances share the work through the consumer group: conversation state belongs
+//! to its inbound partition and follows it (see `partitions` and `restore`).
 
 mod commit;
+mod expiry;
 mod guard;
+pub mod identity;
 mod orders;
 mod output;
+mod partitions;
 mod plan;
 mod process;
+mod rebalance;
+mod restore;
 pub(crate) mod retry;
+mod tasks;
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -28,9 +37,10 @@ use tokio::time::Instant;
 
 pub use orders::{orders_group, OrdersLoader};
 pub use output::record_id;
+pub use rebalance::GroupContext;
 
 use crate::config::Config;
-use crate::kafka::{consumer_config, producer_config, KafkaError, Record};
+use crate::kafka::{agent_consumer_config, consumer_config, producer_config, KafkaError, Record};
 use crate::knowledge::Knowledge;
 use crate::metrics::{Health, Metrics};
 use crate::model::{ModelError, ModelHandle};
@@ -58,8 +68,16 @@ pub struct Service {
     oos_label: String,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-    consumer: Arc<StreamConsumer>,
+    /// The group member reading the inbound topic.
+    consumer: Arc<StreamConsumer<GroupContext>>,
+    /// Reads the agent-actions partitions that go with the served inbound ones.
+    agents: Arc<StreamConsumer>,
     producer: FutureProducer,
+    changelog: String,
+    /// What the group did, noted by the rebalance callbacks.
+    moves: Arc<Mutex<rebalance::Moves>>,
+    tasks: Mutex<tasks::Tasks>,
+    restorer: Mutex<restore::Restorer>,
     /// Per-record safety net, identity and agent checks, loop health.
     guard: Arc<guard::Guard>,
     /// Back-off between consumer errors, reset by a record.
@@ -83,10 +101,23 @@ impl Service {
         health: Arc<Health>,
     ) -> Result<Self, ServiceError> {
         let guard = Arc::new(guard::Guard::new(&cfg)?);
-        let consumer: Arc<StreamConsumer> = consumer_config(&cfg)
-            .create()
+        let (context, moves) = GroupContext::new(&cfg.topics.inbound);
+        let consumer: Arc<StreamConsumer<GroupContext>> = consumer_config(&cfg)
+            .create_with_context(context)
             .map(Arc::new)
             .map_err(KafkaError::client("creating the consumer"))?;
+        let agents: Arc<StreamConsumer> = agent_consumer_config(&cfg)
+            .create()
+            .map(Arc::new)
+            .map_err(KafkaError::client("creating the agent-actions consumer"))?;
+        let restorer = restore::Restorer::new(&cfg)?;
+        // State found on disk for partitions this instance may not get back is kept warm
+        // for a while, as if just given up.
+        let mut tasks = tasks::Tasks::default();
+        let now = Instant::now();
+        for p in store.partitions_held(&cfg.changelog_topic())? {
+            tasks.warm.insert(p, now);
+        }
         let producer: FutureProducer = producer_config(&cfg)
             .create()
             .map_err(KafkaError::client("creating the producer"))?;
@@ -99,7 +130,6 @@ impl Service {
         })
         .map_err(KafkaError::client(what))?;
         Ok(Self {
-            cfg,
             store,
             kb,
             model,
@@ -107,8 +137,14 @@ impl Service {
             metrics,
             health,
             consumer,
+            agents,
             producer,
+            changelog: cfg.changelog_topic(),
+            moves,
+            tasks: Mutex::new(tasks),
+            restorer: Mutex::new(restorer),
             guard,
+            cfg,
             consumer_backoff: Mutex::new(consumer_backoff()),
             shutdown: None,
         })
@@ -125,14 +161,12 @@ impl Service {
             self.health.live.store(false, Ordering::Relaxed);
             return Ok(());
         }
+        // Only the inbound topic is subscribed: agent actions are read from the partitions
+        // that go with the inbound ones this instance is given (co-partitioned).
         self.consumer
-            .subscribe(&[&self.cfg.topics.inbound, &self.cfg.topics.agent_actions])
+            .subscribe(&[&self.cfg.topics.inbound])
             .map_err(KafkaError::client("subscribing"))?;
-        let lag = tokio::spawn(lag_reporter(
-            self.consumer.clone(),
-            self.store.clone(),
-            self.metrics.clone(),
-        ));
+        let lag = tokio::spawn(lag_reporter(self.consumer.clone(), self.metrics.clone()));
         let result = self.run_loop(&mut shutdown).await;
         lag.abort();
         self.health.live.store(false, Ordering::Relaxed);
@@ -177,11 +211,19 @@ impl Service {
 
     async fn run_loop(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), ServiceError> {
         let mut last_gauges = Instant::now();
+        let expiry_every = Duration::from_secs(self.cfg.scale.expiry_interval_secs);
+        let mut last_expiry = Instant::now();
         loop {
             if *shutdown.borrow() {
                 return Ok(());
             }
+            // Between two batches: take in what the group did, then move restores on.
+            self.handle_moves()?;
+            self.start_restores()?;
+            self.restore_step()?;
             let batch = self.gather(shutdown).await?;
+            self.handle_moves()?;
+            let batch = self.served_only(batch);
             if !batch.is_empty() {
                 self.process(batch).await?;
             }
@@ -189,7 +231,15 @@ impl Service {
                 self.update_gauges();
                 last_gauges = Instant::now();
             }
+            if last_expiry.elapsed() >= expiry_every {
+                self.housekeeping().await?;
+                last_expiry = Instant::now();
+            }
         }
+    }
+
+    fn tasks(&self) -> MutexGuard<'_, tasks::Tasks> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn update_gauges(&self) {
@@ -199,9 +249,22 @@ impl Service {
         self.metrics
             .conversations
             .set(self.store.conversation_count() as i64);
-        let assigned = self.consumer.assignment().is_ok_and(|a| a.count() > 0);
+        // Ready: partitions held, all of them served (none restoring), orders caught up.
+        let (held, all_served, active) = {
+            let t = self.tasks();
+            let active = t.in_phase(tasks::Phase::Active).len();
+            (t.held.len(), t.all_active(), active)
+        };
+        self.metrics
+            .partitions
+            .with_label_values(&["active"])
+            .set(active as i64);
+        self.metrics
+            .partitions
+            .with_label_values(&["restoring"])
+            .set((held - active) as i64);
         self.health.ready.store(
-            assigned && self.health.orders_caught_up.load(Ordering::Relaxed),
+            held > 0 && all_served && self.health.orders_caught_up.load(Ordering::Relaxed),
             Ordering::Relaxed,
         );
     }
@@ -213,7 +276,13 @@ impl Service {
     ) -> Result<Vec<Record>, ServiceError> {
         let max = self.cfg.batching.max_batch_size;
         let mut batch = Vec::new();
-        let idle = tokio::time::sleep(Duration::from_secs(1));
+        // While partitions wait to be restored the loop comes back soon to move them on.
+        let waiting = !self.tasks().all_active() || self.has_moves();
+        let idle = tokio::time::sleep(if waiting {
+            Duration::from_millis(20)
+        } else {
+            Duration::from_secs(1)
+        });
         tokio::select! {
             _ = shutdown.changed() => return Ok(batch),
             _ = idle => {
@@ -227,12 +296,26 @@ impl Service {
                     return Ok(batch);
                 }
             },
+            m = self.agents.recv() => match m {
+                Ok(m) => batch.push(Record::from_message(&m)),
+                Err(e) => {
+                    self.consumer_error(e).await?;
+                    return Ok(batch);
+                }
+            },
         }
         let deadline = Instant::now() + Duration::from_millis(self.cfg.batching.max_batch_wait_ms);
-        while batch.len() < max {
+        while batch.len() < max && !self.has_moves() {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
                 m = self.consumer.recv() => match m {
+                    Ok(m) => batch.push(Record::from_message(&m)),
+                    Err(e) => {
+                        self.consumer_error(e).await?;
+                        break;
+                    }
+                },
+                m = self.agents.recv() => match m {
                     Ok(m) => batch.push(Record::from_message(&m)),
                     Err(e) => {
                         self.consumer_error(e).await?;
@@ -253,8 +336,7 @@ impl Service {
         // A fatal one (e.g. another instance took this `group.instance.id`) ends the service.
         if matches!(e, rdkafka::error::KafkaError::MessageConsumptionFatal(_)) {
             return Err(KafkaError::Client {
-                context: "consuming (fatal; is another instance using the same transactional_id?)"
-                    .into(),
+                context: "consuming (fatal)".into(),
                 cause: e,
             }
             .into());
@@ -290,15 +372,15 @@ fn consumer_backoff() -> Backoff {
 /// Reports the lag per assigned partition every few seconds: the partition's end minus the
 /// next offset to read. It runs beside the processing loop because asking the broker for the
 /// partition ends queues behind the consumer's fetches (up to `fetch.wait.max.ms` each).
-async fn lag_reporter(consumer: Arc<StreamConsumer>, store: Arc<Store>, metrics: Arc<Metrics>) {
+async fn lag_reporter(consumer: Arc<StreamConsumer<GroupContext>>, metrics: Arc<Metrics>) {
     loop {
-        let (c, s, m) = (consumer.clone(), store.clone(), metrics.clone());
-        let _ = tokio::task::spawn_blocking(move || report_lag(&c, &s, &m)).await;
+        let (c, m) = (consumer.clone(), metrics.clone());
+        let _ = tokio::task::spawn_blocking(move || report_lag(&c, &m)).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
 
-fn report_lag(consumer: &StreamConsumer, store: &Store, metrics: &Metrics) {
+fn report_lag(consumer: &StreamConsumer<GroupContext>, metrics: &Metrics) {
     let (Ok(assignment), Ok(positions)) = (consumer.assignment(), consumer.position()) else {
         return;
     };
@@ -313,12 +395,8 @@ fn report_lag(consumer: &StreamConsumer, store: &Store, metrics: &Metrics) {
             .map(|p| p.offset())
         {
             Some(rdkafka::Offset::Offset(o)) => o,
-            // Nothing read yet: reading starts where the state left off.
-            _ => store
-                .applied_offset(topic, partition)
-                .ok()
-                .flatten()
-                .unwrap_or(0),
+            // Nothing read yet (restoring, or idle since assignment): not known.
+            _ => continue,
         };
         metrics
             .consumer_lag

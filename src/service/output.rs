@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::config::Topics;
 use crate::dialogue::Action;
 use crate::kafka::Record;
-use crate::state::OutRecord;
+use crate::wire::OutRecord;
 use crate::wire::{DecodeError, Escalation, OrderRequest, Reply};
 
 /// Namespace of Parley's record ids: ids are derived from the input's position, so a replay

@@ -1,5 +1,6 @@
 //! The pure part of a batch: from decoded records and their predictions to the new
-//! conversation states, each input's outputs and the offsets to commit. Nothing here talks
+//! conversation states (per inbound partition), each input's outputs and the offsets to
+//! commit. Nothing here talks
 //! to Kafka or writes to disk (conversations are read through a trait), so every path of a
 //! batch, a panicking record included, is a unit test; `process` only persists and commits
 //! what the plan says.
@@ -15,13 +16,12 @@ use crate::dialogue::{self, Context, Conversation, Event, Orders};
 use crate::kafka::Record;
 use crate::knowledge::Knowledge;
 use crate::model::Prediction;
-use crate::state::{OutRecord, StateError, Store};
-use crate::wire::{AgentAction, DecodeError, ErrorKind, InboundMessage};
+use crate::state::{StateError, Store};
+use crate::wire::OutRecord;
+use crate::wire::{AgentAction, AgentActionKind, DecodeError, ErrorKind, InboundMessage};
 
 /// What a consumed record turned out to be.
 pub(super) enum Work {
-    /// Applied before a crash: re-send exactly what was produced then.
-    Replay(Vec<OutRecord>),
     Customer(InboundMessage),
     Agent(AgentAction),
     Bad(DecodeError),
@@ -32,23 +32,26 @@ pub(super) struct Item {
     pub work: Work,
 }
 
-/// Read access to the stored conversations.
+/// Read access to the stored conversations. A conversation belongs to the inbound
+/// partition its messages arrive on (agent actions are co-partitioned with them).
 pub(super) trait Conversations {
-    fn load(&self, id: &str) -> Result<Option<Conversation>, StateError>;
+    fn load(&self, partition: i32, id: &str) -> Result<Option<Conversation>, StateError>;
 }
 
 impl Conversations for Store {
-    fn load(&self, id: &str) -> Result<Option<Conversation>, StateError> {
-        self.conversation(id)
+    fn load(&self, partition: i32, id: &str) -> Result<Option<Conversation>, StateError> {
+        self.conversation(partition, id)
     }
 }
 
-/// One input applied in this batch (replays are not: they were applied before).
+/// A conversation by its partition and id.
+pub(super) type ConversationKey = (i32, String);
+
+/// One input applied in this batch.
 pub(super) struct Applied {
     pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    /// Its outputs: the outbox entry that makes a replay exact.
+    /// Its outputs (what the unit tests look at; `Plan::out` has them all in order).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub records: Vec<OutRecord>,
     pub outcome: &'static str,
 }
@@ -57,9 +60,10 @@ pub(super) struct Applied {
 #[derive(Default)]
 pub(super) struct Plan {
     pub applied: Vec<Applied>,
-    /// The conversations changed by this batch, as they are after it.
-    pub conversations: HashMap<String, Conversation>,
-    /// Every record to produce, in input order (replays included).
+    /// The conversations changed by this batch, as they are after it; `None` for one that
+    /// was closed (deleted: a tombstone on the changelog).
+    pub conversations: HashMap<ConversationKey, Option<Conversation>>,
+    /// Every record to produce, in input order.
     pub out: Vec<OutRecord>,
     /// Per partition: where the batch started (to rewind after an abort) and the next
     /// offset to read once it commits.
@@ -67,7 +71,6 @@ pub(super) struct Plan {
     pub next_offsets: HashMap<(String, i32), i64>,
     /// Kinds of the dead letters produced, for the metrics once committed.
     pub dead_letters: Vec<ErrorKind>,
-    pub replayed: usize,
     /// When each answered message was sent, for the end-to-end latency at commit.
     pub sent_times: Vec<DateTime<Utc>>,
 }
@@ -94,11 +97,6 @@ impl Planner<'_> {
             plan.first_offsets.entry(tp.clone()).or_insert(r.offset);
             plan.next_offsets.insert(tp, r.offset + 1);
             let records = match &item.work {
-                Work::Replay(records) => {
-                    plan.replayed += 1;
-                    plan.out.extend(records.iter().cloned());
-                    continue;
-                }
                 Work::Bad(e) => Err(e.clone()),
                 Work::Customer(m) => match predictions.next() {
                     None => Err(DecodeError::new(
@@ -133,8 +131,6 @@ impl Planner<'_> {
             plan.out.extend(records.iter().cloned());
             plan.applied.push(Applied {
                 topic: r.topic.clone(),
-                partition: r.partition,
-                offset: r.offset,
                 records,
                 outcome,
             });
@@ -153,13 +149,15 @@ impl Planner<'_> {
         record: &Record,
         plan: &mut Plan,
     ) -> Result<Result<(Vec<OutRecord>, &'static str), DecodeError>, StateError> {
-        let current = match plan.conversations.remove(conversation_id) {
-            Some(c) => c,
+        let key = (record.partition, conversation_id.to_string());
+        let current = match plan.conversations.remove(&key) {
+            Some(c) => c.unwrap_or_default(),
             None => self
                 .conversations
-                .load(conversation_id)?
+                .load(record.partition, conversation_id)?
                 .unwrap_or_default(),
         };
+        let closes = matches!(event, Event::Agent(a) if a.action == AgentActionKind::Close);
         let ctx = Context {
             kb: self.kb,
             orders: self.orders,
@@ -199,8 +197,10 @@ impl Planner<'_> {
                     ),
                 ),
                 (None, _) => {
-                    plan.conversations
-                        .insert(conversation_id.to_string(), step.state);
+                    // A closed case is done: its state goes (the next message starts a new
+                    // conversation), and the changelog forgets it.
+                    let after = (!closes).then_some(step.state);
+                    plan.conversations.insert(key, after);
                     return Ok(Ok((records, step.outcome.as_str())));
                 }
             },
@@ -208,8 +208,7 @@ impl Planner<'_> {
         };
         // A refused event for a conversation that does not exist creates none.
         if before != Conversation::default() {
-            plan.conversations
-                .insert(conversation_id.to_string(), before);
+            plan.conversations.insert(key, Some(before));
         }
         Ok(Err(refused))
     }
@@ -250,9 +249,16 @@ mod tests {
     struct Stored(HashMap<String, Conversation>);
 
     impl Conversations for Stored {
-        fn load(&self, id: &str) -> Result<Option<Conversation>, StateError> {
-            Ok(self.0.get(id).cloned())
+        fn load(&self, partition: i32, id: &str) -> Result<Option<Conversation>, StateError> {
+            // Every record of these tests is on partition 0: another partition is not
+            // where a conversation lives.
+            Ok(self.0.get(id).filter(|_| partition == 0).cloned())
         }
+    }
+
+    /// A conversation as the plan left it (present, not closed).
+    fn conv<'p>(p: &'p Plan, id: &str) -> &'p Conversation {
+        p.conversations[&(0, id.to_string())].as_ref().unwrap()
     }
 
     fn kb() -> Knowledge {
@@ -351,10 +357,10 @@ mod tests {
             assert_eq!(p.applied[i].records[0].topic, "chat.replies");
         }
         // c-2 keeps no trace of the message that failed: one customer turn, its answer.
-        let c2 = &p.conversations["c-2"];
+        let c2 = conv(&p, "c-2");
         assert_eq!(c2.last_message_id.as_deref(), Some("m13"));
         assert_eq!(c2.transcript.len(), 2);
-        assert_eq!(p.conversations["c-1"].transcript.len(), 4);
+        assert_eq!(conv(&p, "c-1").transcript.len(), 4);
         assert_eq!(p.dead_letters, vec![ErrorKind::InternalError]);
         let tp = ("chat.inbound".to_string(), 0);
         assert_eq!((p.first_offsets[&tp], p.next_offsets[&tp]), (10, 14));
@@ -381,7 +387,7 @@ mod tests {
             &["check_payment_methods"],
             Stored(HashMap::new()),
         );
-        stored.insert("c-1".to_string(), p.conversations["c-1"].clone());
+        stored.insert("c-1".to_string(), conv(&p, "c-1").clone());
         let items = vec![
             // A conversation nobody started: refused, and not created.
             agent(5, "ghost", AgentActionKind::TakeOver, ""),
@@ -392,35 +398,68 @@ mod tests {
         ];
         let p = plan(&items, &[], Stored(stored));
         assert_eq!(kind(&p.applied[0]).as_deref(), Some("agent_not_allowed"));
-        assert!(!p.conversations.contains_key("ghost"));
+        assert!(!p.conversations.contains_key(&(0, "ghost".to_string())));
         assert!(p.applied[1].records.is_empty());
         assert_eq!(kind(&p.applied[2]).as_deref(), Some("output_too_large"));
         assert!(p.applied[2].records[0].size() < 600 * 1024);
         assert_eq!(p.applied[3].records[0].topic, "chat.replies");
-        let turns = &p.conversations["c-1"].transcript;
+        let turns = &conv(&p, "c-1").transcript;
         assert_eq!(turns.last().unwrap().text, "Ann here");
         assert!(turns.iter().all(|t| t.text.len() < 100));
     }
 
     #[test]
-    fn replays_resend_the_outbox_and_missing_predictions_are_internal_errors() {
-        let stored = OutRecord {
-            topic: "chat.replies".into(),
-            key: None,
-            value: b"stored".to_vec(),
-            headers: vec![],
-        };
-        let items = vec![
-            Item {
-                record: record("chat.inbound", 3),
-                work: Work::Replay(vec![stored.clone()]),
-            },
-            customer(4, "c-9", "hello"),
-        ];
-        let p = plan(&items, &[], Stored(HashMap::new()));
-        assert_eq!(p.replayed, 1);
-        assert_eq!(p.out[0], stored);
+    fn missing_predictions_are_internal_errors_and_a_close_deletes() {
+        let p = plan(&[customer(4, "c-9", "hello")], &[], Stored(HashMap::new()));
         assert_eq!(p.applied.len(), 1);
         assert_eq!(kind(&p.applied[0]).as_deref(), Some("internal_error"));
+
+        let agent = |offset: i64, action| Item {
+            record: record("chat.agent-actions", offset),
+            work: Work::Agent(AgentAction {
+                conversation_id: "c-1".into(),
+                agent_id: "ann".into(),
+                action,
+                text: None,
+                action_id: None,
+                sent_at: None,
+                force: true,
+            }),
+        };
+        let first = plan(
+            &[customer(1, "c-1", "can I pay with paypal")],
+            &["check_payment_methods"],
+            Stored(HashMap::new()),
+        );
+        let stored = Stored(HashMap::from([(
+            "c-1".to_string(),
+            conv(&first, "c-1").clone(),
+        )]));
+        let p = plan(
+            &[
+                agent(2, AgentActionKind::TakeOver),
+                agent(3, AgentActionKind::Close),
+            ],
+            &[],
+            stored,
+        );
+        assert_eq!(kind(&p.applied[0]), None);
+        assert_eq!(kind(&p.applied[1]), None);
+        // Closed: deleted, which the changelog carries as a tombstone.
+        assert_eq!(p.conversations[&(0, "c-1".to_string())], None);
+        // The same id on another partition is another conversation: not found there.
+        let other = Item {
+            record: Record {
+                partition: 5,
+                ..record("chat.agent-actions", 9)
+            },
+            ..agent(9, AgentActionKind::TakeOver)
+        };
+        let stored = Stored(HashMap::from([(
+            "c-1".to_string(),
+            conv(&first, "c-1").clone(),
+        )]));
+        let p = plan(&[other], &[], stored);
+        assert_eq!(kind(&p.applied[0]).as_deref(), Some("agent_not_allowed"));
     }
 }

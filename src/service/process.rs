@@ -15,21 +15,10 @@ use super::{Service, ServiceError};
 use crate::kafka::{KafkaError, Record};
 use crate::wire::{check_key, decode_agent_action, decode_inbound, DecodeError, ErrorKind};
 
-use super::commit::TXN_TIMEOUT;
+use super::commit::{Change, ChangelogEnds, TXN_TIMEOUT};
+use crate::state::encode_conversation;
 
 impl Service {
-    fn decode(&self, record: &Record) -> Result<Work, ServiceError> {
-        if let Some(next) = self.store.applied_offset(&record.topic, record.partition)? {
-            if record.offset < next {
-                let stored = self
-                    .store
-                    .outbox(&record.topic, record.partition, record.offset)?;
-                return Ok(Work::Replay(stored.unwrap_or_default()));
-            }
-        }
-        Ok(guarded(|| self.validate(record)).unwrap_or_else(Work::Bad))
-    }
-
     /// After a failed batch: each text alone, so that only a message the model fails on is
     /// dead-lettered (`processing_error`) and the others are answered.
     async fn classify_one_by_one(
@@ -82,7 +71,7 @@ impl Service {
         self.guard.busy(&self.health);
         let mut items = Vec::with_capacity(batch.len());
         for record in batch {
-            let work = self.decode(&record)?;
+            let work = guarded(|| self.validate(&record)).unwrap_or_else(Work::Bad);
             items.push(Item { record, work });
         }
 
@@ -124,22 +113,22 @@ impl Service {
             now: Utc::now(),
         };
         let plan = block(|| planner.plan(&items, predictions))?;
-        let mut state = self.store.batch();
-        for a in &plan.applied {
-            state.put_outbox(&a.topic, a.partition, a.offset, &a.records);
-            state.put_offset(&a.topic, a.partition, a.offset + 1);
-        }
-        for (id, c) in &plan.conversations {
-            state.put_conversation(id, c);
-        }
-        // State, applied offsets and outbox first: if the transaction below never commits,
-        // the replay finds the outbox and re-sends it instead of applying the input twice.
-        block(|| self.store.write(state))?;
-        crash_point();
+        let changes: Vec<Change> = plan
+            .conversations
+            .iter()
+            .map(|((partition, id), c)| Change {
+                partition: *partition,
+                id: id.clone(),
+                value: c.as_ref().map(encode_conversation),
+            })
+            .collect();
 
+        // Outputs, changelog and offsets in one transaction; the local copy is written only
+        // once it has committed. If this instance dies in between, the local copy is behind
+        // the changelog, and the next restore of the partition reads the difference.
         let started = Instant::now();
-        match self.commit(&plan.out, &plan.next_offsets).await {
-            Ok(()) => {
+        match self.commit(&plan.out, &changes, &plan.next_offsets).await {
+            Ok(ends) => {
                 self.metrics
                     .transaction_seconds
                     .observe(started.elapsed().as_secs_f64());
@@ -148,9 +137,9 @@ impl Service {
                     .with_label_values(&["committed"])
                     .inc();
                 self.guard.committed(&self.health);
-                for ((topic, partition), next) in &plan.next_offsets {
-                    block(|| self.store.prune_outbox(topic, *partition, *next))?;
-                }
+                block(|| self.write_local(&changes, &ends))?;
+                self.tasks()
+                    .committed(&plan.next_offsets, &self.cfg.topics.inbound);
                 self.count_committed(&plan);
                 Ok(())
             }
@@ -166,23 +155,49 @@ impl Service {
                 let wait = self.guard.aborted(&self.health, &e.to_string());
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
                     "transaction aborted; the batch will be re-read");
-                // Re-read from the batch's start; the outbox makes that replay exact. A
-                // partition that moved to another member is resumed there instead.
-                // A seek that fails would let the consumer read on past the aborted batch and
-                // lose its outputs: stop instead; a restart resumes from the committed offsets.
+                // Nothing of the batch was kept: re-read it from its start. A seek that
+                // fails would let the consumer read on past the aborted batch and lose its
+                // outputs: stop instead; a restart resumes from the committed offsets.
                 for ((topic, partition), first) in &plan.first_offsets {
-                    block(|| {
-                        self.consumer
-                            .seek(topic, *partition, Offset::Offset(*first), TXN_TIMEOUT)
-                    })
-                    .map_err(KafkaError::client(format!(
-                        "rewinding {topic}/{partition} after an aborted transaction"
-                    )))?;
+                    let consumer = if *topic == self.cfg.topics.inbound {
+                        self.consumer.as_ref() as &dyn SeekTo
+                    } else {
+                        self.agents.as_ref() as &dyn SeekTo
+                    };
+                    block(|| consumer.seek_to(topic, *partition, *first)).map_err(
+                        KafkaError::client(format!(
+                            "rewinding {topic}/{partition} after an aborted transaction"
+                        )),
+                    )?;
                 }
                 tokio::time::sleep(wait).await;
                 Ok(())
             }
         }
+    }
+
+    /// Writes a committed batch's conversation changes to the local copy, each partition's
+    /// changelog position with them.
+    pub(super) fn write_local(
+        &self,
+        changes: &[Change],
+        ends: &ChangelogEnds,
+    ) -> Result<(), ServiceError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.store.batch();
+        for c in changes {
+            match &c.value {
+                Some(v) => state.put_conversation_bytes(c.partition, c.id.as_bytes(), v),
+                None => state.delete_conversation(c.partition, c.id.as_bytes()),
+            }
+        }
+        for (partition, next) in ends {
+            state.put_offset(&self.changelog, *partition, *next);
+        }
+        self.store.write(state)?;
+        Ok(())
     }
 
     /// Counts what a committed batch did (only then: an aborted batch is read again).
@@ -199,7 +214,6 @@ impl Service {
                 .with_label_values(&[kind.as_str()])
                 .inc();
         }
-        self.metrics.replayed.inc_by(plan.replayed as u64);
         for r in &plan.out {
             self.metrics
                 .records_out
@@ -229,27 +243,16 @@ impl Service {
     }
 }
 
-/// Fault injection for the crash tests: with `PARLEY_CRASH_BEFORE_COMMIT=N` the process
-/// aborts after writing the state of its Nth batch and before committing its transaction,
-/// the one window where only the outbox keeps the outputs exactly-once.
-fn crash_point() {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    static AT: OnceLock<Option<u64>> = OnceLock::new();
-    static BATCHES: AtomicU64 = AtomicU64::new(0);
-    let at = AT.get_or_init(|| {
-        std::env::var("PARLEY_CRASH_BEFORE_COMMIT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    });
-    if let Some(at) = at {
-        if BATCHES.fetch_add(1, Ordering::Relaxed) + 1 == *at {
-            tracing::error!(
-                batch = at,
-                "PARLEY_CRASH_BEFORE_COMMIT: aborting before the commit"
-            );
-            std::process::abort();
-        }
+/// Seeking either consumer (the group's, or the agent-actions reader) back after an abort.
+trait SeekTo {
+    fn seek_to(&self, topic: &str, partition: i32, offset: i64) -> rdkafka::error::KafkaResult<()>;
+}
+
+impl<C: rdkafka::consumer::ConsumerContext + 'static> SeekTo
+    for rdkafka::consumer::StreamConsumer<C>
+{
+    fn seek_to(&self, topic: &str, partition: i32, offset: i64) -> rdkafka::error::KafkaResult<()> {
+        self.seek(topic, partition, Offset::Offset(offset), TXN_TIMEOUT)
     }
 }
 

@@ -1,6 +1,11 @@
 //! Parley's state in RocksDB: conversations, the orders table and its per-customer index,
-//! the offsets applied so far and the outbox of each applied input. Every value starts with
-//! a version byte, so a later release can read (and migrate) what an earlier one wrote.
+//! and how far each is applied. Every value starts with a version byte, so a later release
+//! can read (and migrate) what an earlier one wrote.
+//!
+//! Conversations are scoped to the inbound partition that owns them (the key starts with the
+//! partition), and each partition's position in the conversation changelog is kept with them,
+//! written in the same batch: a partition can be restored, dropped or kept warm on its own,
+//! and its local copy is always exactly the changelog up to that position.
 
 mod codec;
 
@@ -9,20 +14,24 @@ use std::path::Path;
 use rocksdb::{
     ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::dialogue::{Conversation, Orders};
 use crate::wire::Order;
 
-pub use codec::{decode, encode};
+pub use codec::{decode, encode, encode_conversation};
 
-const CF_CONVERSATIONS: &str = "conversations";
+/// Conversations of store version 1, keyed by id alone; read as a fallback (see
+/// `Store::conversation`), never written.
+const CF_LEGACY_CONVERSATIONS: &str = "conversations";
+const CF_CONVERSATIONS: &str = "partition_conversations";
 const CF_ORDERS: &str = "orders";
 const CF_ORDERS_BY_CUSTOMER: &str = "orders_by_customer";
 const CF_OFFSETS: &str = "offsets";
+/// Version 1's outbox; unused since outputs are produced before the state is written.
 const CF_OUTBOX: &str = "outbox";
 const CF_META: &str = "meta";
-const FAMILIES: [&str; 6] = [
+const FAMILIES: [&str; 7] = [
+    CF_LEGACY_CONVERSATIONS,
     CF_CONVERSATIONS,
     CF_ORDERS,
     CF_ORDERS_BY_CUSTOMER,
@@ -31,8 +40,9 @@ const FAMILIES: [&str; 6] = [
     CF_META,
 ];
 
-/// Layout of the store as a whole (column families and keys).
-pub const STORE_VERSION: u8 = 1;
+/// Layout of the store as a whole (column families and keys). Version 1 kept conversations
+/// by id alone and an outbox; it is opened and upgraded in place.
+pub const STORE_VERSION: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -44,15 +54,6 @@ pub enum StateError {
     Corrupt { what: String, message: String },
     #[error("state store: {what} was written by a newer Parley (format version {version}); upgrade Parley or use another --state-dir")]
     TooNew { what: String, version: u8 },
-}
-
-/// A record to produce, as kept in the outbox until its transaction has committed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutRecord {
-    pub topic: String,
-    pub key: Option<Vec<u8>>,
-    pub value: Vec<u8>,
-    pub headers: Vec<(String, String)>,
 }
 
 /// The state store; cheap to share behind an `Arc` (RocksDB is thread-safe).
@@ -68,11 +69,21 @@ fn offset_key(topic: &str, partition: i32) -> Vec<u8> {
     k
 }
 
-fn outbox_key(topic: &str, partition: i32, offset: i64) -> Vec<u8> {
-    let mut k = offset_key(topic, partition);
-    // Big-endian of a non-negative offset sorts numerically, so a range delete prunes.
-    k.extend_from_slice(&offset.to_be_bytes());
+/// A conversation's key: its partition (big-endian, so one partition is one key range),
+/// then its id.
+fn conversation_key(partition: i32, id: &str) -> Vec<u8> {
+    let mut k = partition.to_be_bytes().to_vec();
+    k.extend_from_slice(id.as_bytes());
     k
+}
+
+fn partition_range(partition: i32) -> (Vec<u8>, Vec<u8>) {
+    let start = partition.to_be_bytes().to_vec();
+    let end = match partition.checked_add(1) {
+        Some(next) => next.to_be_bytes().to_vec(),
+        None => vec![0xff; 5],
+    };
+    (start, end)
 }
 
 fn customer_key(customer_id: &str, order_id: &str) -> Vec<u8> {
@@ -118,6 +129,20 @@ impl Store {
                 Ok(())
             }
             Some(v) if v.first() == Some(&STORE_VERSION) => Ok(()),
+            Some(v) if v.first() == Some(&1) => {
+                // Version 1: its conversations stay where they are and are read as a
+                // fallback; its outbox belonged to transactions settled before this start.
+                let mut wb = WriteBatch::default();
+                wb.delete_range_cf(
+                    self.cf(CF_OUTBOX),
+                    [0u8].as_slice(),
+                    [0xffu8; 64].as_slice(),
+                );
+                wb.put_cf(cf, b"store_version", [STORE_VERSION]);
+                self.db.write(wb)?;
+                tracing::info!("state store upgraded from version 1 to {STORE_VERSION}");
+                Ok(())
+            }
             Some(v) if v.first().is_some_and(|x| *x > STORE_VERSION) => Err(StateError::TooNew {
                 what: "the store".into(),
                 version: v[0],
@@ -129,14 +154,84 @@ impl Store {
         }
     }
 
-    pub fn conversation(&self, id: &str) -> Result<Option<Conversation>, StateError> {
-        match self
+    /// A conversation of `partition`. A conversation not found there is looked up among
+    /// those a version 1 store kept by id alone: an upgraded instance goes on with them, and
+    /// the first change moves one into its partition (and onto the changelog).
+    pub fn conversation(
+        &self,
+        partition: i32,
+        id: &str,
+    ) -> Result<Option<Conversation>, StateError> {
+        let found = self
             .db
-            .get_pinned_cf(self.cf(CF_CONVERSATIONS), id.as_bytes())?
-        {
+            .get_pinned_cf(self.cf(CF_CONVERSATIONS), conversation_key(partition, id))?;
+        let found = match found {
+            Some(bytes) => Some(bytes),
+            None => self
+                .db
+                .get_pinned_cf(self.cf(CF_LEGACY_CONVERSATIONS), id.as_bytes())?,
+        };
+        match found {
             None => Ok(None),
             Some(bytes) => codec::decode_conversation(&bytes, id).map(Some),
         }
+    }
+
+    /// Every conversation of `partition` (id and state), for the expiry scan; one that cannot
+    /// be decoded is reported, not skipped silently.
+    pub fn conversations_in(
+        &self,
+        partition: i32,
+    ) -> impl Iterator<Item = Result<(String, Conversation), StateError>> + '_ {
+        let (start, end) = partition_range(partition);
+        self.db
+            .iterator_cf(
+                self.cf(CF_CONVERSATIONS),
+                IteratorMode::From(&start, Direction::Forward),
+            )
+            .take_while(move |item| {
+                item.as_ref()
+                    .map_or(true, |(k, _)| k.as_ref() < end.as_slice())
+            })
+            .map(|item| {
+                let (k, v) = item?;
+                let id = String::from_utf8_lossy(&k[4..]).into_owned();
+                let c = codec::decode_conversation(&v, &id)?;
+                Ok((id, c))
+            })
+    }
+
+    /// The partitions this store holds conversation state of: those with a changelog
+    /// position under `changelog`.
+    pub fn partitions_held(&self, changelog: &str) -> Result<Vec<i32>, StateError> {
+        let mut prefix = changelog.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_OFFSETS),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if let Ok(bytes) = <[u8; 4]>::try_from(&k[prefix.len()..]) {
+                out.push(i32::from_be_bytes(bytes));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets a partition's conversations and its changelog position together, so that
+    /// the next restore of it reads the changelog from the start.
+    pub fn drop_partition(&self, changelog: &str, partition: i32) -> Result<(), StateError> {
+        let (start, end) = partition_range(partition);
+        let mut wb = WriteBatch::default();
+        wb.delete_range_cf(self.cf(CF_CONVERSATIONS), start, end);
+        wb.delete_cf(self.cf(CF_OFFSETS), offset_key(changelog, partition));
+        self.db.write(wb)?;
+        Ok(())
     }
 
     pub fn order(&self, id: &str) -> Result<Option<Order>, StateError> {
@@ -168,7 +263,8 @@ impl Store {
         Ok(out)
     }
 
-    /// The next offset to read of a partition, as far as the state has applied it.
+    /// The next offset to read of a partition, as far as the state has applied it (the
+    /// orders topic, the conversation changelog).
     pub fn applied_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, StateError> {
         match self
             .db
@@ -183,36 +279,6 @@ impl Store {
                 Ok(Some(i64::from_be_bytes(bytes)))
             }
         }
-    }
-
-    /// What an applied input produced, while its transaction may not have committed.
-    pub fn outbox(
-        &self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-    ) -> Result<Option<Vec<OutRecord>>, StateError> {
-        match self
-            .db
-            .get_cf(self.cf(CF_OUTBOX), outbox_key(topic, partition, offset))?
-        {
-            None => Ok(None),
-            Some(bytes) => {
-                decode(&bytes, &format!("outbox {topic}/{partition}@{offset}")).map(Some)
-            }
-        }
-    }
-
-    /// Forgets the outbox entries below `next`: their transaction has committed.
-    pub fn prune_outbox(&self, topic: &str, partition: i32, next: i64) -> Result<(), StateError> {
-        let mut wb = WriteBatch::default();
-        wb.delete_range_cf(
-            self.cf(CF_OUTBOX),
-            outbox_key(topic, partition, 0),
-            outbox_key(topic, partition, next),
-        );
-        self.db.write(wb)?;
-        Ok(())
     }
 
     pub fn batch(&self) -> StateBatch<'_> {
@@ -246,13 +312,18 @@ impl Store {
         total
     }
 
-    /// Estimated number of conversations kept.
+    /// Estimated number of conversations kept (warm copies of partitions given up
+    /// included).
     pub fn conversation_count(&self) -> u64 {
-        self.db
-            .property_int_value_cf(self.cf(CF_CONVERSATIONS), "rocksdb.estimate-num-keys")
-            .ok()
-            .flatten()
-            .unwrap_or(0)
+        [CF_CONVERSATIONS, CF_LEGACY_CONVERSATIONS]
+            .iter()
+            .filter_map(|cf| {
+                self.db
+                    .property_int_value_cf(self.cf(cf), "rocksdb.estimate-num-keys")
+                    .ok()
+                    .flatten()
+            })
+            .sum()
     }
 
     /// Flushes memtables so a clean shutdown leaves no WAL to replay.
@@ -271,27 +342,40 @@ pub struct StateBatch<'a> {
 }
 
 impl StateBatch<'_> {
-    pub fn put_conversation(&mut self, id: &str, c: &Conversation) {
+    /// Stores a conversation of `partition` (and retires its version 1 copy, if any).
+    pub fn put_conversation(&mut self, partition: i32, id: &str, c: &Conversation) {
         self.wb.put_cf(
             self.store.cf(CF_CONVERSATIONS),
-            id.as_bytes(),
+            conversation_key(partition, id),
             codec::encode_conversation(c),
         );
+        self.wb
+            .delete_cf(self.store.cf(CF_LEGACY_CONVERSATIONS), id.as_bytes());
     }
 
+    /// Stores a conversation as the changelog carries it (already encoded).
+    pub fn put_conversation_bytes(&mut self, partition: i32, id: &[u8], value: &[u8]) {
+        let mut k = partition.to_be_bytes().to_vec();
+        k.extend_from_slice(id);
+        self.wb.put_cf(self.store.cf(CF_CONVERSATIONS), k, value);
+        self.wb
+            .delete_cf(self.store.cf(CF_LEGACY_CONVERSATIONS), id);
+    }
+
+    pub fn delete_conversation(&mut self, partition: i32, id: &[u8]) {
+        let mut k = partition.to_be_bytes().to_vec();
+        k.extend_from_slice(id);
+        self.wb.delete_cf(self.store.cf(CF_CONVERSATIONS), k);
+        self.wb
+            .delete_cf(self.store.cf(CF_LEGACY_CONVERSATIONS), id);
+    }
+
+    /// The next offset to read of a topic's partition (the orders topic, the changelog).
     pub fn put_offset(&mut self, topic: &str, partition: i32, next: i64) {
         self.wb.put_cf(
             self.store.cf(CF_OFFSETS),
             offset_key(topic, partition),
             next.to_be_bytes(),
-        );
-    }
-
-    pub fn put_outbox(&mut self, topic: &str, partition: i32, offset: i64, records: &[OutRecord]) {
-        self.wb.put_cf(
-            self.store.cf(CF_OUTBOX),
-            outbox_key(topic, partition, offset),
-            encode(&records),
         );
     }
 

@@ -18,27 +18,89 @@ fn writes_are_atomic_and_survive_a_reopen() {
             failures: 1,
             ..Default::default()
         };
-        b.put_conversation("c1", &c);
-        b.put_offset("chat.inbound", 2, 41);
-        let rec = OutRecord {
-            topic: "chat.replies".into(),
-            key: Some(b"c1".to_vec()),
-            value: b"{}".to_vec(),
-            headers: vec![],
-        };
-        b.put_outbox("chat.inbound", 2, 40, std::slice::from_ref(&rec));
+        b.put_conversation(2, "c1", &c);
+        b.put_offset("changelog", 2, 41);
         store.write(b).unwrap();
-        assert_eq!(
-            store.outbox("chat.inbound", 2, 40).unwrap().unwrap(),
-            vec![rec]
-        );
-        store.prune_outbox("chat.inbound", 2, 41).unwrap();
-        assert!(store.outbox("chat.inbound", 2, 40).unwrap().is_none());
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.conversation("c1").unwrap().unwrap().failures, 1);
-    assert_eq!(store.applied_offset("chat.inbound", 2).unwrap(), Some(41));
-    assert_eq!(store.applied_offset("chat.inbound", 3).unwrap(), None);
+    assert_eq!(store.conversation(2, "c1").unwrap().unwrap().failures, 1);
+    // Another partition's "c1" is another conversation.
+    assert!(store.conversation(3, "c1").unwrap().is_none());
+    assert_eq!(store.applied_offset("changelog", 2).unwrap(), Some(41));
+    assert_eq!(store.applied_offset("changelog", 3).unwrap(), None);
+}
+
+#[test]
+fn a_partition_is_listed_scanned_and_dropped_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let c = Conversation {
+        failures: 2,
+        ..Default::default()
+    };
+    let mut b = store.batch();
+    for p in [0, 1, 2] {
+        b.put_conversation(p, &format!("c-{p}-a"), &c);
+        b.put_conversation(p, &format!("c-{p}-b"), &c);
+        b.put_offset("changelog", p, 10 + p as i64);
+    }
+    b.put_offset("orders", 7, 3);
+    store.write(b).unwrap();
+    assert_eq!(store.partitions_held("changelog").unwrap(), vec![0, 1, 2]);
+    let ids: Vec<String> = store.conversations_in(1).map(|r| r.unwrap().0).collect();
+    assert_eq!(ids, vec!["c-1-a", "c-1-b"]);
+    store.drop_partition("changelog", 1).unwrap();
+    assert_eq!(store.conversations_in(1).count(), 0);
+    assert_eq!(store.applied_offset("changelog", 1).unwrap(), None);
+    assert_eq!(store.conversations_in(2).count(), 2);
+    assert_eq!(store.partitions_held("changelog").unwrap(), vec![0, 2]);
+    let mut b = store.batch();
+    b.delete_conversation(0, b"c-0-a");
+    store.write(b).unwrap();
+    assert!(store.conversation(0, "c-0-a").unwrap().is_none());
+    assert!(store.conversation(0, "c-0-b").unwrap().is_some());
+}
+
+#[test]
+fn a_version_1_store_is_upgraded_and_its_conversations_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // What version 1 wrote: conversations by id alone, and the version.
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let db = DB::open_cf(&opts, dir.path(), ["conversations", "meta", "outbox"]).unwrap();
+        let c = Conversation {
+            failures: 1,
+            ..Default::default()
+        };
+        db.put_cf(
+            db.cf_handle("conversations").unwrap(),
+            b"old",
+            codec::encode_conversation(&c),
+        )
+        .unwrap();
+        db.put_cf(db.cf_handle("outbox").unwrap(), b"x", b"y")
+            .unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"store_version", [1u8])
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.conversation(4, "old").unwrap().unwrap().failures, 1);
+    // The first change moves it into its partition.
+    let moved = Conversation {
+        failures: 2,
+        ..Default::default()
+    };
+    let mut b = store.batch();
+    b.put_conversation(4, "old", &moved);
+    store.write(b).unwrap();
+    assert_eq!(store.conversation(4, "old").unwrap().unwrap().failures, 2);
+    assert!(store.conversation(5, "old").unwrap().is_none());
+    drop(store);
+    // Reopened as version 2.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.conversation(4, "old").unwrap().unwrap().failures, 2);
 }
 
 #[test]

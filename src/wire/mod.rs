@@ -285,3 +285,13 @@ pub struct AgentAction {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
 }
+
+/// A record to produce: one output of a dialogue step (reply, escalation, order request,
+/// dead letter).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutRecord {
+    pub topic: String,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
