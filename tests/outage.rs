@@ -44,7 +44,13 @@ fn a_minute_without_the_broker_heals_with_every_message_answered_once() {
             state_dir: &state.path().join("state"),
             max_text_bytes: 4000,
             env: vec![],
-            extra: vec![("--partitions".into(), "3".into())],
+            // A minute without a broker is ridden out in-process only when the transaction
+            // it interrupts outlives it (the defaults fail over in 45 s instead).
+            extra: vec![
+                ("--partitions".into(), "3".into()),
+                ("--session-timeout-ms".into(), "240000".into()),
+                ("--transaction-timeout-ms".into(), "180000".into()),
+            ],
         },
     );
     let mut replies = Output::connect(&broker.bootstrap, &t.replies());

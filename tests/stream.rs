@@ -466,3 +466,92 @@ fn a_second_instance_with_the_same_transactional_id_is_refused() {
     assert!(!first.log_text().contains("fenced"), "{}", first.log_text());
     drop(first);
 }
+
+#[test]
+fn a_closed_or_idle_conversation_becomes_a_changelog_tombstone() {
+    let _turn = serial();
+    let t = Topics::new("expiry");
+    t.create(2);
+    let input = Input::new();
+    let state = tempfile::tempdir().unwrap();
+    let service = Service::start(&ServiceConfig {
+        topics: &t,
+        state_dir: &state.path().join("state"),
+        max_text_bytes: 4000,
+        env: vec![],
+        extra: vec![
+            ("--conversation-ttl-secs".into(), "20".into()),
+            ("--expiry-interval-secs".into(), "1".into()),
+        ],
+    });
+    let changelog = format!("{}-conversations-changelog", t.group());
+    let mut log = Output::new(&changelog);
+    let mut replies = Output::new(&t.replies());
+    for conv in ["c-idle", "c-closed"] {
+        input.send_json(
+            &t.inbound(),
+            conv,
+            &msg(&format!("{conv}-1"), conv, "u-1", "how can I pay"),
+        );
+    }
+    input.flush();
+    replies.until(Duration::from_secs(60), "two replies", |r| r.len() >= 2);
+    let state_of = |records: &[rdkafka::message::OwnedMessage], key: &str| {
+        records
+            .iter()
+            .filter(|m| m.key() == Some(key.as_bytes()))
+            .map(|m| m.payload().is_some())
+            .collect::<Vec<bool>>()
+    };
+    log.until(Duration::from_secs(30), "both conversations", |r| {
+        !state_of(r, "c-idle").is_empty() && !state_of(r, "c-closed").is_empty()
+    });
+    // An agent closes one: its state goes at once.
+    for action in ["take_over", "close"] {
+        input.send_json(
+            &t.agent_actions(),
+            "c-closed",
+            &json!({"conversation_id": "c-closed", "agent_id": "ann", "action": action,
+                    "force": true}),
+        );
+    }
+    input.flush();
+    log.until(Duration::from_secs(30), "the close's tombstone", |r| {
+        state_of(r, "c-closed").last() == Some(&false)
+    });
+    assert_ne!(
+        state_of(&log.records, "c-idle").last(),
+        Some(&false),
+        "the idle conversation went before its time"
+    );
+    // The other one, after 20 s without a message.
+    log.until(
+        Duration::from_secs(60),
+        "the idle conversation's tombstone",
+        |r| state_of(r, "c-idle").last() == Some(&false),
+    );
+    let expired = service
+        .metrics()
+        .get("parley_conversations_expired_total")
+        .copied()
+        .unwrap_or(0.0);
+    assert_eq!(expired, 1.0);
+    // A new message starts afresh: the bot greets a conversation it does not know.
+    input.send_json(
+        &t.inbound(),
+        "c-idle",
+        &msg("c-idle-2", "c-idle", "u-1", "how can I pay"),
+    );
+    input.flush();
+    log.until(Duration::from_secs(30), "the new state", |r| {
+        state_of(r, "c-idle").last() == Some(&true)
+    });
+    let last = log
+        .records
+        .iter()
+        .rev()
+        .find(|m| m.key() == Some(b"c-idle".as_slice()))
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&last.payload().unwrap()[1..]).unwrap();
+    assert_eq!(value["transcript"].as_array().unwrap().len(), 2, "{value}");
+}

@@ -38,6 +38,9 @@ pub struct RunArgs {
     /// Idle conversations are deleted after this long (default 30 days).
     #[arg(long, env = "PARLEY_CONVERSATION_TTL_SECS")]
     pub conversation_ttl_secs: Option<u64>,
+    /// How often idle conversations and old warm copies are looked for.
+    #[arg(long, env = "PARLEY_EXPIRY_INTERVAL_SECS")]
+    pub expiry_interval_secs: Option<u64>,
     /// How long the state of partitions given up is kept for a quick move back.
     #[arg(long, env = "PARLEY_WARM_CACHE_SECS")]
     pub warm_cache_secs: Option<u64>,
@@ -162,6 +165,7 @@ impl RunArgs {
         set(&mut sc.transaction_timeout_ms, &self.transaction_timeout_ms);
         set(&mut sc.conversation_ttl_secs, &self.conversation_ttl_secs);
         set(&mut sc.warm_cache_secs, &self.warm_cache_secs);
+        set(&mut sc.expiry_interval_secs, &self.expiry_interval_secs);
         set(&mut c.state_dir, &self.state_dir);
         set(&mut c.model, &self.model);
         set(&mut c.device, &self.device);

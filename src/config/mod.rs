@@ -460,8 +460,8 @@ impl Config {
                  instance's open transaction ends before its partitions are restored elsewhere",
             );
         }
-        if sc.conversation_ttl_secs < 60 {
-            return invalid("scale.conversation_ttl_secs", "must be at least 60");
+        if sc.conversation_ttl_secs == 0 {
+            return invalid("scale.conversation_ttl_secs", "must be at least 1");
         }
         if sc.expiry_interval_secs == 0 {
             return invalid("scale.expiry_interval_secs", "must be at least 1");

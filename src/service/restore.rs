@@ -170,11 +170,7 @@ impl Restorer {
     /// position, as a warm copy.
     pub fn cancel(&mut self, partition: i32) -> Result<(), ServiceError> {
         if self.running.remove(&partition).is_some() {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition(&self.changelog, partition);
-            self.consumer
-                .incremental_unassign(&tpl)
-                .map_err(KafkaError::client("unassigning the changelog"))?;
+            self.unassign(partition)?;
         }
         Ok(())
     }
@@ -288,7 +284,7 @@ impl Restorer {
             let mut b = store.batch();
             b.put_offset(&self.changelog, partition, at[&partition]);
             store.write(b)?;
-            self.cancel_finished(partition)?;
+            self.unassign(partition)?;
             if let Some(p) = self.running.remove(&partition) {
                 out.push(Restored {
                     partition,
@@ -302,7 +298,7 @@ impl Restorer {
         Ok(out)
     }
 
-    fn cancel_finished(&self, partition: i32) -> Result<(), ServiceError> {
+    fn unassign(&self, partition: i32) -> Result<(), ServiceError> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&self.changelog, partition);
         self.consumer
