@@ -264,13 +264,13 @@ async fn serve(
     if cfg.topics.create {
         crate::kafka::ensure_topics(&cfg).await?;
     }
+    let orders = tokio::task::block_in_place(|| {
+        OrdersLoader::new(cfg.clone(), store.clone(), metrics.clone(), health.clone())
+    })?;
     crate::kafka::ensure_changelog(&cfg).await?;
     // Before the producer exists: its `init_transactions` would fence a live instance that
     // has the same transactional_id.
     crate::service::identity::check(&cfg).await?;
-    let orders = tokio::task::block_in_place(|| {
-        OrdersLoader::new(cfg.clone(), store.clone(), metrics.clone(), health.clone())
-    })?;
     let service = tokio::task::block_in_place(|| {
         Service::new(
             cfg.clone(),

@@ -57,6 +57,9 @@ pub(super) struct Restored {
 struct Progress {
     kind: RestoreKind,
     end: i64,
+    /// The reader reported the partition's end without having read anything: everything
+    /// left to read was compacted away or aborted.
+    empty_eof: bool,
     started: Instant,
     records: u64,
     keys: HashSet<Vec<u8>>,
@@ -158,6 +161,7 @@ impl Restorer {
             Progress {
                 kind,
                 end: high,
+                empty_eof: false,
                 started,
                 records: 0,
                 keys: HashSet::new(),
@@ -193,7 +197,13 @@ impl Restorer {
             };
             let m = match polled {
                 Ok(m) => m,
-                Err(rdkafka::error::KafkaError::PartitionEOF(_)) => continue,
+                Err(rdkafka::error::KafkaError::PartitionEOF(partition)) => {
+                    let at = self.positions()?;
+                    if let Some(p) = self.running.get_mut(&partition) {
+                        p.empty_eof |= !at.contains_key(&partition);
+                    }
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the changelog; retrying");
                     break;
@@ -263,26 +273,29 @@ impl Restorer {
 
     fn all_at_end(&self) -> Result<bool, ServiceError> {
         let at = self.positions()?;
-        Ok(self
-            .running
-            .iter()
-            .all(|(p, progress)| at.get(p).is_some_and(|o| *o >= progress.end)))
+        Ok(self.running.iter().all(|(p, progress)| match at.get(p) {
+            Some(o) => *o >= progress.end,
+            None => progress.empty_eof,
+        }))
     }
 
     /// The partitions whose read position reached their end: their position (past the
     /// last transaction marker) is stored and they leave the restore consumer.
     fn finished(&mut self, store: &Store) -> Result<Vec<Restored>, ServiceError> {
         let at = self.positions()?;
-        let done: Vec<i32> = self
+        let done: Vec<(i32, i64)> = self
             .running
             .iter()
-            .filter(|(p, progress)| at.get(p).is_some_and(|o| *o >= progress.end))
-            .map(|(p, _)| *p)
+            .filter_map(|(p, progress)| match at.get(p) {
+                Some(o) if *o >= progress.end => Some((*p, *o)),
+                None if progress.empty_eof => Some((*p, progress.end)),
+                _ => None,
+            })
             .collect();
         let mut out = Vec::new();
-        for partition in done {
+        for (partition, next) in done {
             let mut b = store.batch();
-            b.put_offset(&self.changelog, partition, at[&partition]);
+            b.put_offset(&self.changelog, partition, next);
             store.write(b)?;
             self.unassign(partition)?;
             if let Some(p) = self.running.remove(&partition) {
