@@ -555,3 +555,49 @@ fn a_closed_or_idle_conversation_becomes_a_changelog_tombstone() {
     let value: serde_json::Value = serde_json::from_slice(&last.payload().unwrap()[1..]).unwrap();
     assert_eq!(value["transcript"].as_array().unwrap().len(), 2, "{value}");
 }
+
+#[test]
+fn a_changelog_with_another_partition_count_is_refused() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+
+    let _turn = serial();
+    let t = Topics::new("mismatch");
+    t.create(3);
+    // A changelog left from a run with another partition count.
+    let changelog = format!("{}-conversations-changelog", t.group());
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let topic =
+        NewTopic::new(&changelog, 2, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+    for r in rt
+        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .unwrap()
+    {
+        r.unwrap();
+    }
+    let state = tempfile::tempdir().unwrap();
+    let service = Service::launch(&ServiceConfig {
+        topics: &t,
+        state_dir: &state.path().join("state"),
+        max_text_bytes: 4000,
+        env: vec![],
+        extra: vec![],
+    });
+    let log = service.log.clone();
+    let status = service.wait_exit(Duration::from_secs(120));
+    assert!(!status.success());
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(
+        text.contains(&format!("{changelog} has 2 partitions"))
+            && text.contains("exactly as many partitions as the inbound topic"),
+        "{text}"
+    );
+}

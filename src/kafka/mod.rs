@@ -153,6 +153,9 @@ pub fn restore_consumer_config(cfg: &Config) -> ClientConfig {
             ("auto.offset.reset", "earliest"),
             ("isolation.level", "read_committed"),
             ("enable.partition.eof", "true"),
+            // A restore reads to a known end; a fetch parked at that end for the default
+            // 500 ms would only delay noticing that it has arrived.
+            ("fetch.wait.max.ms", "10"),
         ],
     )
 }

@@ -126,8 +126,13 @@ impl Topics {
 
     /// Creates the topics before the service does, so the test can produce first.
     pub fn create(&self, partitions: i32) {
+        self.create_on(&brokers(), partitions);
+    }
+
+    /// `create` on `brokers` instead of the shared broker.
+    pub fn create_on(&self, brokers: &str, partitions: i32) {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
+            .set("bootstrap.servers", brokers)
             .create()
             .unwrap();
         let names = [
@@ -233,6 +238,20 @@ impl Output {
                 self.records.push(m.detach());
             }
         }
+    }
+
+    /// Takes what has already arrived, without waiting; returns how many records came.
+    pub fn drain(&mut self) -> usize {
+        let before = self.records.len();
+        // Bounded: a run of client errors (a broker outage) must not keep the caller here.
+        for _ in 0..100_000 {
+            match self.consumer.poll(Duration::ZERO) {
+                Some(Ok(m)) => self.records.push(m.detach()),
+                Some(Err(_)) => {}
+                None => break,
+            }
+        }
+        self.records.len() - before
     }
 
     pub fn json(&self) -> Vec<serde_json::Value> {
@@ -350,6 +369,23 @@ impl Service {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`TERM`, `STOP`, `CONT`, `KILL`, ...) without waiting; false when it
+    /// could not be sent (the process is gone).
+    pub fn signal(&self, signal: &str) -> bool {
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
     }
 
     pub fn kill(mut self) {
@@ -510,15 +546,19 @@ impl Service {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_parley"));
         cmd.current_dir(repo())
             .arg("run")
-            .args(["--brokers", brokers])
-            .args(["--transactional-id", &format!("{}-txn", t.prefix)])
-            .arg("--state-dir")
+            .args(["--brokers", brokers]);
+        // Instances of one group need transactional ids of their own: `extra` may name one.
+        if !cfg.extra.iter().any(|(k, _)| k == "--transactional-id") {
+            cmd.args(["--transactional-id", &format!("{}-txn", t.prefix)]);
+        }
+        cmd.arg("--state-dir")
             .arg(cfg.state_dir)
             .args(["--metrics-addr", &metrics_addr])
             .args(t.flags())
             .args(["--max-text-bytes", &cfg.max_text_bytes.to_string()])
             .env_remove("PARLEY_CONFIG")
             .env_remove("PARLEY_CRASH_BEFORE_COMMIT")
+            .env_remove("PARLEY_CRASH_DURING_RESTORE")
             .stdout(Stdio::null())
             .stderr(log_file);
         for (k, v) in &cfg.extra {
