@@ -268,9 +268,6 @@ async fn serve(
         OrdersLoader::new(cfg.clone(), store.clone(), metrics.clone(), health.clone())
     })?;
     crate::kafka::ensure_changelog(&cfg).await?;
-    // Before the producer exists: its `init_transactions` would fence a live instance that
-    // has the same transactional_id.
-    crate::service::identity::check(&cfg).await?;
     let service = tokio::task::block_in_place(|| {
         Service::new(
             cfg.clone(),

@@ -447,10 +447,17 @@ impl Config {
             return invalid("transactional_id", "is empty");
         }
         let sc = &self.scale;
-        if sc.session_timeout_ms < 6_000 || sc.session_timeout_ms > 3_600_000 {
+        if sc.session_timeout_ms < 6_000 || sc.session_timeout_ms > 1_800_000 {
             return invalid(
                 "scale.session_timeout_ms",
-                "must be between 6000 and 3600000 (the brokers' default group limits)",
+                "must be between 6000 and 1800000 (the brokers' default \
+                 group.min/max.session.timeout.ms)",
+            );
+        }
+        if sc.transaction_timeout_ms > 900_000 {
+            return invalid(
+                "scale.transaction_timeout_ms",
+                "must be at most 900000 (the brokers' default transaction.max.timeout.ms)",
             );
         }
         if sc.transaction_timeout_ms < 1_000 || sc.transaction_timeout_ms >= sc.session_timeout_ms {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -202,6 +202,7 @@ pub async fn ensure_changelog(cfg: &Config) -> Result<(), KafkaError> {
             "reading the partitions of {changelog}"
         )))?;
     }
+    check_compacted(&admin, &changelog).await?;
     for (name, why) in [
         (changelog.as_str(), "the changelog"),
         (t.agent_actions.as_str(), "agent actions"),
@@ -229,4 +230,31 @@ pub async fn ensure_changelog(cfg: &Config) -> Result<(), KafkaError> {
         }
     }
     Ok(())
+}
+
+/// A changelog that deletes by age would lose the state of every conversation older than its
+/// retention at the next full restore: refuse anything but compaction.
+async fn check_compacted(
+    admin: &AdminClient<DefaultClientContext>,
+    changelog: &str,
+) -> Result<(), KafkaError> {
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let resource = ResourceSpecifier::Topic(changelog);
+    let results = admin
+        .describe_configs([&resource], &opts)
+        .await
+        .map_err(KafkaError::client(format!("describing {changelog}")))?;
+    let policy = results
+        .into_iter()
+        .flatten()
+        .find_map(|r| r.get("cleanup.policy").and_then(|e| e.value.clone()));
+    match policy {
+        Some(p) if p.split(',').map(str::trim).any(|x| x == "compact") => Ok(()),
+        Some(p) => Err(KafkaError::Other(format!(
+            "the changelog topic {changelog} has cleanup.policy={p}: it must be compacted \
+             (cleanup.policy=compact), or conversation state would be deleted by age"
+        ))),
+        // The broker did not say (an ACL without DescribeConfigs): nothing to check.
+        None => Ok(()),
+    }
 }

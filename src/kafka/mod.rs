@@ -219,7 +219,7 @@ pub fn reader_at_end(
     Ok(consumer)
 }
 
-/// The producer's view of a record to send: key, value and headers as stored in the outbox.
+/// The producer's view of an output record: key, value and headers.
 pub fn future_record(r: &OutRecord) -> FutureRecord<'_, [u8], [u8]> {
     let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
     for (k, v) in &r.headers {

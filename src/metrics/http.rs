@@ -63,7 +63,7 @@ impl Health {
         }
     }
 
-    /// `/readyz`: `Ok` once the consumer has partitions and the orders table has caught up,
+    /// `/readyz`: `Ok` once the consumer has partitions, all restored, and the orders table has caught up,
     /// else the first thing still missing.
     pub fn readiness(&self) -> Result<(), String> {
         if self.ready.load(Ordering::Relaxed) {
@@ -73,7 +73,7 @@ impl Health {
         } else if !self.orders_caught_up.load(Ordering::Relaxed) {
             Err("orders table catching up".into())
         } else {
-            Err("no partitions assigned yet".into())
+            Err("no partitions assigned yet, or some still restoring".into())
         }
     }
 }

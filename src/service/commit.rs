@@ -147,7 +147,7 @@ impl Service {
                 }
                 Ok(Err((e, _))) => {
                     return Err(KafkaError::Client {
-                        context: "delivering an output record".into(),
+                        context: "delivering a record of the transaction".into(),
                         cause: e,
                     })
                 }

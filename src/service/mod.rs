@@ -87,10 +87,8 @@ pub struct Service {
 }
 
 impl Service {
-    /// Connects the consumer and the transactional producer. `init_transactions` fences any
-    /// earlier incarnation with the same `transactional_id` and aborts its open transaction;
-    /// it is retried while the coordinator is unavailable (a broker still starting). The
-    /// consumer subscribes only in `run`, once the orders table has caught up.
+    /// Creates the consumers and the transactional producer. Transactions are initialised
+    /// in `run`, once this instance has made sure no live instance has its transactional id.
     pub fn new(
         cfg: Config,
         store: Arc<Store>,
@@ -121,14 +119,6 @@ impl Service {
         let producer: FutureProducer = producer_config(&cfg)
             .create()
             .map_err(KafkaError::client("creating the producer"))?;
-        let what = format!(
-            "initialising transactions (transactional.id {})",
-            cfg.transactional_id
-        );
-        retry::blocking(&what, Backoff::within(STARTUP_DEADLINE), || {
-            producer.init_transactions(Duration::from_secs(30))
-        })
-        .map_err(KafkaError::client(what))?;
         Ok(Self {
             store,
             kb,
@@ -161,6 +151,20 @@ impl Service {
             self.health.live.store(false, Ordering::Relaxed);
             return Ok(());
         }
+        // Right before joining the group: the check sees the group as it is now, and
+        // `init_transactions` fences (and aborts the open transaction of) only this
+        // instance's own earlier run.
+        identity::check(&self.cfg).await?;
+        let what = format!(
+            "initialising transactions (transactional.id {})",
+            self.cfg.transactional_id
+        );
+        tokio::task::block_in_place(|| {
+            retry::blocking(&what, Backoff::within(STARTUP_DEADLINE), || {
+                self.producer.init_transactions(Duration::from_secs(30))
+            })
+        })
+        .map_err(KafkaError::client(what))?;
         // Only the inbound topic is subscribed: agent actions are read from the partitions
         // that go with the inbound ones this instance is given (co-partitioned).
         self.consumer

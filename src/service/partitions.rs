@@ -82,13 +82,15 @@ impl Service {
             tpl.add_partition(agents, *p);
         }
         // With read_committed, librdkafka asks for stable offsets: the answer waits until
-        // no transaction of a previous owner is still open on them.
+        // no transaction of a previous owner is still open on them. A short wait, tried again
+        // at every turn of the loop, so that the other partitions are served meanwhile.
         let committed = match tokio::task::block_in_place(|| {
-            self.consumer.committed_offsets(tpl, Duration::from_secs(5))
+            self.consumer
+                .committed_offsets(tpl, Duration::from_millis(300))
         }) {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, ?pending, "reading committed offsets; retrying");
+                tracing::debug!(error = %e, ?pending, "committed offsets not settled yet; trying again");
                 return Ok(());
             }
         };
@@ -113,8 +115,18 @@ impl Service {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .start(&self.store, p)
-            })?;
-            done.extend(started);
+            });
+            match started {
+                Ok(started) => done.extend(started),
+                // The broker busy or a leader moving: the partition waits for the next turn.
+                Err(ServiceError::Kafka(e)) if !e.is_fatal() => {
+                    tracing::warn!(partition = p, error = %e, "starting a restore; trying again");
+                    if let Some(task) = self.tasks().held.get_mut(&p) {
+                        task.phase = Phase::Pending;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
         for r in done {
             self.activate(r)?;

@@ -194,7 +194,7 @@ impl Service {
             }
         }
         for (partition, next) in ends {
-            state.put_offset(&self.changelog, *partition, *next);
+            state.put_changelog_position(&self.changelog, *partition, *next);
         }
         self.store.write(state)?;
         Ok(())

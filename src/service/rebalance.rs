@@ -1,8 +1,9 @@
 //! The group's rebalance callbacks. They run inside the consumer's poll (in `gather`), so
 //! they only take note: the batch in flight has always committed before the next poll, and
 //! what moves is handled by the loop between two batches (`tasks`). Newly assigned
-//! partitions are paused right after the incremental assign, before a fetch could start, so
-//! no record of theirs is read until their state has been restored.
+//! partitions are paused right after the incremental assign, so that they are not fetched
+//! while their state is restored; a record of theirs that still arrives is dropped and
+//! the partition sought back when it is served (`partitions`).
 
 use std::sync::{Arc, Mutex};
 

@@ -3,8 +3,9 @@
 //! consumer stays well within `max.poll.interval.ms`.
 //!
 //! A partition is read from the local copy's changelog position (a delta when this instance
-//! held it recently) or from the start (empty, or its position no longer on the topic) up to
-//! the changelog's high watermark as it was when the restore began. The end is read without
+//! held it recently) or from the start (empty, its position no longer on the topic, or older
+//! than [`MAX_DELTA_AGE`]) up to the changelog's high watermark as it was when the restore
+//! began. The end is read without
 //! isolation: reading (`read_committed`) cannot pass a transaction still open, so reaching it
 //! means every transaction up to there has ended, including a stalled previous owner's, whose
 //! open transaction the broker aborts after `transaction.timeout.ms`. Each chunk is written
@@ -22,6 +23,11 @@ use super::ServiceError;
 use crate::config::Config;
 use crate::kafka::{client_config, restore_consumer_config, KafkaError};
 use crate::state::Store;
+
+/// A local copy last brought up to date longer ago than this is restored in full: compaction
+/// removes tombstones after the changelog's `delete.retention.ms` (24 hours by default), so a
+/// delta read over a longer absence could miss a conversation's deletion and bring it back.
+const MAX_DELTA_AGE: chrono::Duration = chrono::Duration::hours(12);
 
 /// Records written to RocksDB in one batch while restoring.
 const CHUNK: usize = 2000;
@@ -57,8 +63,8 @@ pub(super) struct Restored {
 struct Progress {
     kind: RestoreKind,
     end: i64,
-    /// The reader reported the partition's end without having read anything: everything
-    /// left to read was compacted away or aborted.
+    /// The reader reported the partition's end without having read anything, and that end
+    /// is stable: everything left to read was compacted away or aborted.
     empty_eof: bool,
     started: Instant,
     records: u64,
@@ -112,19 +118,25 @@ impl Restorer {
                 "reading the ends of {}/{partition}",
                 self.changelog
             )))?;
-        let local = store.applied_offset(&self.changelog, partition)?;
+        let local = store.changelog_position(&self.changelog, partition)?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let fresh =
+            |at: Option<i64>| at.is_some_and(|t| now - t < MAX_DELTA_AGE.num_milliseconds());
         let (from, kind) = match local {
-            Some(at) if (low..=high).contains(&at) => (at, RestoreKind::Delta),
+            Some((next, at)) if (low..=high).contains(&next) && fresh(at) => {
+                (next, RestoreKind::Delta)
+            }
             other => {
-                if let Some(at) = other {
-                    // The topic no longer has where the local copy stopped (deleted and
-                    // made again, or truncated): it cannot be brought up to date.
-                    tracing::warn!(
+                if let Some((next, at)) = other {
+                    // Too old to trust for deletions, or the topic no longer has where the
+                    // local copy stopped (deleted and made again, or truncated).
+                    tracing::info!(
                         partition,
-                        local = at,
+                        local = next,
                         low,
                         high,
-                        "the local copy's changelog position is not on the topic; restoring in full"
+                        written_ms_ago = at.map(|t| now - t),
+                        "the local copy cannot be brought up to date by a delta; restoring in full"
                     );
                 }
                 store.drop_partition(&self.changelog, partition)?;
@@ -140,7 +152,7 @@ impl Restorer {
         );
         if from >= high {
             let mut b = store.batch();
-            b.put_offset(&self.changelog, partition, high);
+            b.put_changelog_position(&self.changelog, partition, high);
             store.write(b)?;
             return Ok(Some(Restored {
                 partition,
@@ -198,11 +210,18 @@ impl Restorer {
             let m = match polled {
                 Ok(m) => m,
                 Err(rdkafka::error::KafkaError::PartitionEOF(partition)) => {
-                    let at = self.positions()?;
-                    if let Some(p) = self.running.get_mut(&partition) {
-                        p.empty_eof |= !at.contains_key(&partition);
-                    }
+                    self.note_empty_end(partition)?;
                     continue;
+                }
+                Err(e) if super::retry::is_permanent(&e) => {
+                    return Err(KafkaError::Client {
+                        context: format!(
+                            "restoring from {} (check this instance's ACLs)",
+                            self.changelog
+                        ),
+                        cause: e,
+                    }
+                    .into());
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the changelog; retrying");
@@ -241,6 +260,31 @@ impl Restorer {
         self.finished(store)
     }
 
+    /// The reader reached the end it can see with nothing read. That end is the last stable
+    /// offset: only when it has reached the restore's end is nothing left to wait for (a
+    /// transaction still open below the end may yet commit).
+    fn note_empty_end(&mut self, partition: i32) -> Result<(), ServiceError> {
+        if self.positions()?.contains_key(&partition) {
+            return Ok(());
+        }
+        let Some(end) = self.running.get(&partition).map(|p| p.end) else {
+            return Ok(());
+        };
+        let (_, stable) = self
+            .consumer
+            .fetch_watermarks(&self.changelog, partition, TIMEOUT)
+            .map_err(KafkaError::client(format!(
+                "reading the stable end of {}/{partition}",
+                self.changelog
+            )))?;
+        if stable >= end {
+            if let Some(p) = self.running.get_mut(&partition) {
+                p.empty_eof = true;
+            }
+        }
+        Ok(())
+    }
+
     fn write_chunk(
         &mut self,
         store: &Store,
@@ -248,7 +292,7 @@ impl Restorer {
         last: &mut HashMap<i32, i64>,
     ) -> Result<(), ServiceError> {
         for (partition, next) in last.drain() {
-            batch.put_offset(&self.changelog, partition, next);
+            batch.put_changelog_position(&self.changelog, partition, next);
         }
         store.write(batch)?;
         self.chunks += 1;
@@ -295,7 +339,7 @@ impl Restorer {
         let mut out = Vec::new();
         for (partition, next) in done {
             let mut b = store.batch();
-            b.put_offset(&self.changelog, partition, next);
+            b.put_changelog_position(&self.changelog, partition, next);
             store.write(b)?;
             self.unassign(partition)?;
             if let Some(p) = self.running.remove(&partition) {

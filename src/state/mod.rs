@@ -4,8 +4,10 @@
 //!
 //! Conversations are scoped to the inbound partition that owns them (the key starts with the
 //! partition), and each partition's position in the conversation changelog is kept with them,
-//! written in the same batch: a partition can be restored, dropped or kept warm on its own,
-//! and its local copy is always exactly the changelog up to that position.
+//! written in the same batch, with when it was written: a partition can be restored, dropped
+//! or kept warm on its own, and its local copy is the changelog up to that position (as of
+//! that time: see `service::restore` for how old a copy may be and still be brought up to
+//! date).
 
 mod codec;
 
@@ -66,6 +68,13 @@ fn offset_key(topic: &str, partition: i32) -> Vec<u8> {
     let mut k = topic.as_bytes().to_vec();
     k.push(0);
     k.extend_from_slice(&partition.to_be_bytes());
+    k
+}
+
+/// Where the time a changelog position was written is kept (in the meta family).
+fn position_time_key(topic: &str, partition: i32) -> Vec<u8> {
+    let mut k = b"position_at\0".to_vec();
+    k.extend_from_slice(&offset_key(topic, partition));
     k
 }
 
@@ -230,8 +239,27 @@ impl Store {
         let mut wb = WriteBatch::default();
         wb.delete_range_cf(self.cf(CF_CONVERSATIONS), start, end);
         wb.delete_cf(self.cf(CF_OFFSETS), offset_key(changelog, partition));
+        wb.delete_cf(self.cf(CF_META), position_time_key(changelog, partition));
         self.db.write(wb)?;
         Ok(())
+    }
+
+    /// A partition's changelog position and when it was written (milliseconds since the
+    /// epoch; `None` for a position written before times were kept).
+    pub fn changelog_position(
+        &self,
+        changelog: &str,
+        partition: i32,
+    ) -> Result<Option<(i64, Option<i64>)>, StateError> {
+        let Some(next) = self.applied_offset(changelog, partition)? else {
+            return Ok(None);
+        };
+        let at = self
+            .db
+            .get_cf(self.cf(CF_META), position_time_key(changelog, partition))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(i64::from_be_bytes);
+        Ok(Some((next, at)))
     }
 
     pub fn order(&self, id: &str) -> Result<Option<Order>, StateError> {
@@ -335,7 +363,7 @@ impl Store {
     }
 }
 
-/// Writes that must happen together (one input message's effects).
+/// Writes that must happen together (one batch's effects, with their positions).
 pub struct StateBatch<'a> {
     store: &'a Store,
     wb: WriteBatch,
@@ -343,6 +371,7 @@ pub struct StateBatch<'a> {
 
 impl StateBatch<'_> {
     /// Stores a conversation of `partition` (and retires its version 1 copy, if any).
+    #[cfg(test)]
     pub fn put_conversation(&mut self, partition: i32, id: &str, c: &Conversation) {
         self.wb.put_cf(
             self.store.cf(CF_CONVERSATIONS),
@@ -368,6 +397,17 @@ impl StateBatch<'_> {
         self.wb.delete_cf(self.store.cf(CF_CONVERSATIONS), k);
         self.wb
             .delete_cf(self.store.cf(CF_LEGACY_CONVERSATIONS), id);
+    }
+
+    /// A partition's changelog position, stamped with the time it is written.
+    pub fn put_changelog_position(&mut self, changelog: &str, partition: i32, next: i64) {
+        self.put_offset(changelog, partition, next);
+        let now = chrono::Utc::now().timestamp_millis();
+        self.wb.put_cf(
+            self.store.cf(CF_META),
+            position_time_key(changelog, partition),
+            now.to_be_bytes(),
+        );
     }
 
     /// The next offset to read of a topic's partition (the orders topic, the changelog).

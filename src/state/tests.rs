@@ -45,15 +45,25 @@ fn a_partition_is_listed_scanned_and_dropped_on_its_own() {
         b.put_offset("changelog", p, 10 + p as i64);
     }
     b.put_offset("orders", 7, 3);
+    b.put_changelog_position("changelog", 2, 12);
     store.write(b).unwrap();
     assert_eq!(store.partitions_held("changelog").unwrap(), vec![0, 1, 2]);
+    // A position says when it was written; one from before times were kept does not.
+    let (next, at) = store.changelog_position("changelog", 2).unwrap().unwrap();
+    assert_eq!(next, 12);
+    let age = chrono::Utc::now().timestamp_millis() - at.unwrap();
+    assert!((0..60_000).contains(&age), "{age}");
+    assert_eq!(store.changelog_position("changelog", 0).unwrap(), Some((10, None)));
     let ids: Vec<String> = store.conversations_in(1).map(|r| r.unwrap().0).collect();
     assert_eq!(ids, vec!["c-1-a", "c-1-b"]);
     store.drop_partition("changelog", 1).unwrap();
+    store.drop_partition("changelog", 2).unwrap();
+    assert_eq!(store.changelog_position("changelog", 2).unwrap(), None);
     assert_eq!(store.conversations_in(1).count(), 0);
     assert_eq!(store.applied_offset("changelog", 1).unwrap(), None);
-    assert_eq!(store.conversations_in(2).count(), 2);
-    assert_eq!(store.partitions_held("changelog").unwrap(), vec![0, 2]);
+    assert_eq!(store.conversations_in(2).count(), 0);
+    assert_eq!(store.conversations_in(0).count(), 2);
+    assert_eq!(store.partitions_held("changelog").unwrap(), vec![0]);
     let mut b = store.batch();
     b.delete_conversation(0, b"c-0-a");
     store.write(b).unwrap();
