@@ -53,7 +53,10 @@ fn a_partition_is_listed_scanned_and_dropped_on_its_own() {
     assert_eq!(next, 12);
     let age = chrono::Utc::now().timestamp_millis() - at.unwrap();
     assert!((0..60_000).contains(&age), "{age}");
-    assert_eq!(store.changelog_position("changelog", 0).unwrap(), Some((10, None)));
+    assert_eq!(
+        store.changelog_position("changelog", 0).unwrap(),
+        Some((10, None))
+    );
     let ids: Vec<String> = store.conversations_in(1).map(|r| r.unwrap().0).collect();
     assert_eq!(ids, vec!["c-1-a", "c-1-b"]);
     store.drop_partition("changelog", 1).unwrap();
