@@ -170,7 +170,11 @@ impl Service {
         self.consumer
             .subscribe(&[&self.cfg.topics.inbound])
             .map_err(KafkaError::client("subscribing"))?;
-        let lag = tokio::spawn(lag_reporter(self.consumer.clone(), self.metrics.clone()));
+        let lag = tokio::spawn(lag_reporter(
+            self.consumer.clone(),
+            self.agents.clone(),
+            self.metrics.clone(),
+        ));
         let result = self.run_loop(&mut shutdown).await;
         lag.abort();
         self.health.live.store(false, Ordering::Relaxed);
@@ -376,18 +380,38 @@ fn consumer_backoff() -> Backoff {
 /// Reports the lag per assigned partition every few seconds: the partition's end minus the
 /// next offset to read. It runs beside the processing loop because asking the broker for the
 /// partition ends queues behind the consumer's fetches (up to `fetch.wait.max.ms` each).
-async fn lag_reporter(consumer: Arc<StreamConsumer<GroupContext>>, metrics: Arc<Metrics>) {
+async fn lag_reporter(
+    consumer: Arc<StreamConsumer<GroupContext>>,
+    agents: Arc<StreamConsumer>,
+    metrics: Arc<Metrics>,
+) {
     loop {
-        let (c, m) = (consumer.clone(), metrics.clone());
-        let _ = tokio::task::spawn_blocking(move || report_lag(&c, &m)).await;
+        let (c, a, m) = (consumer.clone(), agents.clone(), metrics.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut samples = lag_of(c.as_ref());
+            samples.extend(lag_of(a.as_ref()));
+            // Partitions no longer held (or not read yet) drop out instead of keeping the
+            // last value they had here.
+            m.consumer_lag.reset();
+            for (topic, partition, lag) in samples {
+                m.consumer_lag
+                    .with_label_values(&[&topic, &partition.to_string()])
+                    .set(lag);
+            }
+        })
+        .await;
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
 
-fn report_lag(consumer: &StreamConsumer<GroupContext>, metrics: &Metrics) {
+/// (topic, partition, lag) of each assigned partition whose read position is known.
+fn lag_of<X: rdkafka::consumer::ConsumerContext, C: Consumer<X>>(
+    consumer: &C,
+) -> Vec<(String, i32, i64)> {
     let (Ok(assignment), Ok(positions)) = (consumer.assignment(), consumer.position()) else {
-        return;
+        return Vec::new();
     };
+    let mut out = Vec::new();
     for e in assignment.elements() {
         let (topic, partition) = (e.topic(), e.partition());
         let Ok((_, high)) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(5))
@@ -402,9 +426,7 @@ fn report_lag(consumer: &StreamConsumer<GroupContext>, metrics: &Metrics) {
             // Nothing read yet (restoring, or idle since assignment): not known.
             _ => continue,
         };
-        metrics
-            .consumer_lag
-            .with_label_values(&[topic, &partition.to_string()])
-            .set((high - next).max(0));
+        out.push((topic.to_string(), partition, (high - next).max(0)));
     }
+    out
 }
