@@ -558,31 +558,12 @@ fn a_closed_or_idle_conversation_becomes_a_changelog_tombstone() {
 
 #[test]
 fn a_changelog_with_another_partition_count_is_refused() {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    use rdkafka::config::ClientConfig;
-
     let _turn = serial();
     let t = Topics::new("mismatch");
     t.create(3);
     // A changelog left from a run with another partition count.
     let changelog = format!("{}-conversations-changelog", t.group());
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let topic =
-        NewTopic::new(&changelog, 2, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
-    for r in rt
-        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
-        .unwrap()
-    {
-        r.unwrap();
-    }
+    create_topic(&brokers(), &changelog, 2, &[("cleanup.policy", "compact")]);
     let state = tempfile::tempdir().unwrap();
     let service = Service::launch(&ServiceConfig {
         topics: &t,

@@ -111,13 +111,7 @@ impl Restorer {
     ) -> Result<Option<Restored>, ServiceError> {
         self.cancel(partition)?;
         let started = Instant::now();
-        let (low, high) = self
-            .probe
-            .fetch_watermarks(&self.changelog, partition, TIMEOUT)
-            .map_err(KafkaError::client(format!(
-                "reading the ends of {}/{partition}",
-                self.changelog
-            )))?;
+        let (low, high) = self.ends(&self.probe, partition)?;
         let local = store.changelog_position(&self.changelog, partition)?;
         let now = chrono::Utc::now().timestamp_millis();
         let fresh =
@@ -260,6 +254,17 @@ impl Restorer {
         self.finished(store)
     }
 
+    /// A changelog partition's start and end as `reader` sees them: the probe (no isolation)
+    /// sees the high watermark, the restore consumer (`read_committed`) the stable end.
+    fn ends(&self, reader: &BaseConsumer, partition: i32) -> Result<(i64, i64), KafkaError> {
+        reader
+            .fetch_watermarks(&self.changelog, partition, TIMEOUT)
+            .map_err(KafkaError::client(format!(
+                "reading the ends of {}/{partition}",
+                self.changelog
+            )))
+    }
+
     /// The reader reached the end it can see with nothing read. That end is the last stable
     /// offset: only when it has reached the restore's end is nothing left to wait for (a
     /// transaction still open below the end may yet commit).
@@ -270,13 +275,7 @@ impl Restorer {
         let Some(end) = self.running.get(&partition).map(|p| p.end) else {
             return Ok(());
         };
-        let (_, stable) = self
-            .consumer
-            .fetch_watermarks(&self.changelog, partition, TIMEOUT)
-            .map_err(KafkaError::client(format!(
-                "reading the stable end of {}/{partition}",
-                self.changelog
-            )))?;
+        let (_, stable) = self.ends(&self.consumer, partition)?;
         if stable >= end {
             if let Some(p) = self.running.get_mut(&partition) {
                 p.empty_eof = true;

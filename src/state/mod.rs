@@ -215,19 +215,26 @@ impl Store {
     pub fn partitions_held(&self, changelog: &str) -> Result<Vec<i32>, StateError> {
         let mut prefix = changelog.as_bytes().to_vec();
         prefix.push(0);
+        Ok(self
+            .suffixes(CF_OFFSETS, &prefix)?
+            .into_iter()
+            .filter_map(|k| <[u8; 4]>::try_from(k.as_slice()).ok())
+            .map(i32::from_be_bytes)
+            .collect())
+    }
+
+    /// The rest of every key of `cf` that starts with `prefix`, in key order.
+    fn suffixes(&self, cf: &str, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_OFFSETS),
-            IteratorMode::From(&prefix, Direction::Forward),
-        );
+        let iter = self
+            .db
+            .iterator_cf(self.cf(cf), IteratorMode::From(prefix, Direction::Forward));
         for item in iter {
             let (k, _) = item?;
-            if !k.starts_with(&prefix) {
+            if !k.starts_with(prefix) {
                 break;
             }
-            if let Ok(bytes) = <[u8; 4]>::try_from(&k[prefix.len()..]) {
-                out.push(i32::from_be_bytes(bytes));
-            }
+            out.push(k[prefix.len()..].to_vec());
         }
         Ok(out)
     }
@@ -274,17 +281,8 @@ impl Store {
         let mut prefix = customer_id.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_ORDERS_BY_CUSTOMER),
-            IteratorMode::From(&prefix, Direction::Forward),
-        );
-        for item in iter {
-            let (k, _) = item?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            let order_id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            if let Some(o) = self.order(&order_id)? {
+        for order_id in self.suffixes(CF_ORDERS_BY_CUSTOMER, &prefix)? {
+            if let Some(o) = self.order(&String::from_utf8_lossy(&order_id))? {
                 out.push(o);
             }
         }

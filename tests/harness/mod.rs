@@ -131,10 +131,6 @@ impl Topics {
 
     /// `create` on `brokers` instead of the shared broker.
     pub fn create_on(&self, brokers: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()
-            .unwrap();
         let names = [
             self.inbound(),
             self.replies(),
@@ -144,20 +140,32 @@ impl Topics {
             self.agent_actions(),
             self.dead_letter(),
         ];
-        let topics: Vec<NewTopic> = names
-            .iter()
-            .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
-            .collect();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let results = rt
-            .block_on(admin.create_topics(&topics, &AdminOptions::new()))
-            .unwrap();
-        for r in results {
-            r.unwrap();
+        for name in &names {
+            create_topic(brokers, name, partitions, &[]);
         }
+    }
+}
+
+/// Creates one topic with `partitions` and the given topic settings (e.g. a compaction
+/// policy), failing the test if it cannot.
+pub fn create_topic(brokers: &str, name: &str, partitions: i32, settings: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in settings {
+        topic = topic.set(k, v);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = rt
+        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .unwrap();
+    for r in results {
+        r.unwrap();
     }
 }
 
