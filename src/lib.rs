@@ -16,6 +16,7 @@ pub mod kafka;
 pub mod knowledge;
 pub mod metrics;
 pub mod model;
+pub mod retrieval;
 pub mod scenario;
 pub mod service;
 pub mod state;

@@ -680,6 +680,8 @@ fn converse(
         let ctx = Context {
             kb: &shared.kb,
             orders: &orders,
+            catalog: &parley::dialogue::answers::NoCatalog,
+            retrieval: &parley::retrieval::RetrievalSettings::DEFAULT,
             settings: &settings,
             transcript_turns: 20,
             oos_label: "out_of_scope",
@@ -722,6 +724,7 @@ fn converse(
                 let event = Event::Customer {
                     message: &message,
                     prediction: &prediction,
+                    found: &parley::retrieval::Found::default(),
                 };
                 (step(state.clone(), event, &ctx), customer)
             }

@@ -47,7 +47,7 @@ fn examples_match_their_schemas() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 7, "one example folder per schema");
+    assert_eq!(checked, 9, "one example folder per schema");
 }
 
 #[test]
@@ -64,9 +64,33 @@ fn parley_types_serialise_to_the_contract() {
         created_at: "2026-11-28T10:00:00.000Z".into(),
         agent_id: None,
         order_id: Some("A-1".into()),
+        source: None,
     };
     let v = serde_json::to_value(&reply).unwrap();
     assert!(validator("reply").is_valid(&v), "{v}");
+    let answered = Reply {
+        source: Some(Source {
+            kind: SourceKind::Product,
+            id: "NW-SH-0001".into(),
+            title: "Trailrunner 2".into(),
+        }),
+        ..reply.clone()
+    };
+    let v = serde_json::to_value(&answered).unwrap();
+    assert!(validator("reply").is_valid(&v), "{v}");
+    // What `parley kb load` publishes passes the topics' schemas.
+    let content = parley::retrieval::content::Content::read(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/kb"),
+    )
+    .unwrap();
+    for a in &content.articles {
+        let v = serde_json::to_value(a).unwrap();
+        assert!(validator("kb-article").is_valid(&v), "{v}");
+    }
+    for p in &content.products {
+        let v = serde_json::to_value(p).unwrap();
+        assert!(validator("product").is_valid(&v), "{v}");
+    }
     let esc = Escalation {
         escalation_id: "e".into(),
         kind: EscalationType::Escalation,

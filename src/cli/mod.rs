@@ -4,6 +4,8 @@ mod bench;
 mod classify;
 mod converse;
 mod eval;
+mod kb;
+mod kb_load;
 mod loadgen;
 mod prepare;
 mod run;
@@ -85,6 +87,9 @@ pub enum Command {
     Classify(classify::ClassifyArgs),
     /// Measure classification throughput and the machine's matrix-multiply speed.
     Bench(bench::BenchArgs),
+    /// The knowledge base: publish articles and products, check what a question finds,
+    /// measure retrieval.
+    Kb(kb::KbArgs),
     /// Build the train/test files of the shipped model from the public data sets.
     PrepareData(prepare::PrepareArgs),
 }
@@ -118,5 +123,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Classify(a) => classify::run(a),
         Command::Bench(a) => bench::run(a),
         Command::PrepareData(a) => prepare::run(a),
+        Command::Kb(a) => kb::run(a),
     }
 }

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use crate::config::{is_secret, Config, REDACTED};
 use crate::knowledge::Knowledge;
 use crate::metrics::{Health, Metrics};
-use crate::model::{Classifier, DeviceSpec, ModelHandle};
-use crate::service::{OrdersLoader, Service};
+use crate::model::{Classifier, DeviceSpec, Embedder, ModelHandle, Models};
+use crate::retrieval::Retriever;
+use crate::service::{rebuild, KnowledgeTable, Service, Table, TableLoader};
 use crate::state::Store;
+use crate::wire::SourceKind;
 
 use super::{io_err, CliError};
 
@@ -49,6 +51,9 @@ pub struct RunArgs {
     pub state_dir: Option<PathBuf>,
     #[arg(long, env = "PARLEY_MODEL")]
     pub model: Option<PathBuf>,
+    /// Sentence encoder for retrieval over articles and products (`retrieval.encoder`).
+    #[arg(long, env = "PARLEY_ENCODER")]
+    pub encoder: Option<PathBuf>,
     /// cpu, cuda or cuda:N.
     #[arg(long, env = "PARLEY_DEVICE")]
     pub device: Option<String>,
@@ -168,6 +173,7 @@ impl RunArgs {
         set(&mut sc.expiry_interval_secs, &self.expiry_interval_secs);
         set(&mut c.state_dir, &self.state_dir);
         set(&mut c.model, &self.model);
+        set(&mut c.retrieval.encoder, &self.encoder);
         set(&mut c.device, &self.device);
         set(&mut c.kb, &self.kb);
         set(&mut c.metrics_addr, &self.metrics_addr);
@@ -229,7 +235,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let classifier = Classifier::load(&cfg.model, &device)?;
     let oos_label = classifier.settings().oos_label.clone();
     let kb = Knowledge::load(&cfg.kb, classifier.labels(), &oos_label)?;
-    let model = ModelHandle::spawn(classifier, 2).map_err(io_err("starting the model thread"))?;
+    let embedder = Embedder::load(&cfg.retrieval.encoder, &device)?;
+    let encoder = Encoder {
+        dims: embedder.dims(),
+        fingerprint: embedder.fingerprint().to_string(),
+    };
+    let model = ModelHandle::spawn(
+        Models {
+            classifier,
+            embedder,
+        },
+        2,
+    )
+    .map_err(io_err("starting the model thread"))?;
     std::fs::create_dir_all(&cfg.state_dir)
         .map_err(io_err(format!("creating {}", cfg.state_dir.display())))?;
     let store = Arc::new(Store::open(&cfg.state_dir)?);
@@ -239,7 +257,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .enable_all()
         .build()
         .map_err(io_err("starting the async runtime"))?;
-    runtime.block_on(serve(cfg, store, kb, model, oos_label))
+    runtime.block_on(serve(cfg, store, kb, model, encoder, oos_label))
+}
+
+/// What the tables need to know of the retrieval encoder.
+struct Encoder {
+    dims: usize,
+    fingerprint: String,
 }
 
 async fn serve(
@@ -247,6 +271,7 @@ async fn serve(
     store: Arc<Store>,
     kb: Knowledge,
     model: ModelHandle,
+    encoder: Encoder,
     oos_label: String,
 ) -> Result<ExitCode, CliError> {
     let metrics = Arc::new(Metrics::new());
@@ -264,9 +289,49 @@ async fn serve(
     if cfg.topics.create {
         crate::kafka::ensure_topics(&cfg).await?;
     }
-    let orders = tokio::task::block_in_place(|| {
-        OrdersLoader::new(cfg.clone(), store.clone(), metrics.clone(), health.clone())
-    })?;
+    // The search indexes live in memory: rebuilt from the store before anything is served.
+    let retriever = Arc::new(
+        Retriever::new(encoder.dims, cfg.retrieval.scoring)
+            .map_err(|e| CliError::Usage(e.to_string()))?,
+    );
+    let started = std::time::Instant::now();
+    let rebuilt = rebuild(&store, &retriever, &model, &encoder.fingerprint).await?;
+    tracing::info!(
+        articles = rebuilt.articles,
+        products = rebuilt.products,
+        embedded = rebuilt.embedded,
+        seconds = started.elapsed().as_secs_f64(),
+        memory_mb = retriever.memory_bytes() / (1 << 20),
+        "search indexes rebuilt"
+    );
+    for (label, n) in [("article", rebuilt.articles), ("product", rebuilt.products)] {
+        metrics
+            .knowledge_documents
+            .with_label_values(&[label])
+            .set(n as i64);
+    }
+    let loader = |table| {
+        tokio::task::block_in_place(|| {
+            TableLoader::new(
+                cfg.clone(),
+                store.clone(),
+                metrics.clone(),
+                health.clone(),
+                table,
+            )
+        })
+    };
+    let knowledge = |kind| {
+        Table::Knowledge(KnowledgeTable {
+            kind,
+            retriever: retriever.clone(),
+            model: model.clone(),
+            fingerprint: encoder.fingerprint.clone(),
+        })
+    };
+    let orders = loader(Table::Orders)?;
+    let articles = loader(knowledge(SourceKind::Article))?;
+    let products = loader(knowledge(SourceKind::Product))?;
     crate::kafka::ensure_changelog(&cfg).await?;
     let service = tokio::task::block_in_place(|| {
         Service::new(
@@ -274,6 +339,7 @@ async fn serve(
             store.clone(),
             kb,
             model,
+            retriever,
             oos_label,
             metrics,
             health,
@@ -288,7 +354,10 @@ async fn serve(
         "running"
     );
     let stop = std::sync::Arc::new(stop);
-    let mut orders_task = tokio::spawn(orders.run(shutdown.clone()));
+    let (s1, s2, s3) = (shutdown.clone(), shutdown.clone(), shutdown.clone());
+    let mut orders_task = tokio::spawn(async move {
+        tokio::try_join!(orders.run(s1), articles.run(s2), products.run(s3)).map(|_| ())
+    });
     let on_signal = stop.clone();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -82,6 +82,7 @@ pub struct Config {
     pub agents: Agents,
     pub health: HealthSettings,
     pub scale: ScaleSettings,
+    pub retrieval: Retrieval,
     /// librdkafka properties for every client (e.g. `"security.protocol" = "SASL_SSL"`); a
     /// secret is best given as `"sasl.password_file" = "/run/secrets/kafka"` or
     /// `"sasl.password_env" = "KAFKA_PASSWORD"`. Properties Parley owns are refused.
@@ -108,6 +109,7 @@ impl Default for Config {
             agents: Agents::default(),
             health: HealthSettings::default(),
             scale: ScaleSettings::default(),
+            retrieval: Retrieval::default(),
             kafka: KafkaProperties::default(),
         }
     }
@@ -123,6 +125,10 @@ pub struct Topics {
     pub order_requests: String,
     pub agent_actions: String,
     pub dead_letter: String,
+    /// Help articles (compacted, keyed by article id).
+    pub articles: String,
+    /// The product catalogue (compacted, keyed by SKU).
+    pub products: String,
     /// The compacted changelog of conversation state; unset, `<group_id>-conversations-changelog`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changelog: Option<String>,
@@ -134,7 +140,7 @@ pub struct Topics {
 
 impl Topics {
     /// Every topic name, in a fixed order.
-    pub fn names(&self) -> [&String; 7] {
+    pub fn names(&self) -> [&String; 9] {
         [
             &self.inbound,
             &self.replies,
@@ -143,6 +149,8 @@ impl Topics {
             &self.order_requests,
             &self.agent_actions,
             &self.dead_letter,
+            &self.articles,
+            &self.products,
         ]
     }
 }
@@ -157,10 +165,32 @@ impl Default for Topics {
             order_requests: "commerce.order-requests".into(),
             agent_actions: "chat.agent-actions".into(),
             dead_letter: "chat.dead-letter".into(),
+            articles: "kb.articles".into(),
+            products: "commerce.products".into(),
             changelog: None,
             create: true,
             partitions: 6,
             replication_factor: 1,
+        }
+    }
+}
+
+/// Retrieval over the articles and products on `kb.articles` and `commerce.products`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retrieval {
+    /// The sentence encoder (Hugging Face layout) that embeds articles, products and
+    /// questions. Changing it re-embeds the stored content at the next start.
+    pub encoder: PathBuf,
+    /// How the two signals are fused, and the score an answer needs.
+    pub scoring: crate::retrieval::RetrievalSettings,
+}
+
+impl Default for Retrieval {
+    fn default() -> Self {
+        Self {
+            encoder: "models/encoder".into(),
+            scoring: crate::retrieval::RetrievalSettings::default(),
         }
     }
 }

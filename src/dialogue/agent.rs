@@ -86,6 +86,7 @@ pub(super) fn handle(mut state: Conversation, action: &AgentAction, ctx: &Contex
                 confidence: None,
                 in_reply_to: state.last_message_id.clone(),
                 agent_id: Some(agent_id),
+                source: None,
                 order_id: state.slots.order_id.clone(),
             });
         }
@@ -108,6 +109,7 @@ pub(super) fn handle(mut state: Conversation, action: &AgentAction, ctx: &Contex
                     confidence: None,
                     in_reply_to: state.last_message_id.clone(),
                     agent_id: None,
+                    source: None,
                     order_id: None,
                 });
             }

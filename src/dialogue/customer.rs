@@ -1,6 +1,7 @@
 //! A customer message: the bot's policy.
 
 use super::agent;
+use super::answers;
 use super::entities::{self, YesNo};
 use super::orders::{self, ORDER_INTENTS};
 use super::turn::{choice_vars, escalate, not_understood, resolved, Turnout};
@@ -9,7 +10,11 @@ use super::{
 };
 use crate::knowledge::Vars;
 use crate::model::Prediction;
-use crate::wire::{ErrorKind, EscalationReason, EscalationType, InboundMessage, Priority, Role};
+use crate::retrieval::Found;
+use crate::wire::{
+    ErrorKind, EscalationReason, EscalationType, InboundMessage, Priority, Product, Role,
+    SourceKind,
+};
 
 /// Business rules over the model's label. "When will my order arrive" and "where is my
 /// order" sit close together in the training data (Bitext's `delivery_period` and
@@ -40,6 +45,7 @@ pub(super) fn handle(
     mut state: Conversation,
     message: &InboundMessage,
     prediction: &Prediction,
+    retrieved: &Found,
     ctx: &Context<'_>,
 ) -> Step {
     // A conversation belongs to the customer of its first signed-in message: a message that
@@ -97,6 +103,7 @@ pub(super) fn handle(
         order_id: None,
         escalate: None,
         requests: Vec::new(),
+        source: None,
     };
 
     // The agent holding the conversation went quiet: back to the queue with a new
@@ -171,8 +178,89 @@ pub(super) fn handle(
         }
     }
 
+    if let Some(outcome) = from_knowledge(&mut state, &found, retrieved, &mut out, ctx) {
+        return out.finish(state, ctx, outcome);
+    }
+
     let outcome = handle_intent(&mut state, intent, &found, &mut out, ctx);
     out.finish(state, ctx, outcome)
+}
+
+/// Intents that hand over to a person; a confident one is never answered with an article.
+const PERSON_INTENTS: &[&str] = &["contact_human_agent", "complaint"];
+
+/// Answers from the shop's articles and products, when they answer the message: a product
+/// question, a policy question, or what would otherwise be "I didn't get that". Requests
+/// about the customer's own orders, and confident requests to act (cancel, return...) not
+/// phrased as a question, keep to their own path.
+fn from_knowledge(
+    state: &mut Conversation,
+    entities: &entities::Entities,
+    retrieved: &Found,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) -> Option<Outcome> {
+    let text = out.message.text.as_str();
+    let p = out.prediction;
+    let confident = p.confidence >= 0.6 && p.intent != ctx.oos_label;
+    if entities.order_id.is_some() || entities::mentions_own_order(text) {
+        return None;
+    }
+    if confident && PERSON_INTENTS.contains(&p.intent.as_str()) {
+        return None;
+    }
+    if confident && ORDER_INTENTS.contains(&p.intent.as_str()) && !answers::is_question(text) {
+        return None;
+    }
+    let follow_up = state.product.is_some() && answers::refers_to_product(text);
+    let best = retrieved.best(ctx.retrieval);
+    match best.map(|h| h.kind) {
+        Some(SourceKind::Product) => {
+            let products = answers::found_products(retrieved, ctx);
+            match products.len() {
+                0 => None,
+                1 => Some(answer_product(state, &products[0], text, out)),
+                _ => {
+                    out.say(answers::which_product(&products));
+                    state.pending = Some(Pending::ChooseProduct {
+                        skus: products.iter().map(|p| p.sku.clone()).collect(),
+                        question: text.to_string(),
+                        asked_at: ctx.now,
+                    });
+                    Some(Outcome::Clarified)
+                }
+            }
+        }
+        _ if follow_up => {
+            let sku = state.product.clone()?;
+            let product = ctx.catalog.product(&sku)?;
+            Some(answer_product(state, &product, text, out))
+        }
+        Some(SourceKind::Article) => {
+            let hit = best?;
+            let article = ctx.catalog.article(&hit.id)?;
+            let (answer, source) = answers::article_answer(&article);
+            out.say(answer);
+            out.source = Some(source);
+            resolved(state);
+            Some(Outcome::Answered)
+        }
+        None => None,
+    }
+}
+
+fn answer_product(
+    state: &mut Conversation,
+    product: &Product,
+    question: &str,
+    out: &mut Turnout<'_>,
+) -> Outcome {
+    let (answer, source) = answers::product_answer(product, question);
+    out.say(answer);
+    out.source = Some(source);
+    state.product = Some(product.sku.clone());
+    resolved(state);
+    Outcome::Answered
 }
 
 /// The customer's message as an answer to the bot's question; `None` when it is a new
@@ -278,6 +366,27 @@ fn answer_pending(
                 asked_at,
             });
             Some(not_understood(state, out, ctx, "clarify_between"))
+        }
+        Pending::ChooseProduct {
+            skus,
+            question,
+            asked_at,
+        } => {
+            let offered: Vec<Product> =
+                skus.iter().filter_map(|s| ctx.catalog.product(s)).collect();
+            match answers::pick_product(text, &offered) {
+                Some(i) => Some(answer_product(state, &offered[i], &question, out)),
+                None if offered.len() >= 2 && !is_new_request(text, out.prediction, ctx) => {
+                    out.say(answers::which_product(&offered));
+                    state.pending = Some(Pending::ChooseProduct {
+                        skus,
+                        question,
+                        asked_at,
+                    });
+                    Some(Outcome::Clarified)
+                }
+                None => None,
+            }
         }
         Pending::NewAddress { order_id, asked_at } => {
             out.intent = Some("change_shipping_address".into());

@@ -3,6 +3,7 @@
 //! service loads the state, calls [`step`], and writes the state and actions atomically.
 
 mod agent;
+pub mod answers;
 mod customer;
 pub mod entities;
 mod orders;
@@ -44,6 +45,9 @@ pub struct Conversation {
     pub handoff: Handoff,
     pub last_message_id: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// The SKU of the product last answered about, for "is it waterproof?" after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +83,13 @@ pub enum Pending {
         order_id: Option<String>,
         asked_at: DateTime<Utc>,
     },
+    /// The question named several products about as well; the bot asked which one.
+    /// `question` is answered once the customer picks.
+    ChooseProduct {
+        skus: Vec<String>,
+        question: String,
+        asked_at: DateTime<Utc>,
+    },
 }
 
 impl Pending {
@@ -87,7 +98,8 @@ impl Pending {
             Self::OrderNumber { asked_at, .. }
             | Self::NewAddress { asked_at, .. }
             | Self::Confirm { asked_at, .. }
-            | Self::Choose { asked_at, .. } => *asked_at,
+            | Self::Choose { asked_at, .. }
+            | Self::ChooseProduct { asked_at, .. } => *asked_at,
         }
     }
 }
@@ -134,6 +146,8 @@ pub trait Orders {
 pub struct Context<'a> {
     pub kb: &'a Knowledge,
     pub orders: &'a dyn Orders,
+    pub catalog: &'a dyn answers::Catalog,
+    pub retrieval: &'a crate::retrieval::RetrievalSettings,
     pub settings: &'a DialogueSettings,
     pub transcript_turns: usize,
     pub oos_label: &'a str,
@@ -155,6 +169,8 @@ pub enum Event<'a> {
     Customer {
         message: &'a InboundMessage,
         prediction: &'a Prediction,
+        /// What retrieval found for the message's text.
+        found: &'a crate::retrieval::Found,
     },
     Agent(&'a AgentAction),
 }
@@ -170,6 +186,8 @@ pub enum Action {
         in_reply_to: Option<String>,
         agent_id: Option<String>,
         order_id: Option<String>,
+        /// The article or product the answer came from.
+        source: Option<crate::wire::Source>,
     },
     Escalate {
         kind: EscalationType,
@@ -256,7 +274,8 @@ pub fn step(state: Conversation, event: Event<'_>, ctx: &Context<'_>) -> Step {
         Event::Customer {
             message,
             prediction,
-        } => customer::handle(state, message, prediction, ctx),
+            found,
+        } => customer::handle(state, message, prediction, found, ctx),
         Event::Agent(action) => agent::handle(state, action, ctx),
     };
     if step.rejection.is_some() {

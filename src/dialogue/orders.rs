@@ -606,6 +606,8 @@ mod tests {
         let ctx = Context {
             kb: &kb,
             orders: &orders,
+            catalog: &crate::dialogue::answers::NoCatalog,
+            retrieval: &crate::retrieval::RetrievalSettings::DEFAULT,
             settings: &settings,
             transcript_turns: 20,
             oos_label: "out_of_scope",
@@ -634,6 +636,7 @@ mod tests {
                 Event::Customer {
                     message: &message,
                     prediction: &prediction,
+                    found: &crate::retrieval::Found::default(),
                 },
                 &ctx,
             );

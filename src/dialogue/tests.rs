@@ -71,6 +71,8 @@ impl Chat {
         Context {
             kb: &self.kb,
             orders: &self.orders,
+            catalog: &crate::dialogue::answers::NoCatalog,
+            retrieval: &crate::retrieval::RetrievalSettings::DEFAULT,
             settings: &self.settings,
             transcript_turns: 20,
             oos_label: "out_of_scope",
@@ -114,6 +116,7 @@ impl Chat {
             Event::Customer {
                 message: &message,
                 prediction: &prediction,
+                found: &crate::retrieval::Found::default(),
             },
             &self.ctx(),
         );
@@ -633,6 +636,8 @@ fn agents_off_the_allow_list_are_refused() {
     let ctx = Context {
         kb: &kb,
         orders: &c.orders,
+        catalog: &crate::dialogue::answers::NoCatalog,
+        retrieval: &crate::retrieval::RetrievalSettings::DEFAULT,
         settings: &c.settings,
         transcript_turns: 20,
         oos_label: "out_of_scope",

@@ -23,6 +23,8 @@ pub(super) struct Turnout<'a> {
     pub escalate: Option<(EscalationReason, Priority)>,
     /// Order requests the customer confirmed.
     pub requests: Vec<Action>,
+    /// The article or product the reply quotes.
+    pub source: Option<crate::wire::Source>,
 }
 
 impl Turnout<'_> {
@@ -54,6 +56,7 @@ impl Turnout<'_> {
                 in_reply_to: Some(self.message.message_id.clone()),
                 agent_id: None,
                 order_id: self.order_id.take(),
+                source: self.source.take(),
             });
         }
         // Built last, so the escalation's transcript includes the bot's answer.

@@ -48,7 +48,7 @@ pub async fn ensure_topics(cfg: &Config) -> Result<(), KafkaError> {
                     t.partitions,
                     TopicReplication::Fixed(t.replication_factor),
                 );
-                if *name == t.orders {
+                if *name == t.orders || *name == t.articles || *name == t.products {
                     topic.set("cleanup.policy", "compact")
                 } else {
                     topic

@@ -40,6 +40,10 @@ pub struct Metrics {
     pub partitions: IntGaugeVec,
     /// Conversations deleted after `conversation_ttl` idle.
     pub expired: IntCounter,
+    /// Articles and products in the search indexes, by kind.
+    pub knowledge_documents: IntGaugeVec,
+    /// Retrieval time added per customer message (embedding and search).
+    pub retrieval_seconds: Histogram,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -186,6 +190,22 @@ impl Metrics {
                 "From begin to commit of one output transaction",
                 seconds,
             ),
+            retrieval_seconds: histogram(
+                &r,
+                "retrieval_duration_seconds",
+                "Retrieval time added per customer message (its share of the batch's embedding, and its search)",
+                exponential_buckets(0.0001, 2.0, 14).expect("buckets"),
+            ),
+            knowledge_documents: {
+                let g = IntGaugeVec::new(
+                    Opts::new("knowledge_documents", "Articles and products searchable, by kind")
+                        .namespace("parley"),
+                    &["kind"],
+                )
+                .expect("metric definition");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
             transactions: counter_vec(
                 &r,
                 "transactions_total",

@@ -3,12 +3,20 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Classifier, ModelError, Prediction};
+use super::{Classifier, Embedder, ModelError, Prediction};
 
 /// The small synchronous interface the backend thread drives. The real implementation is
 /// [`Classifier`]; tests of the stream layers may supply a fake.
 pub trait Classify: Send + 'static {
     fn classify_batch(&mut self, texts: &[String]) -> Result<Vec<Prediction>, ModelError>;
+
+    /// Sentence embeddings for retrieval; a model without an encoder for them says so.
+    fn embed_batch(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let _ = texts;
+        Err(ModelError::Input(
+            "this model thread has no sentence encoder".into(),
+        ))
+    }
 }
 
 impl Classify for Classifier {
@@ -17,9 +25,32 @@ impl Classify for Classifier {
     }
 }
 
+/// The intent classifier and the retrieval encoder, on one thread: the two never run at
+/// once, so each forward pass has both cores.
+pub struct Models {
+    pub classifier: Classifier,
+    pub embedder: Embedder,
+}
+
+impl Classify for Models {
+    fn classify_batch(&mut self, texts: &[String]) -> Result<Vec<Prediction>, ModelError> {
+        self.classifier.classify(texts)
+    }
+
+    fn embed_batch(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.embedder.embed(texts)
+    }
+}
+
+enum Output {
+    Predictions(Vec<Prediction>),
+    Vectors(Vec<Vec<f32>>),
+}
+
 struct Job {
     texts: Vec<String>,
-    reply: oneshot::Sender<Result<Vec<Prediction>, ModelError>>,
+    embed: bool,
+    reply: oneshot::Sender<Result<Output, ModelError>>,
 }
 
 /// Handle to the model thread. Cloning is cheap; the thread stops when every handle is gone.
@@ -40,7 +71,11 @@ impl ModelHandle {
                     // A text that makes the tokenizer or the forward pass panic must not take
                     // the thread (and so the service) down: it fails this batch only.
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        model.classify_batch(&job.texts)
+                        if job.embed {
+                            model.embed_batch(&job.texts).map(Output::Vectors)
+                        } else {
+                            model.classify_batch(&job.texts).map(Output::Predictions)
+                        }
                     }))
                     .unwrap_or_else(|panic| {
                         Err(ModelError::Panicked(crate::telemetry::panic_message(
@@ -56,12 +91,35 @@ impl ModelHandle {
 
     /// Classifies `texts` in one forward pass on the model thread; results keep input order.
     pub async fn classify(&self, texts: Vec<String>) -> Result<Vec<Prediction>, ModelError> {
+        match self.run(texts, false).await? {
+            Output::Predictions(p) => Ok(p),
+            Output::Vectors(_) => Err(ModelError::BackendStopped),
+        }
+    }
+
+    /// Embeds `texts` for retrieval in one forward pass of the encoder.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ModelError> {
+        match self.run(texts, true).await? {
+            Output::Vectors(v) => Ok(v),
+            Output::Predictions(_) => Err(ModelError::BackendStopped),
+        }
+    }
+
+    async fn run(&self, texts: Vec<String>, embed: bool) -> Result<Output, ModelError> {
         if texts.is_empty() {
-            return Ok(Vec::new());
+            return Ok(if embed {
+                Output::Vectors(Vec::new())
+            } else {
+                Output::Predictions(Vec::new())
+            });
         }
         let (reply, rx) = oneshot::channel();
         self.jobs
-            .send(Job { texts, reply })
+            .send(Job {
+                texts,
+                embed,
+                reply,
+            })
             .await
             .map_err(|_| ModelError::BackendStopped)?;
         rx.await.map_err(|_| ModelError::BackendStopped)?

@@ -16,7 +16,7 @@ mod commit;
 mod expiry;
 mod guard;
 pub mod identity;
-mod orders;
+mod knowledge;
 mod output;
 mod partitions;
 mod plan;
@@ -24,6 +24,7 @@ mod process;
 mod rebalance;
 mod restore;
 pub(crate) mod retry;
+mod tables;
 mod tasks;
 
 use std::sync::atomic::Ordering;
@@ -35,9 +36,10 @@ use rdkafka::producer::{FutureProducer, Producer};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-pub use orders::{orders_group, OrdersLoader};
+pub use knowledge::{rebuild, KnowledgeTable, Rebuilt};
 pub use output::record_id;
 pub use rebalance::GroupContext;
+pub use tables::{orders_group, Table, TableLoader};
 
 use crate::config::Config;
 use crate::kafka::{agent_consumer_config, consumer_config, producer_config, KafkaError, Record};
@@ -57,6 +59,8 @@ pub enum ServiceError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Retrieval(crate::retrieval::RetrievalError),
 }
 
 /// The running service's parts.
@@ -65,6 +69,8 @@ pub struct Service {
     store: Arc<Store>,
     kb: Knowledge,
     model: ModelHandle,
+    /// Articles and products, searched for each customer message.
+    retriever: Arc<crate::retrieval::Retriever>,
     oos_label: String,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
@@ -89,11 +95,14 @@ pub struct Service {
 impl Service {
     /// Creates the consumers and the transactional producer. Transactions are initialised
     /// in `run`, once this instance has made sure no live instance has its transactional id.
+    // The service's parts, each built by `cli::run`; a builder would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: Config,
         store: Arc<Store>,
         kb: Knowledge,
         model: ModelHandle,
+        retriever: Arc<crate::retrieval::Retriever>,
         oos_label: String,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
@@ -123,6 +132,7 @@ impl Service {
             store,
             kb,
             model,
+            retriever,
             oos_label,
             metrics,
             health,

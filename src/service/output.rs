@@ -48,6 +48,7 @@ pub fn records(
                 in_reply_to,
                 agent_id,
                 order_id,
+                source: answered_from,
             } => OutRecord {
                 topic: topics.replies.clone(),
                 key: key.clone(),
@@ -62,6 +63,7 @@ pub fn records(
                     created_at: created_at.clone(),
                     agent_id: agent_id.clone(),
                     order_id: order_id.clone(),
+                    source: answered_from.clone(),
                 }),
                 headers: vec![],
             },

@@ -12,10 +12,12 @@ use chrono::{DateTime, Utc};
 use super::guard::guarded;
 use super::output;
 use crate::config::Config;
+use crate::dialogue::answers::Catalog;
 use crate::dialogue::{self, Context, Conversation, Event, Orders};
 use crate::kafka::Record;
 use crate::knowledge::Knowledge;
 use crate::model::Prediction;
+use crate::retrieval::{Found, RetrievalSettings};
 use crate::state::{StateError, Store};
 use crate::wire::OutRecord;
 use crate::wire::{AgentAction, AgentActionKind, DecodeError, ErrorKind, InboundMessage};
@@ -79,6 +81,8 @@ pub(super) struct Plan {
 pub(super) struct Planner<'a> {
     pub kb: &'a Knowledge,
     pub orders: &'a dyn Orders,
+    pub catalog: &'a dyn Catalog,
+    pub retrieval: &'a RetrievalSettings,
     pub conversations: &'a dyn Conversations,
     pub cfg: &'a Config,
     pub oos_label: &'a str,
@@ -88,9 +92,16 @@ pub(super) struct Planner<'a> {
 
 impl Planner<'_> {
     /// Plans a batch; `predictions` has one entry per `Work::Customer` item, in order.
-    pub fn plan(&self, items: &[Item], predictions: Vec<Prediction>) -> Result<Plan, StateError> {
+    /// `found` has what retrieval found for each of them (missing ones found nothing).
+    pub fn plan(
+        &self,
+        items: &[Item],
+        predictions: Vec<Prediction>,
+        found: Vec<Found>,
+    ) -> Result<Plan, StateError> {
         let mut plan = Plan::default();
         let mut predictions = predictions.into_iter();
+        let mut found = found.into_iter();
         for item in items {
             let r = &item.record;
             let tp = (r.topic.clone(), r.partition);
@@ -104,9 +115,11 @@ impl Planner<'_> {
                         "the intent model returned fewer predictions than texts",
                     )),
                     Some(prediction) => {
+                        let found = found.next().unwrap_or_default();
                         let event = Event::Customer {
                             message: m,
                             prediction: &prediction,
+                            found: &found,
                         };
                         let result = self.step(&m.conversation_id, event, r, &mut plan)?;
                         if let Ok((records, _)) = &result {
@@ -161,6 +174,8 @@ impl Planner<'_> {
         let ctx = Context {
             kb: self.kb,
             orders: self.orders,
+            catalog: self.catalog,
+            retrieval: self.retrieval,
             settings: &self.cfg.dialogue,
             transcript_turns: self.cfg.limits.transcript_turns,
             oos_label: self.oos_label,
@@ -310,6 +325,8 @@ mod tests {
         let planner = Planner {
             kb: &kb,
             orders: &Booby,
+            catalog: &crate::dialogue::answers::NoCatalog,
+            retrieval: &RetrievalSettings::DEFAULT,
             conversations: &stored,
             cfg: &cfg,
             oos_label: "out_of_scope",
@@ -317,7 +334,11 @@ mod tests {
             now: "2026-11-28T10:00:00Z".parse().unwrap(),
         };
         planner
-            .plan(items, intents.iter().map(|i| prediction(i)).collect())
+            .plan(
+                items,
+                intents.iter().map(|i| prediction(i)).collect(),
+                Vec::new(),
+            )
             .unwrap()
     }
 

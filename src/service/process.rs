@@ -48,6 +48,49 @@ impl Service {
         Ok(predictions)
     }
 
+    /// Searches the articles and products for each customer text (in one forward pass of
+    /// the encoder), unless there are none. A failure costs the answers from knowledge for
+    /// this batch, not the batch: the intent path answers.
+    async fn retrieve(&self, items: &[Item]) -> Result<Vec<crate::retrieval::Found>, ServiceError> {
+        let texts = customer_texts(items);
+        if texts.is_empty()
+            || (self.retriever.articles.is_empty() && self.retriever.products.is_empty())
+        {
+            return Ok(Vec::new());
+        }
+        let started = Instant::now();
+        let vectors = match self.model.embed(texts.clone()).await {
+            Ok(v) => v,
+            Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "embedding a batch for retrieval failed; answering without the knowledge base");
+                self.metrics
+                    .failures
+                    .with_label_values(&["retrieval"])
+                    .inc();
+                return Ok(Vec::new());
+            }
+        };
+        let retriever = &self.retriever;
+        let found = block(|| {
+            texts
+                .iter()
+                .zip(&vectors)
+                .map(|(t, v)| {
+                    retriever.search(t, Some(v)).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "retrieval failed for a message");
+                        crate::retrieval::Found::default()
+                    })
+                })
+                .collect::<Vec<_>>()
+        });
+        let elapsed = started.elapsed().as_secs_f64();
+        self.metrics
+            .retrieval_seconds
+            .observe(elapsed / texts.len() as f64);
+        Ok(found)
+    }
+
     /// Decodes and checks one record: limits, key, and (signed mode) the gateway signature.
     fn validate(&self, record: &Record) -> Work {
         let payload = record.payload.as_deref();
@@ -76,13 +119,7 @@ impl Service {
         }
 
         // One forward pass for every customer text in the batch.
-        let texts: Vec<String> = items
-            .iter()
-            .filter_map(|i| match &i.work {
-                Work::Customer(m) => Some(m.text.clone()),
-                _ => None,
-            })
-            .collect();
+        let texts = customer_texts(&items);
         let mut predictions = Vec::new();
         if !texts.is_empty() {
             self.metrics.batch_size.observe(texts.len() as f64);
@@ -103,16 +140,19 @@ impl Service {
                 .observe(started.elapsed().as_secs_f64());
         }
 
+        let found = self.retrieve(&items).await?;
         let planner = Planner {
             kb: &self.kb,
             orders: self.store.as_ref(),
+            catalog: self.store.as_ref(),
+            retrieval: &self.cfg.retrieval.scoring,
             conversations: self.store.as_ref(),
             cfg: &self.cfg,
             oos_label: &self.oos_label,
             allowed_agents: self.guard.allowed_agents.as_ref(),
             now: Utc::now(),
         };
-        let plan = block(|| planner.plan(&items, predictions))?;
+        let plan = block(|| planner.plan(&items, predictions, found))?;
         let changes: Vec<Change> = plan
             .conversations
             .iter()
@@ -257,6 +297,17 @@ impl<C: rdkafka::consumer::ConsumerContext + 'static> SeekTo
 }
 
 /// Runs blocking work (librdkafka transaction calls, RocksDB) without stalling the runtime.
+/// The texts of the batch's customer messages, in order.
+fn customer_texts(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|i| match &i.work {
+            Work::Customer(m) => Some(m.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }

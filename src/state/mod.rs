@@ -10,6 +10,7 @@
 //! date).
 
 mod codec;
+mod knowledge;
 
 use std::path::Path;
 
@@ -21,6 +22,7 @@ use crate::dialogue::{Conversation, Orders};
 use crate::wire::Order;
 
 pub use codec::{decode, encode, encode_conversation};
+pub use knowledge::StoredVectors;
 
 /// Conversations of store version 1, keyed by id alone; read as a fallback (see
 /// `Store::conversation`), never written.
@@ -32,7 +34,10 @@ const CF_OFFSETS: &str = "offsets";
 /// Version 1's outbox; unused since outputs are produced before the state is written.
 const CF_OUTBOX: &str = "outbox";
 const CF_META: &str = "meta";
-const FAMILIES: [&str; 7] = [
+/// Articles and products with their vectors (see `knowledge.rs`).
+const CF_KNOWLEDGE: &str = "knowledge";
+const FAMILIES: [&str; 8] = [
+    CF_KNOWLEDGE,
     CF_LEGACY_CONVERSATIONS,
     CF_CONVERSATIONS,
     CF_ORDERS,

@@ -111,7 +111,7 @@ impl DecodeError {
     }
 }
 
-fn object(bytes: Option<&[u8]>, what: &str) -> Result<Map<String, Value>, DecodeError> {
+pub(super) fn object(bytes: Option<&[u8]>, what: &str) -> Result<Map<String, Value>, DecodeError> {
     let bytes = bytes.ok_or_else(|| {
         DecodeError::new(ErrorKind::NotJson, format!("{what} record has no value"))
     })?;
@@ -135,7 +135,7 @@ fn object(bytes: Option<&[u8]>, what: &str) -> Result<Map<String, Value>, Decode
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(super) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -146,7 +146,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn required_str(map: &Map<String, Value>, field: &str) -> Result<String, DecodeError> {
+pub(super) fn required_str(map: &Map<String, Value>, field: &str) -> Result<String, DecodeError> {
     match map.get(field) {
         None | Some(Value::Null) => Err(DecodeError::new(
             ErrorKind::MissingField,

@@ -2,11 +2,13 @@
 //! bad input is told apart from a good one.
 
 mod decode;
+mod kb;
 mod signature;
 
 pub use decode::{
     check_key, decode_agent_action, decode_inbound, decode_order, DecodeError, ErrorKind,
 };
+pub use kb::{decode_article, decode_product, Article, Price, Product, Source, SourceKind};
 pub use signature::{sign, verify};
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +52,9 @@ pub struct Reply {
     pub agent_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    /// The article or product a bot answer came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
 }
 
 /// The kind of record on `chat.escalations`.

@@ -1,5 +1,6 @@
-//! Materialises `commerce.orders` into the orders table. Not part of the conversation
-//! transactions: an upsert by key is idempotent, so the table keeps its own "next offset to
+//! Materialises the global tables every instance keeps whole: `commerce.orders` into the
+//! orders table, `kb.articles` and `commerce.products` into the knowledge family and its
+//! search indexes. Not part of the conversation transactions: an upsert by key is idempotent, so the table keeps its own "next offset to
 //! read" per partition in the same RocksDB batch as the data and resumes from it, even with
 //! a fresh consumer group. Records are applied in batches (one synced write each), and a bad
 //! order record is dead-lettered (at least once).
@@ -29,12 +30,44 @@ pub fn orders_group(cfg: &Config) -> String {
     format!("{}-orders", cfg.group_id)
 }
 
+/// Which table a loader keeps.
+pub enum Table {
+    Orders,
+    Knowledge(super::knowledge::KnowledgeTable),
+}
+
+impl Table {
+    fn topic<'c>(&self, cfg: &'c Config) -> &'c str {
+        match self {
+            Table::Orders => &cfg.topics.orders,
+            Table::Knowledge(k) => k.topic(cfg),
+        }
+    }
+
+    /// The metric label and log name.
+    fn name(&self) -> &'static str {
+        match self {
+            Table::Orders => "orders",
+            Table::Knowledge(k) => k.name(),
+        }
+    }
+
+    fn group(&self, cfg: &Config) -> String {
+        match self {
+            Table::Orders => orders_group(cfg),
+            Table::Knowledge(k) => format!("{}-{}", cfg.group_id, k.name()),
+        }
+    }
+}
+
 /// At most this many order records go into one RocksDB write.
 const MAX_BATCH: usize = 500;
 /// How long a batch waits for more records after its first.
 const BATCH_WAIT: Duration = Duration::from_millis(5);
 
-pub struct OrdersLoader {
+pub struct TableLoader {
+    table: Table,
+    topic: String,
     cfg: Config,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
@@ -45,19 +78,21 @@ pub struct OrdersLoader {
     catch_up: HashMap<i32, i64>,
 }
 
-impl OrdersLoader {
+impl TableLoader {
     pub fn new(
         cfg: Config,
         store: Arc<Store>,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
+        table: Table,
     ) -> Result<Self, ServiceError> {
         // Offsets are also committed to Kafka (auto-commit of stored offsets), only so that
         // lag tools and `parley converse` can see how far the table is; the table itself
         // resumes from the offsets kept with it in RocksDB. Reaching the end of a partition is
         // reported, which is how readiness is known even when the last offset is a
         // transaction marker that is never delivered.
-        let group = orders_group(&cfg);
+        let group = table.group(&cfg);
+        let topic = table.topic(&cfg).to_string();
         let consumer: StreamConsumer = client_config(
             &cfg,
             &[
@@ -70,12 +105,14 @@ impl OrdersLoader {
             ],
         )
         .create()
-        .map_err(KafkaError::client("creating the orders consumer"))?;
+        .map_err(KafkaError::client(format!(
+            "creating the {} consumer",
+            table.name()
+        )))?;
         let producer: FutureProducer = client_config(&cfg, &[("enable.idempotence", "true")])
             .create()
             .map_err(KafkaError::client("creating the dead-letter producer"))?;
 
-        let topic = cfg.topics.orders.clone();
         let timeout = Duration::from_secs(10);
         // Right after the topic was created its partitions may still be electing leaders
         // (reading their ends fails with NotLeaderForPartition): wait for them.
@@ -93,7 +130,7 @@ impl OrdersLoader {
             let next = store.applied_offset(&topic, p)?;
             let offset = next.map_or(Offset::Beginning, Offset::Offset);
             tpl.add_partition_offset(&topic, p, offset)
-                .map_err(KafkaError::client("assigning the orders partitions"))?;
+                .map_err(KafkaError::client(format!("assigning {topic}")))?;
             let what = format!("reading the end of {topic}/{p}");
             let (_, high) = retry::blocking(&what, Backoff::within(STARTUP_DEADLINE), || {
                 consumer.fetch_watermarks(&topic, p, timeout)
@@ -105,11 +142,15 @@ impl OrdersLoader {
         }
         consumer
             .assign(&tpl)
-            .map_err(KafkaError::client("assigning the orders partitions"))?;
-        health
-            .orders_caught_up
-            .store(catch_up.is_empty(), Ordering::Relaxed);
+            .map_err(KafkaError::client(format!("assigning {topic}")))?;
+        if matches!(table, Table::Orders) {
+            health
+                .orders_caught_up
+                .store(catch_up.is_empty(), Ordering::Relaxed);
+        }
         Ok(Self {
+            table,
+            topic,
             cfg,
             store,
             metrics,
@@ -154,10 +195,10 @@ impl OrdersLoader {
                 if let Err(e) = self.apply(&records).await {
                     // The offsets are not stored, so the records are read again after a
                     // restart.
-                    tracing::error!("orders table: {e}");
+                    tracing::error!("{} table: {e}", self.table.name());
                     self.metrics
                         .failures
-                        .with_label_values(&["orders_table"])
+                        .with_label_values(&[&format!("{}_table", self.table.name())])
                         .inc();
                     return Err(e);
                 }
@@ -173,12 +214,13 @@ impl OrdersLoader {
             match error {
                 None => errors.reset(),
                 Some(e) => {
+                    let name = format!("{} consumer", self.table.name());
                     self.metrics
                         .failures
-                        .with_label_values(&["orders_consumer"])
+                        .with_label_values(&[&name.replace(' ', "_")])
                         .inc();
                     let delay = errors.next_delay().unwrap_or(Duration::from_secs(2));
-                    retry::warn("orders consumer", &e, delay, errors.attempts);
+                    retry::warn(&name, &e, delay, errors.attempts);
                     tokio::select! {
                         _ = shutdown.changed() => return Ok(()),
                         _ = tokio::time::sleep(delay) => {}
@@ -192,8 +234,7 @@ impl OrdersLoader {
     fn store_offsets(&self, records: &[Record]) {
         let mut tpl = TopicPartitionList::new();
         for (partition, next) in next_offsets(records) {
-            let _ =
-                tpl.add_partition_offset(&self.cfg.topics.orders, partition, Offset::Offset(next));
+            let _ = tpl.add_partition_offset(&self.topic, partition, Offset::Offset(next));
         }
         let _ = self.consumer.store_offsets(&tpl);
     }
@@ -209,8 +250,10 @@ impl OrdersLoader {
 
     fn caught_up(&mut self, partition: i32) {
         if self.catch_up.remove(&partition).is_some() && self.catch_up.is_empty() {
-            tracing::info!("orders table caught up with {}", self.cfg.topics.orders);
-            self.health.orders_caught_up.store(true, Ordering::Relaxed);
+            tracing::info!("{} table caught up with {}", self.table.name(), self.topic);
+            if matches!(self.table, Table::Orders) {
+                self.health.orders_caught_up.store(true, Ordering::Relaxed);
+            }
         }
     }
 
@@ -218,17 +261,28 @@ impl OrdersLoader {
     /// in one synced RocksDB batch. Bad records are dead-lettered first (at least once: if
     /// the write then fails, they are read and dead-lettered again after a restart).
     async fn apply(&self, records: &[Record]) -> Result<(), ServiceError> {
-        let mut batch = self.store.batch();
-        let bad = stage(&self.store, &mut batch, &self.cfg.topics.orders, records)?;
-        for (record, e) in &bad {
-            self.dead_letter(record, e).await?;
-        }
-        tokio::task::block_in_place(|| self.store.write(batch))?;
         let n = records.len() as u64;
-        self.metrics.orders_applied.inc_by(n);
+        match &self.table {
+            Table::Orders => {
+                let mut batch = self.store.batch();
+                let bad = stage(&self.store, &mut batch, &self.topic, records)?;
+                for (record, e) in &bad {
+                    self.dead_letter(record, e).await?;
+                }
+                tokio::task::block_in_place(|| self.store.write(batch))?;
+                self.metrics.orders_applied.inc_by(n);
+            }
+            Table::Knowledge(k) => {
+                let staged = k.stage(&self.store, &self.cfg, records).await?;
+                for (record, e) in &staged.bad {
+                    self.dead_letter(record, e).await?;
+                }
+                k.write(&self.store, &self.metrics, staged)?;
+            }
+        }
         self.metrics
             .messages
-            .with_label_values(&[self.cfg.topics.orders.as_str(), "applied"])
+            .with_label_values(&[self.topic.as_str(), "applied"])
             .inc_by(n);
         Ok(())
     }
@@ -236,8 +290,11 @@ impl OrdersLoader {
     async fn dead_letter(&self, record: &Record, e: &DecodeError) -> Result<(), KafkaError> {
         let dl = output::dead_letter(record, e, Utc::now(), &self.cfg.topics.dead_letter);
         let what = format!(
-            "dead-lettering order record {}/{}@{}",
-            record.topic, record.partition, record.offset
+            "dead-lettering {} record {}/{}@{}",
+            self.table.name(),
+            record.topic,
+            record.partition,
+            record.offset
         );
         // Retried through a broker outage rather than stopping the table.
         retry::retry(&what, Backoff::unbounded(), || async {
@@ -275,7 +332,7 @@ fn take(
 }
 
 /// Each partition's next offset to read after `records`.
-fn next_offsets(records: &[Record]) -> HashMap<i32, i64> {
+pub(super) fn next_offsets(records: &[Record]) -> HashMap<i32, i64> {
     let mut next = HashMap::new();
     for r in records {
         let n = next.entry(r.partition).or_insert(0);

@@ -1,0 +1,231 @@
+//! `parley kb`: publish articles and products to their topics, check what a question finds,
+//! and measure retrieval on labelled questions.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::run::RunArgs;
+use super::CliError;
+use crate::model::Embedder;
+use crate::retrieval::content::Content;
+use crate::retrieval::eval::{evaluate, load_questions, probe, tune};
+use crate::retrieval::{article_texts, product_text, RetrievalSettings, Retriever};
+
+#[derive(Debug, clap::Args)]
+pub struct KbArgs {
+    #[command(subcommand)]
+    pub command: KbCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KbCommand {
+    /// Publish articles and products (JSON Lines, JSON arrays or YAML lists; a file or a
+    /// directory of them) to `kb.articles` and `commerce.products`, keyed by id and SKU.
+    Load(Box<LoadArgs>),
+    /// Show what a question finds: the ranked articles and products with their scores.
+    Search(Box<SearchArgs>),
+    /// Measure retrieval on labelled questions (top-1, recall@3, unanswerable refused).
+    Eval(Box<EvalArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Files or directories of articles and products.
+    pub paths: Vec<PathBuf>,
+    /// Delete an article or product: `article:ID` or `product:SKU` (a tombstone). Repeatable.
+    #[arg(long)]
+    pub delete: Vec<String>,
+    #[command(flatten)]
+    pub service: RunArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SearchArgs {
+    /// The customer's question.
+    pub question: String,
+    /// Search these files instead of what is on the topics.
+    #[arg(long)]
+    pub file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub service: RunArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Articles and products to search (files or directories).
+    #[arg(long, required = true)]
+    pub content: Vec<PathBuf>,
+    /// Labelled questions (JSON Lines: {"text", "expect": "article:ID"|"product:SKU"|null}).
+    #[arg(long, required = true)]
+    pub questions: PathBuf,
+    /// Calibrate the scoring on these questions first (never the ones evaluated) and print
+    /// the settings found.
+    #[arg(long)]
+    pub tune: Option<PathBuf>,
+    /// List each question answered wrongly.
+    #[arg(long)]
+    pub misses: bool,
+    #[command(flatten)]
+    pub service: RunArgs,
+}
+
+pub fn run(a: KbArgs) -> Result<ExitCode, CliError> {
+    match a.command {
+        KbCommand::Load(a) => super::kb_load::run(*a),
+        KbCommand::Search(a) => search(*a),
+        KbCommand::Eval(a) => eval(*a),
+    }
+}
+
+fn read_content(paths: &[PathBuf]) -> Result<Content, CliError> {
+    let mut all = Content::default();
+    for p in paths {
+        let c = Content::read(p).map_err(|e| CliError::Usage(e.to_string()))?;
+        all.articles.extend(c.articles);
+        all.products.extend(c.products);
+    }
+    Ok(all)
+}
+
+fn load_encoder(cfg: &crate::config::Config) -> Result<Embedder, CliError> {
+    let device: crate::model::DeviceSpec = cfg
+        .device
+        .parse()
+        .map_err(|e: String| CliError::Usage(format!("--device: {e}")))?;
+    let device = crate::model::parse_device(device)?;
+    Ok(Embedder::load(&cfg.retrieval.encoder, &device)?)
+}
+
+/// Embeds and indexes `content` in memory.
+pub fn build(
+    content: &Content,
+    embedder: &Embedder,
+    settings: RetrievalSettings,
+) -> Result<Retriever, CliError> {
+    let retriever = Retriever::new(embedder.dims(), settings).map_err(retrieval)?;
+    for a in &content.articles {
+        let v = embedder.embed(&article_texts(a))?;
+        retriever.upsert_article(a, &v).map_err(retrieval)?;
+    }
+    for chunk in content.products.chunks(64) {
+        let texts: Vec<String> = chunk.iter().map(product_text).collect();
+        let vs = embedder.embed(&texts)?;
+        for (p, v) in chunk.iter().zip(&vs) {
+            retriever.upsert_product(p, v).map_err(retrieval)?;
+        }
+    }
+    retriever.commit().map_err(retrieval)?;
+    Ok(retriever)
+}
+
+pub(super) fn retrieval(e: crate::retrieval::RetrievalError) -> CliError {
+    CliError::Usage(e.to_string())
+}
+
+fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
+    let cfg = a.service.resolve()?;
+    let content = if a.file.is_empty() {
+        super::kb_load::read_topics(&cfg)?
+    } else {
+        read_content(&a.file)?
+    };
+    let embedder = load_encoder(&cfg)?;
+    let retriever = build(&content, &embedder, cfg.retrieval.scoring)?;
+    let q = embedder.embed(&[a.question.as_str()])?;
+    let found = retriever
+        .search(&a.question, q.first().map(Vec::as_slice))
+        .map_err(retrieval)?;
+    let s = &cfg.retrieval.scoring;
+    println!(
+        "{} articles, {} products; thresholds: article {:.2}, product {:.2}",
+        content.articles.len(),
+        content.products.len(),
+        s.articles.threshold,
+        s.products.threshold
+    );
+    for (title, hits) in [("articles", &found.articles), ("products", &found.products)] {
+        println!("\n{title}:");
+        if hits.is_empty() {
+            println!("  (none)");
+        }
+        for h in hits.iter() {
+            let name = match h.kind {
+                crate::wire::SourceKind::Article => content
+                    .articles
+                    .iter()
+                    .find(|x| x.id == h.id)
+                    .map(|x| x.title.clone()),
+                crate::wire::SourceKind::Product => content
+                    .products
+                    .iter()
+                    .find(|x| x.sku == h.id)
+                    .map(|x| x.name.clone()),
+            }
+            .unwrap_or_default();
+            println!(
+                "  {} {:.3}  {:<28} {}  (meaning {:.3}, words {:.2}, name {:.2})",
+                if h.confident { "*" } else { " " },
+                h.score,
+                h.id,
+                name,
+                h.candidate.semantic,
+                h.candidate.bm25,
+                h.candidate.name_coverage
+            );
+        }
+    }
+    match found.best(s) {
+        Some(h) => println!("\nanswer from {:?} {}", h.kind, h.id),
+        None => println!("\nno answer clears its threshold: the intent path answers"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
+    let cfg = a.service.resolve()?;
+    let content = read_content(&a.content)?;
+    let embedder = load_encoder(&cfg)?;
+    let started = Instant::now();
+    let retriever = build(&content, &embedder, cfg.retrieval.scoring)?;
+    println!(
+        "indexed {} articles and {} products in {:.1} s",
+        content.articles.len(),
+        content.products.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let probes_of = |path: &PathBuf| -> Result<_, CliError> {
+        let qs = load_questions(path).map_err(|e| CliError::Usage(e.to_string()))?;
+        let texts: Vec<&str> = qs.iter().map(|q| q.text.as_str()).collect();
+        let mut vectors = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(64) {
+            vectors.extend(embedder.embed(chunk)?);
+        }
+        probe(&retriever, &qs, &vectors).map_err(retrieval)
+    };
+    let mut settings = cfg.retrieval.scoring;
+    if let Some(dev) = &a.tune {
+        let probes = probes_of(dev)?;
+        settings = tune(&probes);
+        println!(
+            "tuned on {}: {}\n[retrieval.scoring]\n{}",
+            dev.display(),
+            evaluate(&probes, &settings).summary(),
+            toml::to_string(&settings).expect("settings serialise")
+        );
+    }
+    let probes = probes_of(&a.questions)?;
+    let report = evaluate(&probes, &settings);
+    println!(
+        "encoder {} on {}: {}",
+        embedder.fingerprint(),
+        a.questions.display(),
+        report.summary()
+    );
+    if a.misses {
+        for m in &report.misses {
+            println!("  miss: {m}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

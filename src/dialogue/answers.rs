@@ -1,0 +1,408 @@
+//! Answers from the shop's own knowledge: a help article's text, or a product's live record
+//! (price, stock, the attribute asked about). Nothing is invented: an article answer is the
+//! article's body, a product answer fills a fixed sentence from the record.
+
+use serde_json::Value;
+
+use super::Context;
+use crate::retrieval::Found;
+use crate::wire::{Article, Product, Source, SourceKind};
+
+/// Read access to the articles and products, as live as their topics.
+pub trait Catalog {
+    fn article(&self, id: &str) -> Option<Article>;
+    fn product(&self, sku: &str) -> Option<Product>;
+}
+
+/// A catalogue with nothing in it (tools and tests that have no knowledge topics).
+pub struct NoCatalog;
+
+impl Catalog for NoCatalog {
+    fn article(&self, _: &str) -> Option<Article> {
+        None
+    }
+    fn product(&self, _: &str) -> Option<Product> {
+        None
+    }
+}
+
+/// A chat reply quotes at most this much of an article; the link has the rest.
+const MAX_ANSWER_CHARS: usize = 700;
+
+/// An article's answer: its body, cut at a sentence end to chat size, with its title and
+/// link.
+pub fn article_answer(a: &Article) -> (String, Source) {
+    let body = a.body.trim();
+    let mut text = if body.chars().count() <= MAX_ANSWER_CHARS {
+        body.to_string()
+    } else {
+        let cut: String = body.chars().take(MAX_ANSWER_CHARS).collect();
+        match cut.rfind(['.', '!', '?']) {
+            Some(end) if end > MAX_ANSWER_CHARS / 3 => cut[..=end].to_string(),
+            _ => format!("{}...", cut.trim_end()),
+        }
+    };
+    match &a.url {
+        Some(url) => text.push_str(&format!(" (More: \"{}\", {url})", a.title)),
+        None => text.push_str(&format!(" (From our help article \"{}\".)", a.title)),
+    }
+    let source = Source {
+        kind: SourceKind::Article,
+        id: a.id.clone(),
+        title: a.title.clone(),
+    };
+    (text, source)
+}
+
+/// Words of the question, lower case.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '.')
+        .map(|w| w.trim_matches('.').to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Question words that point at an attribute key, beyond the key's own words.
+const SYNONYMS: &[(&str, &[&str])] = &[
+    ("colour", &["color", "colors", "colours"]),
+    ("colours", &["color", "colors"]),
+    ("color", &["colors", "colour"]),
+    ("size", &["sizes"]),
+    ("fit", &["sizes"]),
+    ("battery", &["battery_life_h", "battery_life"]),
+    ("rain", &["waterproof", "water_resistance"]),
+    ("wet", &["waterproof", "water_resistance"]),
+    ("water", &["waterproof", "water_resistance"]),
+    ("heavy", &["weight_g", "weight_kg", "weight"]),
+    ("weigh", &["weight_g", "weight_kg", "weight"]),
+    ("big", &["dimensions_cm", "capacity_l", "size"]),
+    ("hold", &["capacity_l", "capacity"]),
+    ("capacity", &["capacity_l"]),
+    ("litres", &["capacity_l"]),
+    ("liters", &["capacity_l"]),
+    ("power", &["wattage_w", "power_w"]),
+    ("watts", &["wattage_w", "power_w"]),
+    ("made", &["material", "materials"]),
+    ("age", &["age", "age_range"]),
+    ("old", &["age", "age_range"]),
+    ("noise", &["noise_cancelling"]),
+    ("anc", &["noise_cancelling"]),
+];
+
+/// Unit suffixes in attribute keys (`capacity_l`, `weight_g`) that say nothing about what
+/// the customer asks.
+const UNIT_PARTS: &[&str] = &["l", "g", "kg", "w", "h", "cm", "mm", "ml", "v", "mah"];
+
+fn key_words(key: &str) -> Vec<String> {
+    key.split(['_', '-', ' '])
+        .map(str::to_lowercase)
+        .filter(|p| !p.is_empty() && !UNIT_PARTS.contains(&p.as_str()))
+        .collect()
+}
+
+/// The attributes the question asks about, by key.
+fn asked_attributes<'p>(p: &'p Product, question: &[String]) -> Vec<(&'p String, &'p Value)> {
+    let stems: Vec<String> = question.iter().map(|w| stem(w)).collect();
+    p.attributes
+        .iter()
+        .filter(|(key, _)| {
+            let kw = key_words(key);
+            kw.iter().any(|k| stems.contains(&stem(k)))
+                || SYNONYMS
+                    .iter()
+                    .any(|(word, keys)| stems.contains(&stem(word)) && keys.contains(&key.as_str()))
+        })
+        .collect()
+}
+
+/// Crude English stemming for matching attribute names: "sizes" / "size", "colours".
+fn stem(w: &str) -> String {
+    let w = w.to_lowercase();
+    for suffix in ["ing", "es", "s"] {
+        if w.len() > suffix.len() + 2 && w.ends_with(suffix) {
+            return w[..w.len() - suffix.len()].to_string();
+        }
+    }
+    w
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(true) => "yes".into(),
+        Value::Bool(false) => "no".into(),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(value_text).collect();
+            let numbers: Option<Vec<f64>> = items.iter().map(Value::as_f64).collect();
+            match numbers {
+                // Consecutive whole sizes read as a range: "40-46".
+                Some(n)
+                    if n.len() > 2
+                        && n.iter().all(|x| x.fract() == 0.0)
+                        && n.windows(2).all(|w| w[1] - w[0] == 1.0) =>
+                {
+                    format!("{}-{}", parts[0], parts[parts.len() - 1])
+                }
+                _ => parts.join(", "),
+            }
+        }
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{} {}", k.replace('_', " "), value_text(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Null => "not given".into(),
+    }
+}
+
+/// One sentence about an attribute, naming the value the customer asked for when the
+/// attribute lists it ("size 44 is one of them").
+fn attribute_sentence(key: &str, v: &Value, question: &[String]) -> String {
+    let label = key_words(key).join(" ");
+    let mut s = format!("{label}: {}", value_text(v));
+    if let Value::Array(items) = v {
+        let listed: Vec<String> = items.iter().map(|i| value_text(i).to_lowercase()).collect();
+        if let Some(asked) = question.iter().find(|w| {
+            listed.contains(w) && w.chars().any(|c| c.is_ascii_digit())
+                || listed.contains(w) && w.len() <= 3
+        }) {
+            s.push_str(&format!(" ({asked} is available)"));
+        } else if let Some(asked) = question
+            .iter()
+            .find(|w| w.chars().all(|c| c.is_ascii_digit()) && !listed.contains(w))
+        {
+            s.push_str(&format!(" ({asked} is not one of them)"));
+        }
+    }
+    s
+}
+
+/// A product answer from its live record: what was asked (if an attribute), stock, price.
+pub fn product_answer(p: &Product, question: &str) -> (String, Source) {
+    let q = words(question);
+    let mut parts = Vec::new();
+    for (key, value) in asked_attributes(p, &q) {
+        parts.push(attribute_sentence(key, value, &q));
+    }
+    let stock = match p.stock {
+        0 => "out of stock at the moment".to_string(),
+        n if n < 5 => format!("in stock (only {n} left)"),
+        _ => "in stock".to_string(),
+    };
+    let name = match &p.brand {
+        Some(b) => format!("The {} by {b}", p.name),
+        None => format!("The {}", p.name),
+    };
+    let mut text = if parts.is_empty() {
+        format!("{name} is {stock}, {}.", p.price)
+    } else {
+        format!("{name}: {}. It is {stock}, {}.", parts.join("; "), p.price)
+    };
+    if let Some(url) = &p.url {
+        text.push_str(&format!(" {url}"));
+    }
+    let source = Source {
+        kind: SourceKind::Product,
+        id: p.sku.clone(),
+        title: p.name.clone(),
+    };
+    (text, source)
+}
+
+/// "Which one do you mean?" between products.
+pub fn which_product(products: &[Product]) -> String {
+    let names: Vec<String> = products
+        .iter()
+        .map(|p| format!("the {} ({})", p.name, p.price))
+        .collect();
+    let (last, rest) = names.split_last().expect("at least two products");
+    format!("Do you mean {} or {last}?", rest.join(", "))
+}
+
+/// Which of the offered products the customer picked: by position ("the first", "2") or
+/// by the words that tell the names apart ("the mini").
+pub fn pick_product(text: &str, offered: &[Product]) -> Option<usize> {
+    let w = words(text);
+    let ordinals = [
+        ["first", "1", "1st", "former"],
+        ["second", "2", "2nd", "latter"],
+        ["third", "3", "3rd", "third"],
+    ];
+    // "one" is not an ordinal here: "the mini one".
+    for (i, names) in ordinals.iter().enumerate().take(offered.len()) {
+        if names.iter().any(|n| w.iter().any(|x| x == n)) && w.len() <= 4 {
+            return Some(i);
+        }
+    }
+    let name_words: Vec<Vec<String>> = offered.iter().map(|p| words(&p.name)).collect();
+    // Words only one of the names has decide; failing that, the name said in full.
+    let distinct: Vec<usize> = (0..offered.len())
+        .filter(|&i| {
+            name_words[i]
+                .iter()
+                .filter(|x| {
+                    name_words
+                        .iter()
+                        .enumerate()
+                        .all(|(j, o)| j == i || !o.contains(x))
+                })
+                .any(|x| w.contains(x))
+        })
+        .collect();
+    if let [one] = distinct.as_slice() {
+        return Some(*one);
+    }
+    let full: Vec<usize> = (0..offered.len())
+        .filter(|&i| name_words[i].iter().all(|x| w.contains(x)))
+        .collect();
+    match full.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
+/// Words that make a short message a question about "it": the product discussed before.
+const PRODUCT_CUES: &[&str] = &[
+    "price",
+    "cost",
+    "costs",
+    "much",
+    "stock",
+    "available",
+    "availability",
+    "size",
+    "sizes",
+    "colour",
+    "colours",
+    "color",
+    "colors",
+    "waterproof",
+    "battery",
+    "weight",
+    "heavy",
+    "material",
+    "dishwasher",
+    "warranty",
+    "fit",
+    "come",
+    "comes",
+    "have",
+    "capacity",
+    "big",
+    "wide",
+    "long",
+    "noise",
+    "wireless",
+    "left",
+];
+const REFERENCES: &[&str] = &[
+    "it", "its", "they", "them", "this", "that", "these", "those", "one",
+];
+
+/// "is it waterproof?", "how much is it?", "do you have it in 44?": a follow-up about the
+/// product discussed before, not a new subject.
+pub fn refers_to_product(text: &str) -> bool {
+    let w = words(text);
+    w.len() <= 12
+        && w.iter().any(|x| REFERENCES.contains(&x.as_str()))
+        && w.iter()
+            .any(|x| PRODUCT_CUES.contains(&x.as_str()) || x.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// A message phrased as a question ("can I return opened headphones?").
+pub fn is_question(text: &str) -> bool {
+    const OPENERS: &[&str] = &[
+        "can", "could", "do", "does", "did", "is", "are", "how", "what", "when", "where", "which",
+        "who", "why", "will", "would", "may", "should", "whats", "what's", "hows",
+    ];
+    text.contains('?')
+        || words(text)
+            .first()
+            .is_some_and(|w| OPENERS.contains(&w.as_str()))
+}
+
+/// The products a message is about: confident hits close to the best one, their live
+/// records read from the catalogue (a product deleted since the search drops out).
+pub fn found_products(found: &Found, ctx: &Context<'_>) -> Vec<Product> {
+    found
+        .products(ctx.retrieval.ambiguity_margin)
+        .into_iter()
+        .filter_map(|h| ctx.catalog.product(&h.id))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shoe() -> Product {
+        serde_json::from_value(serde_json::json!({
+            "sku": "NW-SH-0001", "name": "Trailrunner 2", "brand": "Stridewell",
+            "price": {"amount": 129.0, "currency": "EUR"}, "stock": 14,
+            "attributes": {"sizes": [40, 41, 42, 43, 44, 45, 46], "waterproof": true, "color": "slate blue"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_product_answer_fills_the_asked_attribute_from_the_record() {
+        let (text, source) = product_answer(&shoe(), "do you have the trailrunner 2 in size 44?");
+        assert_eq!(
+            text,
+            "The Trailrunner 2 by Stridewell: sizes: 40-46 (44 is available). It is in stock, EUR 129.00."
+        );
+        assert_eq!(source.id, "NW-SH-0001");
+        let (text, _) = product_answer(&shoe(), "is it waterproof");
+        assert!(text.contains("waterproof: yes"), "{text}");
+        let (text, _) = product_answer(&shoe(), "size 48?");
+        assert!(text.contains("48 is not one of them"), "{text}");
+        let mut gone = shoe();
+        gone.stock = 0;
+        let (text, _) = product_answer(&gone, "how much is the trailrunner 2");
+        assert_eq!(
+            text,
+            "The Trailrunner 2 by Stridewell is out of stock at the moment, EUR 129.00."
+        );
+    }
+
+    #[test]
+    fn the_customer_picks_a_product_by_its_distinct_words_or_position() {
+        let mk = |sku: &str, name: &str| {
+            let mut p = shoe();
+            p.sku = sku.into();
+            p.name = name.into();
+            p
+        };
+        let offered = [mk("a", "Kettle Pro"), mk("b", "Kettle Pro Mini")];
+        assert_eq!(pick_product("the mini one", &offered), Some(1));
+        assert_eq!(pick_product("the kettle pro", &offered), Some(0));
+        assert_eq!(pick_product("the first", &offered), Some(0));
+        assert_eq!(pick_product("no idea", &offered), None);
+        assert!(which_product(&offered).starts_with("Do you mean the Kettle Pro (EUR 129.00) or"));
+    }
+
+    #[test]
+    fn long_articles_are_cut_at_a_sentence_with_their_link() {
+        let a: Article = serde_json::from_value(serde_json::json!({
+            "id": "x", "title": "Returns", "url": "https://help.example/x",
+            "body": format!("{} End.", "This sentence is long enough to count. ".repeat(30))
+        }))
+        .unwrap();
+        let (text, source) = article_answer(&a);
+        assert!(
+            text.len() < 800 && text.contains(". (More: \"Returns\", https://help.example/x)"),
+            "{text}"
+        );
+        assert_eq!(source.kind, SourceKind::Article);
+    }
+
+    #[test]
+    fn follow_ups_and_questions_are_told_apart() {
+        assert!(refers_to_product("is it waterproof?"));
+        assert!(refers_to_product("do you have it in 44"));
+        assert!(!refers_to_product("where is my order"));
+        assert!(is_question("can I return opened headphones"));
+        assert!(!is_question("I want to return my headphones"));
+    }
+}

@@ -1,0 +1,124 @@
+//! Sentence embeddings for retrieval: the mean of a BERT encoder's last hidden states
+//! (padding excluded), L2-normalised so that a dot product is the cosine similarity. The
+//! encoder is either a dedicated sentence encoder (a bare `embeddings.*` checkpoint, such as
+//! all-MiniLM-L6-v2) or the encoder inside the shipped intent model (`bert.*`).
+
+use std::io::Read;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::VarBuilder;
+use sha2::{Digest, Sha256};
+
+use super::bert::{BertEncoder, Pass};
+use super::{load_weights, BertConfig, ModelError, ModelFiles, TextEncoder};
+
+/// Longer texts are cut: retrieval embeds titles, questions and the opening of an answer.
+pub const EMBED_MAX_TOKENS: usize = 128;
+
+pub struct Embedder {
+    encoder: BertEncoder,
+    text: TextEncoder,
+    device: Device,
+    dims: usize,
+    fingerprint: String,
+}
+
+impl Embedder {
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+        let files = ModelFiles::locate(dir)?;
+        let config = BertConfig::from_file(&files.config)?;
+        let text = TextEncoder::from_file(&files.tokenizer, EMBED_MAX_TOKENS)?;
+        let weights = load_weights(&files.weights, device)?;
+        let vb = VarBuilder::from_tensors(weights, DType::F32, device);
+        let mut encoder =
+            BertEncoder::load(vb.pp("bert"), &config).map_err(|e| ModelError::Corrupt {
+                path: files.weights.clone(),
+                reason: format!("does not hold a BERT encoder: {e}"),
+            })?;
+        encoder.prepare_inference()?;
+        Ok(Self {
+            encoder,
+            text,
+            device: device.clone(),
+            dims: config.hidden_size,
+            fingerprint: fingerprint(&files.weights)?,
+        })
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Identifies the weights: stored vectors made by other weights are made again.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// One unit-length vector per text, in input order.
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let enc = self.text.encode(texts, &self.device)?;
+        let hidden = self
+            .encoder
+            .forward(&enc.ids, &enc.type_ids, &enc.mask, &mut Pass::Infer)?;
+        Ok(mean_normalised(&hidden, &enc.mask)?.to_vec2::<f32>()?)
+    }
+}
+
+/// Mean over the real tokens, then L2 normalisation: `(b, s, h)` -> `(b, h)`.
+fn mean_normalised(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let hidden = hidden.to_dtype(DType::F32)?;
+    let sum = hidden.broadcast_mul(&m)?.sum(1)?;
+    let mean = sum.broadcast_div(&m.sum(1)?.clamp(1.0, f64::MAX)?)?;
+    let norm = mean
+        .sqr()?
+        .sum_keepdim(D::Minus1)?
+        .sqrt()?
+        .clamp(1e-12, f64::MAX)?;
+    mean.broadcast_div(&norm)
+}
+
+fn fingerprint(path: &Path) -> Result<String, ModelError> {
+    let io = |e: std::io::Error| ModelError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("cannot read: {e}"),
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(hex::encode(&hash.finalize()[..8]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_pooling_ignores_padding_and_normalises() {
+        let d = Device::Cpu;
+        // Two texts, the second with one padding position holding garbage.
+        let hidden = Tensor::new(
+            &[[[3.0f32, 4.0], [3.0, 4.0]], [[1.0, 0.0], [100.0, 100.0]]],
+            &d,
+        )
+        .unwrap();
+        let mask = Tensor::new(&[[1u32, 1], [1, 0]], &d).unwrap();
+        let v = mean_normalised(&hidden, &mask)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert!((v[0][0] - 0.6).abs() < 1e-6 && (v[0][1] - 0.8).abs() < 1e-6);
+        assert!((v[1][0] - 1.0).abs() < 1e-6 && v[1][1].abs() < 1e-6);
+    }
+}

@@ -1,0 +1,370 @@
+//! One searchable collection (the articles, or the products): a BM25 index (tantivy, in
+//! memory) and a vector index (usearch HNSW) over the same documents, kept in step on every
+//! upsert and delete. Both are rebuilt from RocksDB at start-up; neither is the record.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
+use sha2::{Digest, Sha256};
+use tantivy::collector::TopDocs;
+use tantivy::directory::Directory;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::HasLen;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use usearch::{IndexOptions, MetricKind, ScalarKind};
+
+use super::text::{analyzer, terms, with_joins, LexicalDoc, ANALYZER};
+use super::RetrievalError;
+
+/// A document's key in both indexes: the first 8 bytes of SHA-256 of its id. Collisions
+/// among a shop's ids are not a practical concern at 2^-64 per pair, and a collision is
+/// detected (the key map holds the id) rather than silently merging two documents.
+pub fn key_of(id: &str) -> u64 {
+    let h = Sha256::digest(id.as_bytes());
+    u64::from_be_bytes(h[..8].try_into().expect("8 bytes"))
+}
+
+/// How much each field counts in BM25: a name match is worth most.
+const NAME_BOOST: f32 = 3.0;
+const EXTRA_BOOST: f32 = 1.5;
+const BODY_BOOST: f32 = 1.0;
+
+/// One candidate from one collection, before fusion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub id: String,
+    /// Best cosine similarity of the query with one of the document's vectors.
+    pub semantic: f32,
+    /// BM25 score (0 when the document did not match a term).
+    pub bm25: f32,
+    /// Share of the document's name terms the question contains (0..1).
+    pub name_coverage: f32,
+}
+
+struct Lexical {
+    index: Index,
+    writer: Mutex<IndexWriter>,
+    reader: IndexReader,
+    key: Field,
+    name: Field,
+    body: Field,
+    extra: Field,
+}
+
+struct Entry {
+    id: String,
+    /// Name terms in order, and each with the next written together (see `with_joins`).
+    name_terms: Vec<String>,
+    name_pairs: Vec<String>,
+}
+
+pub struct Collection {
+    what: &'static str,
+    lexical: Lexical,
+    vectors: RwLock<usearch::Index>,
+    entries: RwLock<HashMap<u64, Entry>>,
+    dims: usize,
+}
+
+impl Collection {
+    /// `multi`: a document may have several vectors (an article's title, questions...).
+    pub fn new(what: &'static str, dims: usize, multi: bool) -> Result<Self, RetrievalError> {
+        let mut schema = Schema::builder();
+        let key = schema.add_u64_field("key", NumericOptions::default().set_indexed().set_stored());
+        let text = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(ANALYZER)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        );
+        let name = schema.add_text_field("name", text.clone());
+        let body = schema.add_text_field("body", text.clone());
+        let extra = schema.add_text_field("extra", text);
+        let index = Index::create_in_ram(schema.build());
+        index.tokenizers().register(ANALYZER, analyzer());
+        // One indexing thread with the smallest arena tantivy allows: updates come in
+        // batches of at most a few hundred records.
+        let writer = index
+            .writer_with_num_threads(1, 15_000_000)
+            .map_err(RetrievalError::lexical(what))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(RetrievalError::lexical(what))?;
+        let options = IndexOptions {
+            dimensions: dims,
+            metric: MetricKind::IP,
+            // Half precision halves the memory of a large catalogue; the cosine it gives
+            // differs from f32 in the fourth decimal.
+            quantization: ScalarKind::F16,
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 64,
+            multi,
+        };
+        let vectors = usearch::Index::new(&options).map_err(RetrievalError::vector(what))?;
+        Ok(Self {
+            what,
+            lexical: Lexical {
+                index,
+                writer: Mutex::new(writer),
+                reader,
+                key,
+                name,
+                body,
+                extra,
+            },
+            vectors: RwLock::new(vectors),
+            entries: RwLock::new(HashMap::new()),
+            dims,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().expect("entries lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Replaces (or adds) a document. Visible to searches after [`Collection::commit`]
+    /// for the lexical part, at once for the vectors.
+    pub fn upsert(
+        &self,
+        id: &str,
+        doc: &LexicalDoc,
+        vectors: &[Vec<f32>],
+    ) -> Result<(), RetrievalError> {
+        let key = key_of(id);
+        {
+            let entries = self.entries.read().expect("entries lock");
+            if let Some(e) = entries.get(&key) {
+                if e.id != id {
+                    return Err(RetrievalError::KeyCollision {
+                        what: self.what,
+                        first: e.id.clone(),
+                        second: id.to_string(),
+                    });
+                }
+            }
+        }
+        self.remove_key(key)?;
+        let l = &self.lexical;
+        let mut d = TantivyDocument::default();
+        d.add_u64(l.key, key);
+        d.add_text(l.name, with_joins(&doc.name));
+        d.add_text(l.body, &doc.body);
+        d.add_text(l.extra, &doc.extra);
+        l.writer
+            .lock()
+            .expect("writer lock")
+            .add_document(d)
+            .map_err(RetrievalError::lexical(self.what))?;
+        {
+            let index = self.vectors.write().expect("vectors lock");
+            let needed = index.size() + vectors.len();
+            if needed > index.capacity() {
+                index
+                    .reserve((index.capacity() * 2).max(needed).max(64))
+                    .map_err(RetrievalError::vector(self.what))?;
+            }
+            for v in vectors {
+                if v.len() != self.dims {
+                    return Err(RetrievalError::Dimensions {
+                        expected: self.dims,
+                        got: v.len(),
+                    });
+                }
+                index
+                    .add(key, v)
+                    .map_err(RetrievalError::vector(self.what))?;
+            }
+        }
+        let mut a = analyzer();
+        let raw: Vec<String> = doc
+            .name
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let name_terms = terms(&mut a, &doc.name);
+        let name_pairs = raw
+            .windows(2)
+            .flat_map(|p| terms(&mut a, &format!("{}{}", p[0], p[1])))
+            .collect();
+        self.entries.write().expect("entries lock").insert(
+            key,
+            Entry {
+                id: id.to_string(),
+                name_terms,
+                name_pairs,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn remove(&self, id: &str) -> Result<(), RetrievalError> {
+        let key = key_of(id);
+        self.remove_key(key)?;
+        self.entries.write().expect("entries lock").remove(&key);
+        Ok(())
+    }
+
+    fn remove_key(&self, key: u64) -> Result<(), RetrievalError> {
+        self.lexical
+            .writer
+            .lock()
+            .expect("writer lock")
+            .delete_term(Term::from_field_u64(self.lexical.key, key));
+        let index = self.vectors.write().expect("vectors lock");
+        if index.contains(key) {
+            index
+                .remove(key)
+                .map_err(RetrievalError::vector(self.what))?;
+        }
+        Ok(())
+    }
+
+    /// Makes the lexical changes since the last commit visible.
+    pub fn commit(&self) -> Result<(), RetrievalError> {
+        self.lexical
+            .writer
+            .lock()
+            .expect("writer lock")
+            .commit()
+            .map_err(RetrievalError::lexical(self.what))?;
+        self.lexical
+            .reader
+            .reload()
+            .map_err(RetrievalError::lexical(self.what))
+    }
+
+    /// The documents either signal finds among its best `k`, each scored by both.
+    pub fn candidates(
+        &self,
+        text: &str,
+        vector: Option<&[f32]>,
+        k: usize,
+    ) -> Result<Vec<Candidate>, RetrievalError> {
+        let mut a = analyzer();
+        let plain = terms(&mut a, text);
+        let joined = terms(&mut a, &with_joins(text));
+        let mut bm25: HashMap<u64, f32> = HashMap::new();
+        if !plain.is_empty() {
+            let l = &self.lexical;
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            let mut add = |field: Field, words: &[String], boost: f32| {
+                let mut seen = std::collections::HashSet::new();
+                for w in words.iter().filter(|w| seen.insert(*w)) {
+                    let q = TermQuery::new(
+                        Term::from_field_text(field, w),
+                        IndexRecordOption::WithFreqs,
+                    );
+                    clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
+                }
+            };
+            add(l.name, &joined, NAME_BOOST);
+            add(l.body, &plain, BODY_BOOST);
+            add(l.extra, &plain, EXTRA_BOOST);
+            let searcher = l.reader.searcher();
+            let top = searcher
+                .search(&BooleanQuery::new(clauses), &TopDocs::with_limit(k))
+                .map_err(RetrievalError::lexical(self.what))?;
+            for (score, address) in top {
+                let doc: TantivyDocument = searcher
+                    .doc(address)
+                    .map_err(RetrievalError::lexical(self.what))?;
+                if let Some(key) = doc.get_first(l.key).and_then(|v| v.as_u64()) {
+                    bm25.insert(key, score);
+                }
+            }
+        }
+        let index = self.vectors.read().expect("vectors lock");
+        let mut semantic: HashMap<u64, f32> = HashMap::new();
+        if let Some(q) = vector.filter(|_| index.size() > 0) {
+            let found = index
+                .search(q, k)
+                .map_err(RetrievalError::vector(self.what))?;
+            for (key, distance) in found.keys.iter().zip(&found.distances) {
+                let s = semantic.entry(*key).or_insert(f32::MIN);
+                *s = s.max(1.0 - distance);
+            }
+            // Lexical-only candidates get their similarity too, from their stored vectors.
+            let mut buf = vec![0f32; self.dims * 64];
+            for key in bm25.keys() {
+                if semantic.contains_key(key) {
+                    continue;
+                }
+                let n = index
+                    .get(*key, &mut buf)
+                    .map_err(RetrievalError::vector(self.what))?;
+                let best = buf
+                    .chunks(self.dims)
+                    .take(n)
+                    .map(|v| v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>())
+                    .fold(f32::MIN, f32::max);
+                if n > 0 {
+                    semantic.insert(*key, best);
+                }
+            }
+        }
+        drop(index);
+        let entries = self.entries.read().expect("entries lock");
+        let query_terms: std::collections::HashSet<&String> = joined.iter().collect();
+        let mut keys: Vec<u64> = bm25.keys().chain(semantic.keys()).copied().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys
+            .into_iter()
+            .filter_map(|key| {
+                let e = entries.get(&key)?;
+                Some(Candidate {
+                    id: e.id.clone(),
+                    semantic: semantic.get(&key).copied().unwrap_or(0.0),
+                    bm25: bm25.get(&key).copied().unwrap_or(0.0),
+                    name_coverage: coverage(e, &query_terms),
+                })
+            })
+            .collect())
+    }
+
+    /// Bytes held by both indexes (approximate for the lexical one: its segments in RAM).
+    pub fn memory_bytes(&self) -> usize {
+        let vectors = self.vectors.read().expect("vectors lock").memory_usage();
+        let lexical: usize = self
+            .lexical
+            .index
+            .searchable_segment_metas()
+            .map(|metas| {
+                metas
+                    .iter()
+                    .flat_map(|m| m.list_files())
+                    .filter_map(|p| {
+                        self.lexical
+                            .index
+                            .directory()
+                            .open_read(&p)
+                            .ok()
+                            .map(|f| f.len())
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        vectors + lexical
+    }
+}
+
+/// Share of a name's terms found in the question, counting a pair of name words that the
+/// question writes as one ("Trail Runner" asked as "trailrunner").
+fn coverage(e: &Entry, query: &std::collections::HashSet<&String>) -> f32 {
+    if e.name_terms.is_empty() {
+        return 0.0;
+    }
+    let covered = e.name_terms.iter().filter(|t| query.contains(t)).count();
+    let joined = e.name_pairs.iter().filter(|t| query.contains(t)).count();
+    ((covered + 2 * joined) as f32 / e.name_terms.len() as f32).min(1.0)
+}

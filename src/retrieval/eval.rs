@@ -1,0 +1,278 @@
+//! The retrieval evaluation: questions with the article or product that answers them (or
+//! none), run against a set of articles and products. Reports top-1 accuracy on the
+//! answerable questions, recall@3, and how many unanswerable ones get no answer; `tune`
+//! calibrates the scoring on a separate set.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{rank, Candidate, Found, RetrievalSettings, Retriever, Scoring};
+use crate::wire::SourceKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+/// One evaluation question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    pub text: String,
+    /// What answers it; `None` for a question nothing should answer.
+    pub expect: Option<(SourceKind, String)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    text: String,
+    expect: Option<String>,
+}
+
+/// Reads a JSON Lines file of `{"text", "expect": "article:ID" | "product:SKU" | null}`.
+pub fn load_questions(path: &Path) -> Result<Vec<Question>, EvalError> {
+    let err = |message: String| EvalError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut out = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let l: Line =
+            serde_json::from_str(line).map_err(|e| err(format!("line {}: {e}", n + 1)))?;
+        let expect = match l.expect.as_deref() {
+            None => None,
+            Some(e) => Some(match e.split_once(':') {
+                Some(("article", id)) => (SourceKind::Article, id.to_string()),
+                Some(("product", sku)) => (SourceKind::Product, sku.to_string()),
+                _ => {
+                    return Err(err(format!(
+                    "line {}: expect must be \"article:ID\", \"product:SKU\" or null, got {e:?}",
+                    n + 1
+                )))
+                }
+            }),
+        };
+        out.push(Question {
+            text: l.text,
+            expect,
+        });
+    }
+    Ok(out)
+}
+
+/// A question's candidates from both collections, scored by neither setting yet.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub question: Question,
+    pub articles: Vec<Candidate>,
+    pub products: Vec<Candidate>,
+}
+
+impl Probe {
+    pub fn found(&self, s: &RetrievalSettings) -> Found {
+        Found {
+            articles: rank(SourceKind::Article, self.articles.clone(), s.articles),
+            products: rank(SourceKind::Product, self.products.clone(), s.products),
+        }
+    }
+}
+
+/// Gathers each question's candidates (`vectors[i]` is question `i`'s embedding).
+pub fn probe(
+    retriever: &Retriever,
+    questions: &[Question],
+    vectors: &[Vec<f32>],
+) -> Result<Vec<Probe>, super::RetrievalError> {
+    questions
+        .iter()
+        .zip(vectors)
+        .map(|(q, v)| {
+            Ok(Probe {
+                question: q.clone(),
+                articles: retriever
+                    .articles
+                    .candidates(&q.text, Some(v), super::CANDIDATES)?,
+                products: retriever
+                    .products
+                    .candidates(&q.text, Some(v), super::CANDIDATES)?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    pub answerable: usize,
+    pub top1: usize,
+    pub recall3: usize,
+    pub unanswerable: usize,
+    /// Unanswerable questions that got no answer.
+    pub rejected: usize,
+    pub article_questions: usize,
+    pub article_top1: usize,
+    pub product_questions: usize,
+    pub product_top1: usize,
+    /// Answerable questions answered with the wrong document (worse than no answer).
+    pub wrong: usize,
+    pub misses: Vec<String>,
+}
+
+fn pct(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        100.0 * a as f64 / b as f64
+    }
+}
+
+impl Report {
+    pub fn top1_pct(&self) -> f64 {
+        pct(self.top1, self.answerable)
+    }
+    pub fn recall3_pct(&self) -> f64 {
+        pct(self.recall3, self.answerable)
+    }
+    pub fn rejected_pct(&self) -> f64 {
+        pct(self.rejected, self.unanswerable)
+    }
+    pub fn summary(&self) -> String {
+        format!(
+            "top-1 correct {}/{} = {:.1}% (articles {}/{} = {:.1}%, products {}/{} = {:.1}%; \
+             wrong answers {}), recall@3 {:.1}%, unanswerable with no answer {}/{} = {:.1}%",
+            self.top1,
+            self.answerable,
+            self.top1_pct(),
+            self.article_top1,
+            self.article_questions,
+            pct(self.article_top1, self.article_questions),
+            self.product_top1,
+            self.product_questions,
+            pct(self.product_top1, self.product_questions),
+            self.wrong,
+            self.recall3_pct(),
+            self.rejected,
+            self.unanswerable,
+            self.rejected_pct()
+        )
+    }
+}
+
+pub fn evaluate(probes: &[Probe], s: &RetrievalSettings) -> Report {
+    let mut r = Report::default();
+    for p in probes {
+        let found = p.found(s);
+        let best = found.best(s).map(|h| (h.kind, h.id.as_str()));
+        match &p.question.expect {
+            None => {
+                r.unanswerable += 1;
+                if best.is_none() {
+                    r.rejected += 1;
+                } else {
+                    r.misses
+                        .push(format!("unanswerable {:?} got {:?}", p.question.text, best));
+                }
+            }
+            Some((kind, id)) => {
+                r.answerable += 1;
+                let right = best == Some((*kind, id.as_str()));
+                match kind {
+                    SourceKind::Article => {
+                        r.article_questions += 1;
+                        r.article_top1 += right as usize;
+                    }
+                    SourceKind::Product => {
+                        r.product_questions += 1;
+                        r.product_top1 += right as usize;
+                    }
+                }
+                let list = match kind {
+                    SourceKind::Article => &found.articles,
+                    SourceKind::Product => &found.products,
+                };
+                if list.iter().take(3).any(|h| &h.id == id) {
+                    r.recall3 += 1;
+                }
+                if right {
+                    r.top1 += 1;
+                } else {
+                    if best.is_some() {
+                        r.wrong += 1;
+                    }
+                    r.misses.push(format!(
+                        "{:?} wants {kind:?} {id}, got {:?}",
+                        p.question.text, best
+                    ));
+                }
+            }
+        }
+    }
+    r
+}
+
+/// Searches the scoring on `probes` (a calibration set, never the test set): the weights
+/// first, for the best ranking, then the thresholds, for the most right decisions with
+/// answering and refusing counted alike.
+pub fn tune(probes: &[Probe]) -> RetrievalSettings {
+    let base = RetrievalSettings::default();
+    let objective = |s: &RetrievalSettings| {
+        let r = evaluate(probes, s);
+        // A wrong answer costs more than none: the customer is misled.
+        r.top1_pct() + r.rejected_pct() - 0.5 * pct(r.wrong, r.answerable)
+    };
+    let mut best = (f64::MIN, base);
+    // Weights first (thresholds at their defaults scaled by the sweep below), then the
+    // thresholds and the lead rule for the best weights.
+    for lw in [0.0, 0.1, 0.2, 0.3, 0.45] {
+        for lk in [4.0, 8.0, 16.0] {
+            for nw in [0.0, 0.2, 0.45] {
+                let weights = |t: f32| Scoring {
+                    lexical_weight: lw,
+                    lexical_k: lk,
+                    name_weight: nw,
+                    threshold: t,
+                    lead_slack: 0.0,
+                    clear_lead: 1.0,
+                };
+                for at in (30..=90).step_by(5).map(|t| t as f32 / 100.0) {
+                    for pt in (40..=130).step_by(5).map(|t| t as f32 / 100.0) {
+                        let s = RetrievalSettings {
+                            articles: Scoring {
+                                name_weight: 0.0,
+                                ..weights(at)
+                            },
+                            products: weights(pt),
+                            ambiguity_margin: base.ambiguity_margin,
+                        };
+                        let v = objective(&s);
+                        if v > best.0 {
+                            best = (v, s);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let weighted = best.1;
+    for slack in [0.0, 0.05, 0.1, 0.15, 0.2] {
+        for lead in [0.02, 0.04, 0.06, 0.08, 0.1, 0.15] {
+            for dt in [-0.05f32, 0.0, 0.05, 0.1] {
+                let mut s = weighted;
+                s.articles.lead_slack = slack + dt.max(0.0);
+                s.articles.clear_lead = lead;
+                s.articles.threshold = weighted.articles.threshold + dt;
+                let v = objective(&s);
+                if v > best.0 {
+                    best = (v, s);
+                }
+            }
+        }
+    }
+    best.1
+}

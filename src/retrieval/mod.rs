@@ -1,0 +1,271 @@
+//! Retrieval over the shop's own knowledge: help articles and the product catalogue, found
+//! by meaning (sentence embeddings in an HNSW index) and by words (BM25, for names, SKUs and
+//! rare terms), fused into one score per document. A hit only counts when its score clears
+//! a threshold calibrated on held-out questions (see `parley kb eval`), so a question
+//! nothing answers gets no article rather than the least bad one.
+
+mod collection;
+pub mod content;
+pub mod eval;
+mod text;
+
+use serde::{Deserialize, Serialize};
+
+pub use collection::{key_of, Candidate, Collection};
+pub use text::{article_doc, article_texts, product_doc, product_text, LexicalDoc};
+
+use crate::wire::{Article, Product, SourceKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetrievalError {
+    #[error("{what} word index: {cause}")]
+    Lexical {
+        what: &'static str,
+        cause: tantivy::TantivyError,
+    },
+    #[error("{what} vector index: {cause}")]
+    Vector { what: &'static str, cause: String },
+    #[error("vector of {got} dimensions given to an index of {expected}")]
+    Dimensions { expected: usize, got: usize },
+    #[error("{what}: ids {first:?} and {second:?} hash to the same key; rename one")]
+    KeyCollision {
+        what: &'static str,
+        first: String,
+        second: String,
+    },
+}
+
+impl RetrievalError {
+    fn lexical(what: &'static str) -> impl Fn(tantivy::TantivyError) -> Self {
+        move |cause| Self::Lexical { what, cause }
+    }
+    fn vector<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Self {
+        move |cause| Self::Vector {
+            what,
+            cause: cause.to_string(),
+        }
+    }
+}
+
+/// How one collection's two signals become one score, and the score a hit needs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scoring {
+    /// Weight of the saturated BM25 score, `bm25 / (bm25 + lexical_k)`, added to the cosine.
+    pub lexical_weight: f32,
+    pub lexical_k: f32,
+    /// Weight of the share of the name's words in the question (products: "Kettle Pro").
+    pub name_weight: f32,
+    /// A hit scoring below this is not used...
+    pub threshold: f32,
+    /// ...unless it is the best by at least `clear_lead` and within `lead_slack` of the
+    /// threshold: a question that points at one document clearly, in words the document
+    /// does not use, scores lower than one that repeats it.
+    #[serde(default)]
+    pub lead_slack: f32,
+    #[serde(default)]
+    pub clear_lead: f32,
+}
+
+impl Scoring {
+    pub fn score(&self, c: &Candidate) -> f32 {
+        c.semantic
+            + self.lexical_weight * c.bm25 / (c.bm25 + self.lexical_k)
+            + self.name_weight * c.name_coverage
+    }
+}
+
+/// Calibrated with `parley kb eval --tune` on `data/kb-eval/dev.jsonl` (see the README).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrievalSettings {
+    pub articles: Scoring,
+    pub products: Scoring,
+    /// Two products within this score of each other are both named, and the customer asked
+    /// which one they mean.
+    pub ambiguity_margin: f32,
+}
+
+impl Default for RetrievalSettings {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl RetrievalSettings {
+    pub const DEFAULT: Self = Self {
+        articles: Scoring {
+            lexical_weight: 0.45,
+            lexical_k: 16.0,
+            name_weight: 0.0,
+            threshold: 0.75,
+            lead_slack: 0.05,
+            clear_lead: 0.02,
+        },
+        products: Scoring {
+            lexical_weight: 0.45,
+            lexical_k: 16.0,
+            name_weight: 0.2,
+            threshold: 0.85,
+            lead_slack: 0.0,
+            clear_lead: 1.0,
+        },
+        ambiguity_margin: 0.03,
+    };
+}
+
+/// A document found for a question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub kind: SourceKind,
+    pub id: String,
+    pub score: f32,
+    /// The score clears the collection's threshold.
+    pub confident: bool,
+    pub candidate: Candidate,
+}
+
+/// How many of each kind a search returns.
+pub const TOP: usize = 5;
+/// How many candidates each signal contributes before fusion.
+const CANDIDATES: usize = 30;
+
+/// Both collections, with their scoring.
+pub struct Retriever {
+    pub articles: Collection,
+    pub products: Collection,
+    pub settings: RetrievalSettings,
+}
+
+impl Retriever {
+    pub fn new(dims: usize, settings: RetrievalSettings) -> Result<Self, RetrievalError> {
+        Ok(Self {
+            articles: Collection::new("articles", dims, true)?,
+            products: Collection::new("products", dims, false)?,
+            settings,
+        })
+    }
+
+    pub fn upsert_article(&self, a: &Article, vectors: &[Vec<f32>]) -> Result<(), RetrievalError> {
+        self.articles.upsert(&a.id, &article_doc(a), vectors)
+    }
+
+    pub fn upsert_product(&self, p: &Product, vector: &[f32]) -> Result<(), RetrievalError> {
+        self.products.upsert(
+            &p.sku,
+            &product_doc(p),
+            std::slice::from_ref(&vector.to_vec()),
+        )
+    }
+
+    pub fn remove(&self, kind: SourceKind, id: &str) -> Result<(), RetrievalError> {
+        match kind {
+            SourceKind::Article => self.articles.remove(id),
+            SourceKind::Product => self.products.remove(id),
+        }
+    }
+
+    pub fn commit(&self) -> Result<(), RetrievalError> {
+        self.articles.commit()?;
+        self.products.commit()
+    }
+
+    /// The best [`TOP`] articles and products for a question, best first.
+    pub fn search(&self, text: &str, vector: Option<&[f32]>) -> Result<Found, RetrievalError> {
+        Ok(Found {
+            articles: self.ranked(SourceKind::Article, text, vector)?,
+            products: self.ranked(SourceKind::Product, text, vector)?,
+        })
+    }
+
+    fn ranked(
+        &self,
+        kind: SourceKind,
+        text: &str,
+        vector: Option<&[f32]>,
+    ) -> Result<Vec<Hit>, RetrievalError> {
+        let (collection, scoring) = match kind {
+            SourceKind::Article => (&self.articles, self.settings.articles),
+            SourceKind::Product => (&self.products, self.settings.products),
+        };
+        Ok(rank(
+            kind,
+            collection.candidates(text, vector, CANDIDATES)?,
+            scoring,
+        ))
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.articles.memory_bytes() + self.products.memory_bytes()
+    }
+}
+
+/// Scores candidates, best first, the best [`TOP`] kept. Pure, so that calibration can
+/// re-rank stored candidates under other settings.
+pub fn rank(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> Vec<Hit> {
+    let mut hits: Vec<Hit> = candidates
+        .into_iter()
+        .map(|c| {
+            let score = scoring.score(&c);
+            Hit {
+                kind,
+                id: c.id.clone(),
+                score,
+                confident: score >= scoring.threshold,
+                candidate: c,
+            }
+        })
+        .collect();
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    hits.truncate(TOP);
+    if let Some(first) = hits.first().map(|h| h.score) {
+        let second = hits.get(1).map_or(0.0, |h| h.score);
+        if first >= scoring.threshold - scoring.lead_slack && first - second >= scoring.clear_lead {
+            hits[0].confident = true;
+        }
+    }
+    hits
+}
+
+/// What a search found, best first in each kind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Found {
+    pub articles: Vec<Hit>,
+    pub products: Vec<Hit>,
+}
+
+impl Found {
+    /// The one document to answer with: the confident hit that clears its own threshold by
+    /// more (the two kinds' scores are on different scales; their margins are comparable).
+    pub fn best(&self, settings: &RetrievalSettings) -> Option<&Hit> {
+        let article = self
+            .article()
+            .map(|h| (h, h.score - settings.articles.threshold));
+        let product = self
+            .products
+            .first()
+            .filter(|h| h.confident)
+            .map(|h| (h, h.score - settings.products.threshold));
+        match (article, product) {
+            (Some(a), Some(p)) => Some(if p.1 > a.1 { p.0 } else { a.0 }),
+            (a, p) => a.or(p).map(|(h, _)| h),
+        }
+    }
+
+    /// The article to answer with, if one clears its threshold.
+    pub fn article(&self) -> Option<&Hit> {
+        self.articles.first().filter(|h| h.confident)
+    }
+
+    /// The products that clear their threshold and lie within `margin` of the best: one
+    /// means "this one", two or more mean "which one?".
+    pub fn products(&self, margin: f32) -> Vec<&Hit> {
+        let Some(best) = self.products.first().filter(|h| h.confident) else {
+            return Vec::new();
+        };
+        self.products
+            .iter()
+            .take_while(|h| h.confident && best.score - h.score <= margin)
+            .collect()
+    }
+}
