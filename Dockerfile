@@ -59,6 +59,8 @@ COPY models/intent-en /opt/parley/models/intent-en
 # Fetched by scripts/setup.sh (run it before `docker build`).
 COPY models/encoder /opt/parley/models/encoder
 COPY kb /opt/parley/kb
+# Demo content, published by docker-compose's demo-content service only.
+COPY examples/kb /opt/parley/examples/kb
 
 ENV PARLEY_MODEL=/opt/parley/models/intent-en \
     PARLEY_ENCODER=/opt/parley/models/encoder \

@@ -41,7 +41,17 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 curl -fs "http://$metrics_addr/readyz" >/dev/null || { cat "$work/parley.log" >&2; exit 1; }
-echo "Parley is ready. Playing examples/conversations/ through Kafka:"
+echo "Parley is ready. Publishing the demo shop's articles and catalogue (examples/kb/):"
+"$parley" kb load --brokers "$brokers" examples/kb/
+# The service embeds and indexes them as they arrive; wait until it has all of them.
+expected="$(cat examples/kb/*.jsonl | grep -c .)"
+for _ in $(seq 1 600); do
+  docs="$(curl -fs "http://$metrics_addr/metrics" | awk '/^parley_knowledge_documents/ { n += $2 } END { print n + 0 }')"
+  [ "$docs" -ge "$expected" ] && break
+  sleep 0.2
+done
+echo "Parley holds $docs articles and products."
+echo "Playing examples/conversations/ through Kafka:"
 
 "$parley" converse --transcript --brokers "$brokers" examples/conversations/
 

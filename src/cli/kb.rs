@@ -27,6 +27,8 @@ pub enum KbCommand {
     Search(Box<SearchArgs>),
     /// Measure retrieval on labelled questions (top-1, recall@3, unanswerable refused).
     Eval(Box<EvalArgs>),
+    /// Measure a large catalogue: start-up rebuild time, memory, retrieval time per message.
+    Bench(Box<super::kb_bench::BenchArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +77,7 @@ pub fn run(a: KbArgs) -> Result<ExitCode, CliError> {
         KbCommand::Load(a) => super::kb_load::run(*a),
         KbCommand::Search(a) => search(*a),
         KbCommand::Eval(a) => eval(*a),
+        KbCommand::Bench(a) => super::kb_bench::run(*a),
     }
 }
 

@@ -5,6 +5,7 @@ mod classify;
 mod converse;
 mod eval;
 mod kb;
+mod kb_bench;
 mod kb_load;
 mod loadgen;
 mod prepare;

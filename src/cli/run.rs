@@ -71,6 +71,10 @@ pub struct RunArgs {
     pub topic_escalations: Option<String>,
     #[arg(long, env = "PARLEY_TOPIC_ORDERS")]
     pub topic_orders: Option<String>,
+    #[arg(long, env = "PARLEY_TOPIC_ARTICLES")]
+    pub topic_articles: Option<String>,
+    #[arg(long, env = "PARLEY_TOPIC_PRODUCTS")]
+    pub topic_products: Option<String>,
     #[arg(long, env = "PARLEY_TOPIC_ORDER_REQUESTS")]
     pub topic_order_requests: Option<String>,
     #[arg(long, env = "PARLEY_TOPIC_AGENT_ACTIONS")]
@@ -182,6 +186,8 @@ impl RunArgs {
         set(&mut t.replies, &self.topic_replies);
         set(&mut t.escalations, &self.topic_escalations);
         set(&mut t.orders, &self.topic_orders);
+        set(&mut t.articles, &self.topic_articles);
+        set(&mut t.products, &self.topic_products);
         set(&mut t.order_requests, &self.topic_order_requests);
         set(&mut t.agent_actions, &self.topic_agent_actions);
         set(&mut t.dead_letter, &self.topic_dead_letter);

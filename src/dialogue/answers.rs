@@ -323,13 +323,68 @@ pub fn is_question(text: &str) -> bool {
 }
 
 /// The products a message is about: confident hits close to the best one, their live
-/// records read from the catalogue (a product deleted since the search drops out).
-pub fn found_products(found: &Found, ctx: &Context<'_>) -> Vec<Product> {
-    found
+/// records read from the catalogue (a product deleted since the search drops out). Of
+/// several, the question's words decide when they can ("the Kettle Pro" names one in full,
+/// "mini" belongs to one only); a family named loosely ("the brewmaster kettle") stays
+/// several, to ask which; close scores of unrelated products keep only the best.
+pub fn found_products(found: &Found, question: &str, ctx: &Context<'_>) -> Vec<Product> {
+    let products: Vec<Product> = found
         .products(ctx.retrieval.ambiguity_margin)
         .into_iter()
         .filter_map(|h| ctx.catalog.product(&h.id))
-        .collect()
+        .take(3)
+        .collect();
+    if products.len() < 2 {
+        return products;
+    }
+    if let Some(i) = named(question, &products) {
+        return vec![products[i].clone()];
+    }
+    let family: Vec<String> = words(&products[0].name);
+    let related: Vec<Product> = products
+        .iter()
+        .filter(|p| {
+            words(&p.name)
+                .iter()
+                .any(|w| family.contains(w) && w.len() > 2)
+        })
+        .cloned()
+        .collect();
+    if related.len() >= 2 {
+        related
+    } else {
+        products[..1].to_vec()
+    }
+}
+
+/// The one product the question names: the most specific name it contains in full, or the
+/// only one whose distinguishing words it uses.
+fn named(question: &str, offered: &[Product]) -> Option<usize> {
+    let q = words(question);
+    let names: Vec<Vec<String>> = offered.iter().map(|p| words(&p.name)).collect();
+    let full = (0..offered.len())
+        .filter(|&i| names[i].iter().all(|w| q.contains(w)))
+        .max_by_key(|&i| names[i].len());
+    if full.is_some() {
+        return full;
+    }
+    let distinct: Vec<usize> = (0..offered.len())
+        .filter(|&i| {
+            names[i]
+                .iter()
+                .filter(|w| {
+                    names
+                        .iter()
+                        .enumerate()
+                        .all(|(j, o)| j == i || !o.contains(w))
+                })
+                .any(|w| q.contains(w))
+        })
+        .collect();
+    match distinct.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -216,7 +216,7 @@ fn from_knowledge(
     let best = retrieved.best(ctx.retrieval);
     match best.map(|h| h.kind) {
         Some(SourceKind::Product) => {
-            let products = answers::found_products(retrieved, ctx);
+            let products = answers::found_products(retrieved, text, ctx);
             match products.len() {
                 0 => None,
                 1 => Some(answer_product(state, &products[0], text, out)),

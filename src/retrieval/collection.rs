@@ -186,12 +186,12 @@ impl Collection {
         }
         let mut a = analyzer();
         let raw: Vec<String> = doc
-            .name
+            .short_name
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
             .map(str::to_lowercase)
             .collect();
-        let name_terms = terms(&mut a, &doc.name);
+        let name_terms = terms(&mut a, &doc.short_name);
         let name_pairs = raw
             .windows(2)
             .flat_map(|p| terms(&mut a, &format!("{}{}", p[0], p[1])))

@@ -112,6 +112,8 @@ pub struct Report {
     pub answerable: usize,
     pub top1: usize,
     pub recall3: usize,
+    /// Answerable questions whose document ranks first of its kind (thresholds aside).
+    pub ranked_first: usize,
     pub unanswerable: usize,
     /// Unanswerable questions that got no answer.
     pub rejected: usize,
@@ -145,7 +147,7 @@ impl Report {
     pub fn summary(&self) -> String {
         format!(
             "top-1 correct {}/{} = {:.1}% (articles {}/{} = {:.1}%, products {}/{} = {:.1}%; \
-             wrong answers {}), recall@3 {:.1}%, unanswerable with no answer {}/{} = {:.1}%",
+             wrong answers {}), ranked first {:.1}%, recall@3 {:.1}%, unanswerable with no answer {}/{} = {:.1}%",
             self.top1,
             self.answerable,
             self.top1_pct(),
@@ -156,12 +158,34 @@ impl Report {
             self.product_questions,
             pct(self.product_top1, self.product_questions),
             self.wrong,
+            pct(self.ranked_first, self.answerable),
             self.recall3_pct(),
             self.rejected,
             self.unanswerable,
             self.rejected_pct()
         )
     }
+}
+
+/// The best scores of each kind, for reading a miss.
+fn scores(found: &Found) -> String {
+    let top = |hits: &[super::Hit]| {
+        hits.iter()
+            .take(2)
+            .map(|h| {
+                format!(
+                    "{}={:.3}(sem {:.3} bm25 {:.1})",
+                    h.id, h.score, h.candidate.semantic, h.candidate.bm25
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "[a: {}] [p: {}]",
+        top(&found.articles),
+        top(&found.products)
+    )
 }
 
 pub fn evaluate(probes: &[Probe], s: &RetrievalSettings) -> Report {
@@ -196,6 +220,9 @@ pub fn evaluate(probes: &[Probe], s: &RetrievalSettings) -> Report {
                     SourceKind::Article => &found.articles,
                     SourceKind::Product => &found.products,
                 };
+                if list.first().is_some_and(|h| &h.id == id) {
+                    r.ranked_first += 1;
+                }
                 if list.iter().take(3).any(|h| &h.id == id) {
                     r.recall3 += 1;
                 }
@@ -206,8 +233,10 @@ pub fn evaluate(probes: &[Probe], s: &RetrievalSettings) -> Report {
                         r.wrong += 1;
                     }
                     r.misses.push(format!(
-                        "{:?} wants {kind:?} {id}, got {:?}",
-                        p.question.text, best
+                        "{:?} wants {kind:?} {id}, got {:?} {}",
+                        p.question.text,
+                        best,
+                        scores(&found)
                     ));
                 }
             }
@@ -231,7 +260,7 @@ pub fn tune(probes: &[Probe]) -> RetrievalSettings {
     // thresholds and the lead rule for the best weights.
     for lw in [0.0, 0.1, 0.2, 0.3, 0.45] {
         for lk in [4.0, 8.0, 16.0] {
-            for nw in [0.0, 0.2, 0.45] {
+            for nw in [0.0, 0.2, 0.45, 0.7] {
                 let weights = |t: f32| Scoring {
                     lexical_weight: lw,
                     lexical_k: lk,

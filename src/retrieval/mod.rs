@@ -95,22 +95,22 @@ impl Default for RetrievalSettings {
 impl RetrievalSettings {
     pub const DEFAULT: Self = Self {
         articles: Scoring {
-            lexical_weight: 0.45,
-            lexical_k: 16.0,
+            lexical_weight: 0.2,
+            lexical_k: 8.0,
             name_weight: 0.0,
-            threshold: 0.75,
+            threshold: 0.7,
             lead_slack: 0.05,
             clear_lead: 0.02,
         },
         products: Scoring {
-            lexical_weight: 0.45,
-            lexical_k: 16.0,
+            lexical_weight: 0.2,
+            lexical_k: 8.0,
             name_weight: 0.2,
-            threshold: 0.85,
+            threshold: 0.75,
             lead_slack: 0.0,
             clear_lead: 1.0,
         },
-        ambiguity_margin: 0.03,
+        ambiguity_margin: 0.1,
     };
 }
 

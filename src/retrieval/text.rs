@@ -68,6 +68,8 @@ pub struct LexicalDoc {
     pub body: String,
     /// Everything else worth a match: sample questions, tags, brand, category, SKU, attributes.
     pub extra: String,
+    /// The name a question may give in full (a product's name without its brand).
+    pub short_name: String,
 }
 
 pub fn article_doc(a: &Article) -> LexicalDoc {
@@ -80,6 +82,7 @@ pub fn article_doc(a: &Article) -> LexicalDoc {
         name: a.title.clone(),
         body: a.body.clone(),
         extra,
+        short_name: a.title.clone(),
     }
 }
 
@@ -105,6 +108,7 @@ pub fn product_doc(p: &Product) -> LexicalDoc {
         name,
         body: p.description.clone().unwrap_or_default(),
         extra: extra.join("\n"),
+        short_name: p.name.clone(),
     }
 }
 
@@ -131,11 +135,44 @@ fn attribute_words(v: &Value) -> String {
 const OPENING_CHARS: usize = 400;
 
 /// The texts embedded for an article, one vector each: its title, its title with the
-/// opening of its answer, and each sample question.
+/// opening of its answer, each sample question, and each pair of neighbouring sentences of
+/// the answer (a customer often asks about one detail: "can you send it to my packstation").
 pub fn article_texts(a: &Article) -> Vec<String> {
     let opening: String = a.body.chars().take(OPENING_CHARS).collect();
     let mut out = vec![a.title.clone(), format!("{}. {opening}", a.title)];
     out.extend(a.questions.iter().filter(|q| !q.trim().is_empty()).cloned());
+    let sentences = sentences(&a.body);
+    if sentences.len() > 2 {
+        for pair in sentences.windows(2).take(MAX_PASSAGES) {
+            out.push(format!("{} {}", pair[0], pair[1]));
+        }
+    }
+    out
+}
+
+/// At most this many passages of one article are embedded.
+const MAX_PASSAGES: usize = 24;
+
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for (i, c) in text.char_indices() {
+        let end = i + c.len_utf8();
+        let boundary = matches!(c, '.' | '!' | '?' | '\n')
+            && bytes.get(end).is_none_or(|b| b.is_ascii_whitespace());
+        if boundary {
+            let s = text[start..end].trim();
+            if s.len() > 1 {
+                out.push(s);
+            }
+            start = end;
+        }
+    }
+    let rest = text[start..].trim();
+    if !rest.is_empty() {
+        out.push(rest);
+    }
     out
 }
 
