@@ -68,6 +68,10 @@ pub struct EvalArgs {
     /// List each question answered wrongly.
     #[arg(long)]
     pub misses: bool,
+    /// Write each question's candidates and their signals (JSON Lines), for studying the
+    /// scoring.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
     #[command(flatten)]
     pub service: RunArgs,
 }
@@ -218,6 +222,33 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
         );
     }
     let probes = probes_of(&a.questions)?;
+    if let Some(path) = &a.dump {
+        let mut out = String::new();
+        for p in &probes {
+            let c = |cs: &[crate::retrieval::Candidate]| {
+                cs.iter()
+                    .map(|c| serde_json::json!([c.id, c.semantic, c.bm25, c.name_coverage]))
+                    .collect::<Vec<_>>()
+            };
+            let expect = p.question.expect.as_ref().map(|(k, id)| {
+                format!(
+                    "{}:{id}",
+                    if *k == crate::wire::SourceKind::Article {
+                        "article"
+                    } else {
+                        "product"
+                    }
+                )
+            });
+            out.push_str(
+                &serde_json::json!({"text": p.question.text, "expect": expect,
+                "articles": c(&p.articles), "products": c(&p.products)})
+                .to_string(),
+            );
+            out.push('\n');
+        }
+        std::fs::write(path, out).map_err(super::io_err(format!("writing {}", path.display())))?;
+    }
     let report = evaluate(&probes, &settings);
     println!(
         "encoder {} on {}: {}",

@@ -145,6 +145,23 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
             );
         }
     }
+    // The articles too, so that each message searches both collections as in the service.
+    let mut batch = store.batch();
+    for article in &base.articles {
+        if store.article(&article.id)?.is_none() {
+            let texts = crate::retrieval::article_texts(article);
+            let vectors = embedder.embed(&texts)?;
+            batch.put_article(
+                article,
+                &StoredVectors {
+                    fingerprint: fingerprint.clone(),
+                    text_hash: 0,
+                    vectors,
+                },
+            );
+        }
+    }
+    store.write(batch)?;
     if made > 0 {
         println!(
             "filled the store with {made} products in {:.0} s ({:.0} products/s embedded)",

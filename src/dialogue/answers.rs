@@ -235,31 +235,7 @@ pub fn pick_product(text: &str, offered: &[Product]) -> Option<usize> {
             return Some(i);
         }
     }
-    let name_words: Vec<Vec<String>> = offered.iter().map(|p| words(&p.name)).collect();
-    // Words only one of the names has decide; failing that, the name said in full.
-    let distinct: Vec<usize> = (0..offered.len())
-        .filter(|&i| {
-            name_words[i]
-                .iter()
-                .filter(|x| {
-                    name_words
-                        .iter()
-                        .enumerate()
-                        .all(|(j, o)| j == i || !o.contains(x))
-                })
-                .any(|x| w.contains(x))
-        })
-        .collect();
-    if let [one] = distinct.as_slice() {
-        return Some(*one);
-    }
-    let full: Vec<usize> = (0..offered.len())
-        .filter(|&i| name_words[i].iter().all(|x| w.contains(x)))
-        .collect();
-    match full.as_slice() {
-        [one] => Some(*one),
-        _ => None,
-    }
+    named(text, offered)
 }
 
 /// Words that make a short message a question about "it": the product discussed before.
