@@ -46,11 +46,11 @@ echo "Parley is ready. Publishing the demo shop's articles and catalogue (exampl
 # The service embeds and indexes them as they arrive; wait until it has all of them.
 expected="$(cat examples/kb/*.jsonl | grep -c .)"
 for _ in $(seq 1 600); do
-  docs="$(curl -fs "http://$metrics_addr/metrics" | awk '/^parley_knowledge_documents/ { n += $2 } END { print n + 0 }')"
+  docs="$( (curl -fs "http://$metrics_addr/metrics" || true) | awk '/^parley_knowledge_documents/ { n += $2 } END { print n + 0 }')"
   [ "$docs" -ge "$expected" ] && break
   sleep 0.2
 done
-echo "Parley holds $docs articles and products."
+echo "Parley holds $docs of the $expected articles and products."
 echo "Playing examples/conversations/ through Kafka:"
 
 "$parley" converse --transcript --brokers "$brokers" examples/conversations/

@@ -37,8 +37,17 @@ pub fn article_answer(a: &Article) -> (String, Source) {
         body.to_string()
     } else {
         let cut: String = body.chars().take(MAX_ANSWER_CHARS).collect();
-        match cut.rfind(['.', '!', '?']) {
-            Some(end) if end > MAX_ANSWER_CHARS / 3 => cut[..=end].to_string(),
+        // A sentence ends at . ! or ? followed by a space: never inside "EUR 4.95" or a link.
+        let end = cut
+            .char_indices()
+            .zip(cut.chars().skip(1))
+            .filter(|((_, c), next)| matches!(c, '.' | '!' | '?') && next.is_whitespace())
+            .map(|((i, c), _)| i + c.len_utf8())
+            .last();
+        match end {
+            Some(end) if cut[..end].chars().count() > MAX_ANSWER_CHARS / 3 => {
+                cut[..end].to_string()
+            }
             _ => format!("{}...", cut.trim_end()),
         }
     };
@@ -156,23 +165,34 @@ fn value_text(v: &Value) -> String {
     }
 }
 
-/// One sentence about an attribute, naming the value the customer asked for when the
-/// attribute lists it ("size 44 is one of them").
-fn attribute_sentence(key: &str, v: &Value, question: &[String]) -> String {
+/// An attribute value quoted in a reply is cut to this length: the record is the shop's,
+/// its size is not bounded.
+const MAX_VALUE_CHARS: usize = 200;
+
+/// One sentence about an attribute. For a list of sizes, it also says whether the size
+/// the customer named is one of them (a number of the question that is not part of the
+/// product's name).
+fn attribute_sentence(key: &str, v: &Value, question: &[String], name: &[String]) -> String {
     let label = key_words(key).join(" ");
-    let mut s = format!("{label}: {}", value_text(v));
-    if let Value::Array(items) = v {
+    let mut value = value_text(v);
+    if value.chars().count() > MAX_VALUE_CHARS {
+        value = format!(
+            "{}...",
+            value.chars().take(MAX_VALUE_CHARS).collect::<String>()
+        );
+    }
+    let mut s = format!("{label}: {value}");
+    if let (Value::Array(items), true) = (v, key.to_lowercase().contains("size")) {
         let listed: Vec<String> = items.iter().map(|i| value_text(i).to_lowercase()).collect();
-        if let Some(asked) = question.iter().find(|w| {
-            listed.contains(w) && w.chars().any(|c| c.is_ascii_digit())
-                || listed.contains(w) && w.len() <= 3
-        }) {
-            s.push_str(&format!(" ({asked} is available)"));
-        } else if let Some(asked) = question
-            .iter()
-            .find(|w| w.chars().all(|c| c.is_ascii_digit()) && !listed.contains(w))
-        {
-            s.push_str(&format!(" ({asked} is not one of them)"));
+        let asked = question.iter().find(|w| {
+            !name.contains(w)
+                && (w.chars().all(|c| c.is_ascii_digit()) || listed.contains(w))
+                && w.len() <= 4
+        });
+        match asked {
+            Some(w) if listed.contains(w) => s.push_str(&format!(" ({w} is one of them)")),
+            Some(w) => s.push_str(&format!(" ({w} is not one of them)")),
+            None => {}
         }
     }
     s
@@ -182,8 +202,9 @@ fn attribute_sentence(key: &str, v: &Value, question: &[String]) -> String {
 pub fn product_answer(p: &Product, question: &str) -> (String, Source) {
     let q = words(question);
     let mut parts = Vec::new();
+    let name = words(&p.name);
     for (key, value) in asked_attributes(p, &q) {
-        parts.push(attribute_sentence(key, value, &q));
+        parts.push(attribute_sentence(key, value, &q, &name));
     }
     let stock = match p.stock {
         0 => "out of stock at the moment".to_string(),
@@ -229,6 +250,10 @@ pub fn pick_product(text: &str, offered: &[Product]) -> Option<usize> {
         ["second", "2", "2nd", "latter"],
         ["third", "3", "3rd", "third"],
     ];
+    // A name first: "trailrunner 2" is the Trailrunner 2, not the second offered.
+    if let Some(i) = named(text, offered) {
+        return Some(i);
+    }
     // "one" is not an ordinal here: "the mini one".
     for (i, names) in ordinals.iter().enumerate().take(offered.len()) {
         if names.iter().any(|n| w.iter().any(|x| x == n)) && w.len() <= 4 {
@@ -267,13 +292,11 @@ const PRODUCT_CUES: &[&str] = &[
     "capacity",
     "big",
     "wide",
-    "long",
     "noise",
     "wireless",
-    "left",
 ];
 const REFERENCES: &[&str] = &[
-    "it", "its", "they", "them", "this", "that", "these", "those", "one",
+    "it", "its", "they", "them", "this", "that", "these", "those",
 ];
 
 /// "is it waterproof?", "how much is it?", "do you have it in 44?": a follow-up about the
@@ -339,7 +362,7 @@ fn named(question: &str, offered: &[Product]) -> Option<usize> {
     let q = words(question);
     let names: Vec<Vec<String>> = offered.iter().map(|p| words(&p.name)).collect();
     let full = (0..offered.len())
-        .filter(|&i| names[i].iter().all(|w| q.contains(w)))
+        .filter(|&i| !names[i].is_empty() && names[i].iter().all(|w| q.contains(w)))
         .max_by_key(|&i| names[i].len());
     if full.is_some() {
         return full;
@@ -381,7 +404,7 @@ mod tests {
         let (text, source) = product_answer(&shoe(), "do you have the trailrunner 2 in size 44?");
         assert_eq!(
             text,
-            "The Trailrunner 2 by Stridewell: sizes: 40-46 (44 is available). It is in stock, EUR 129.00."
+            "The Trailrunner 2 by Stridewell: sizes: 40-46 (44 is one of them). It is in stock, EUR 129.00."
         );
         assert_eq!(source.id, "NW-SH-0001");
         let (text, _) = product_answer(&shoe(), "is it waterproof");

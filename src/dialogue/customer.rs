@@ -231,11 +231,6 @@ fn from_knowledge(
                 }
             }
         }
-        _ if follow_up => {
-            let sku = state.product.clone()?;
-            let product = ctx.catalog.product(&sku)?;
-            Some(answer_product(state, &product, text, out))
-        }
         Some(SourceKind::Article) => {
             let hit = best?;
             let article = ctx.catalog.article(&hit.id)?;
@@ -244,6 +239,13 @@ fn from_knowledge(
             out.source = Some(source);
             resolved(state);
             Some(Outcome::Answered)
+        }
+        // Nothing found for the message itself: "is it waterproof?" is about the product
+        // discussed before, if it is still in the catalogue.
+        None if follow_up => {
+            let sku = state.product.clone()?;
+            let product = ctx.catalog.product(&sku)?;
+            Some(answer_product(state, &product, text, out))
         }
         None => None,
     }

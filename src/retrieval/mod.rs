@@ -218,8 +218,10 @@ pub fn rank(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> V
         .collect();
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
     hits.truncate(TOP);
-    if let Some(first) = hits.first().map(|h| h.score) {
-        let second = hits.get(1).map_or(0.0, |h| h.score);
+    // The lead rule needs a runner-up to lead: a lone candidate gets no benefit of doubt.
+    if let (Some(first), Some(second)) =
+        (hits.first().map(|h| h.score), hits.get(1).map(|h| h.score))
+    {
         if first >= scoring.threshold - scoring.lead_slack && first - second >= scoring.clear_lead {
             hits[0].confident = true;
         }

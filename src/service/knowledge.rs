@@ -12,10 +12,12 @@ use super::ServiceError;
 use crate::config::Config;
 use crate::kafka::Record;
 use crate::metrics::Metrics;
-use crate::model::ModelHandle;
+use crate::model::{ModelError, ModelHandle};
 use crate::retrieval::{article_texts, product_text, RetrievalError, Retriever};
-use crate::state::{StateError, Store, StoredVectors};
-use crate::wire::{decode_article, decode_product, Article, DecodeError, Product, SourceKind};
+use crate::state::{Store, StoredVectors};
+use crate::wire::{
+    decode_article, decode_product, Article, DecodeError, ErrorKind, Product, SourceKind,
+};
 
 /// Texts embedded in one forward pass.
 const EMBED_CHUNK: usize = 64;
@@ -89,13 +91,14 @@ impl KnowledgeTable {
         records: &'r [Record],
     ) -> Result<Staged<'r>, ServiceError> {
         let mut bad = Vec::new();
-        let mut last: Vec<(String, Option<Doc>)> = Vec::new();
+        // Each id's last record in the batch, with the record it came from.
+        let mut last: Vec<(String, Option<Doc>, &'r Record)> = Vec::new();
         for record in records {
             let key = record
                 .key
                 .as_deref()
                 .map(|k| String::from_utf8_lossy(k).into_owned());
-            let change = match (&record.payload, key) {
+            let (id, doc) = match (&record.payload, key) {
                 (None, Some(id)) => (id, None),
                 (None, None) => continue,
                 (Some(bytes), key) => {
@@ -116,44 +119,71 @@ impl KnowledgeTable {
                     }
                 }
             };
-            last.retain(|(id, _)| *id != change.0);
-            last.push(change);
+            last.retain(|(other, _, _)| *other != id);
+            last.push((id, doc, record));
         }
         // Which documents need vectors: new text, or vectors of another encoder.
-        let mut texts = Vec::new();
-        let mut plans = Vec::with_capacity(last.len());
-        for (id, doc) in last {
+        let mut changes = Vec::with_capacity(last.len());
+        let mut needed: Vec<(usize, Vec<String>, &'r Record)> = Vec::new();
+        for (id, doc, record) in last {
             let Some(doc) = doc else {
-                plans.push((id, None));
+                changes.push((id, None));
                 continue;
             };
-            let doc_texts = doc.texts();
-            let hash = text_hash(&doc_texts);
+            let texts = doc.texts();
+            let hash = text_hash(&texts);
             let stored = tokio::task::block_in_place(|| store.knowledge_vectors(self.kind, &id))?;
-            let reuse = stored.filter(|s| s.fingerprint == self.fingerprint && s.text_hash == hash);
-            let start = texts.len();
-            if reuse.is_none() {
-                texts.extend(doc_texts);
-            }
-            plans.push((id, Some((doc, hash, reuse, start..texts.len()))));
-        }
-        let mut vectors = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(EMBED_CHUNK) {
-            vectors.extend(self.model.embed(chunk.to_vec()).await?);
-        }
-        let changes = plans
-            .into_iter()
-            .map(|(id, plan)| {
-                let staged = plan.map(|(doc, hash, reuse, range)| {
-                    let v = reuse.unwrap_or_else(|| StoredVectors {
+            let vectors = stored
+                .filter(|s| s.fingerprint == self.fingerprint && s.text_hash == hash)
+                .unwrap_or_else(|| {
+                    needed.push((changes.len(), texts, record));
+                    StoredVectors {
                         fingerprint: self.fingerprint.clone(),
                         text_hash: hash,
-                        vectors: vectors[range].to_vec(),
-                    });
-                    (doc, v)
+                        vectors: Vec::new(),
+                    }
                 });
-                (id, staged)
-            })
+            changes.push((id, Some((doc, vectors))));
+        }
+        // All of the batch's texts in as few forward passes as possible; if that fails, one
+        // document at a time, so that a text the encoder fails on costs its own record
+        // (dead-lettered), never the table.
+        let all: Vec<String> = needed.iter().flat_map(|(_, t, _)| t.clone()).collect();
+        let together = match self.embed(all).await {
+            Err(ModelError::BackendStopped) => return Err(ModelError::BackendStopped.into()),
+            other => other.ok(),
+        };
+        let mut together = together.map(Vec::into_iter);
+        let mut failed = Vec::new();
+        for (at, texts, record) in needed {
+            let vectors = match together.as_mut() {
+                Some(v) => Ok(v.by_ref().take(texts.len()).collect()),
+                None => self.embed(texts).await,
+            };
+            match vectors {
+                Ok(v) => {
+                    if let Some((_, Some((_, stored)))) = changes.get_mut(at) {
+                        stored.vectors = v;
+                    }
+                }
+                Err(ModelError::BackendStopped) => return Err(ModelError::BackendStopped.into()),
+                Err(e) => {
+                    failed.push(at);
+                    bad.push((
+                        record,
+                        DecodeError::new(
+                            ErrorKind::ProcessingError,
+                            format!("the retrieval encoder failed on this {}: {e}", self.name()),
+                        ),
+                    ));
+                }
+            }
+        }
+        let changes = changes
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !failed.contains(i))
+            .map(|(_, c)| c)
             .collect();
         Ok(Staged {
             bad,
@@ -163,45 +193,75 @@ impl KnowledgeTable {
         })
     }
 
+    /// One vector per text, or an error.
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ModelError> {
+        let n = texts.len();
+        let mut out = Vec::with_capacity(n);
+        for chunk in texts.chunks(EMBED_CHUNK) {
+            out.extend(self.model.embed(chunk.to_vec()).await?);
+        }
+        if out.len() != n || out.iter().any(|v| v.is_empty()) {
+            return Err(ModelError::Input(format!(
+                "{} vectors for {n} texts",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+
     /// Writes a staged batch with its offsets in one RocksDB batch, then into the indexes.
+    /// The store is the record: an index update that fails is logged and counted, and the
+    /// document is indexed from the store at the next start.
     pub fn write(
         &self,
         store: &Store,
         metrics: &Metrics,
         staged: Staged<'_>,
     ) -> Result<(), ServiceError> {
-        let mut batch = store.batch();
-        for (id, change) in &staged.changes {
-            match change {
-                None => batch.delete_knowledge(self.kind, id),
-                Some((Doc::Article(a), v)) => batch.put_article(a, v),
-                Some((Doc::Product(p), v)) => batch.put_product(p, v),
+        tokio::task::block_in_place(|| {
+            let mut batch = store.batch();
+            for (id, change) in &staged.changes {
+                match change {
+                    None => batch.delete_knowledge(self.kind, id),
+                    Some((Doc::Article(a), v)) => batch.put_article(a, v),
+                    Some((Doc::Product(p), v)) => batch.put_product(p, v),
+                }
             }
-        }
-        for (partition, next) in &staged.offsets {
-            batch.put_offset(&staged.topic, *partition, *next);
-        }
-        tokio::task::block_in_place(|| store.write(batch))?;
-        for (id, change) in &staged.changes {
-            match change {
-                None => self.retriever.remove(self.kind, id),
-                Some((Doc::Article(a), v)) => self.retriever.upsert_article(a, &v.vectors),
-                Some((Doc::Product(p), v)) => self
-                    .retriever
-                    .upsert_product(p, v.vectors.first().map_or(&[][..], Vec::as_slice)),
+            for (partition, next) in &staged.offsets {
+                batch.put_offset(&staged.topic, *partition, *next);
             }
-            .map_err(ServiceError::Retrieval)?;
-        }
-        self.retriever.commit().map_err(ServiceError::Retrieval)?;
-        let (collection, label) = match self.kind {
-            SourceKind::Article => (&self.retriever.articles, "article"),
-            SourceKind::Product => (&self.retriever.products, "product"),
-        };
-        metrics
-            .knowledge_documents
-            .with_label_values(&[label])
-            .set(collection.len() as i64);
-        Ok(())
+            store.write(batch)?;
+            for (id, change) in &staged.changes {
+                let indexed = match change {
+                    None => self.retriever.remove(self.kind, id),
+                    Some((Doc::Article(a), v)) => self.retriever.upsert_article(a, &v.vectors),
+                    Some((Doc::Product(p), v)) => self.retriever.upsert_product(p, &v.vectors[0]),
+                };
+                if let Err(e) = indexed {
+                    tracing::error!(id = %id, "{} index: {e}", self.name());
+                    metrics
+                        .failures
+                        .with_label_values(&["knowledge_index"])
+                        .inc();
+                }
+            }
+            if let Err(e) = self.retriever.commit() {
+                tracing::error!("{} index: {e}", self.name());
+                metrics
+                    .failures
+                    .with_label_values(&["knowledge_index"])
+                    .inc();
+            }
+            let (collection, label) = match self.kind {
+                SourceKind::Article => (&self.retriever.articles, "article"),
+                SourceKind::Product => (&self.retriever.products, "product"),
+            };
+            metrics
+                .knowledge_documents
+                .with_label_values(&[label])
+                .set(collection.len() as i64);
+            Ok(())
+        })
     }
 }
 
@@ -224,54 +284,72 @@ pub async fn rebuild(
 ) -> Result<Rebuilt, ServiceError> {
     let mut out = Rebuilt::default();
     let mut stale: Vec<Doc> = Vec::new();
-    let index = |e: RetrievalError| StateError::Corrupt {
-        what: "search index".into(),
-        message: e.to_string(),
+    // A document the index refuses (a key collision) is skipped with an error logged: one
+    // document must not keep the service from starting.
+    let index = |what: &str, id: &str, r: Result<(), RetrievalError>| {
+        if let Err(e) = r {
+            tracing::error!(id, "{what} index: {e}; not searchable until republished");
+        }
     };
     tokio::task::block_in_place(|| {
         store.each_knowledge::<Article>(SourceKind::Article, |a, v| {
             out.articles += 1;
-            match v.filter(|v| v.fingerprint == fingerprint) {
-                Some(v) => retriever.upsert_article(&a, &v.vectors).map_err(index),
-                None => {
-                    stale.push(Doc::Article(a));
-                    Ok(())
-                }
+            match v.filter(|v| v.fingerprint == fingerprint && !v.vectors.is_empty()) {
+                Some(v) => index("articles", &a.id, retriever.upsert_article(&a, &v.vectors)),
+                None => stale.push(Doc::Article(a)),
             }
+            Ok(())
         })?;
         store.each_knowledge::<Product>(SourceKind::Product, |p, v| {
             out.products += 1;
             match v.filter(|v| v.fingerprint == fingerprint && !v.vectors.is_empty()) {
-                Some(v) => retriever.upsert_product(&p, &v.vectors[0]).map_err(index),
-                None => {
-                    stale.push(Doc::Product(p));
-                    Ok(())
-                }
+                Some(v) => index(
+                    "products",
+                    &p.sku,
+                    retriever.upsert_product(&p, &v.vectors[0]),
+                ),
+                None => stale.push(Doc::Product(p)),
             }
+            Ok(())
         })
     })?;
     out.embedded = stale.len();
+    if !stale.is_empty() {
+        tracing::info!(
+            documents = stale.len(),
+            "embedding articles and products again (new encoder, or none stored)"
+        );
+    }
     for chunk in stale.chunks(EMBED_CHUNK) {
+        // One forward pass per chunk of documents, split back per document.
+        let texts: Vec<Vec<String>> = chunk.iter().map(Doc::texts).collect();
+        let flat: Vec<String> = texts.iter().flatten().cloned().collect();
+        let mut vectors = model.embed(flat).await?.into_iter();
         let mut batch = store.batch();
-        for doc in chunk {
-            let texts = doc.texts();
-            let hash = text_hash(&texts);
+        for (doc, texts) in chunk.iter().zip(texts) {
             let v = StoredVectors {
                 fingerprint: fingerprint.to_string(),
-                text_hash: hash,
-                vectors: model.embed(texts).await?,
+                text_hash: text_hash(&texts),
+                vectors: vectors.by_ref().take(texts.len()).collect(),
             };
+            if v.vectors.len() != texts.len() || v.vectors.iter().any(Vec::is_empty) {
+                tracing::error!(
+                    id = doc.id(),
+                    "the encoder returned no vectors; not searchable"
+                );
+                continue;
+            }
             match doc {
                 Doc::Article(a) => {
-                    retriever
-                        .upsert_article(a, &v.vectors)
-                        .map_err(ServiceError::Retrieval)?;
+                    index("articles", &a.id, retriever.upsert_article(a, &v.vectors));
                     batch.put_article(a, &v);
                 }
                 Doc::Product(p) => {
-                    retriever
-                        .upsert_product(p, &v.vectors[0])
-                        .map_err(ServiceError::Retrieval)?;
+                    index(
+                        "products",
+                        &p.sku,
+                        retriever.upsert_product(p, &v.vectors[0]),
+                    );
                     batch.put_product(p, &v);
                 }
             }

@@ -296,7 +296,6 @@ impl<C: rdkafka::consumer::ConsumerContext + 'static> SeekTo
     }
 }
 
-/// Runs blocking work (librdkafka transaction calls, RocksDB) without stalling the runtime.
 /// The texts of the batch's customer messages, in order.
 fn customer_texts(items: &[Item]) -> Vec<String> {
     items
@@ -308,6 +307,7 @@ fn customer_texts(items: &[Item]) -> Vec<String> {
         .collect()
 }
 
+/// Runs blocking work (librdkafka transaction calls, RocksDB) without stalling the runtime.
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }

@@ -193,8 +193,8 @@ impl TableLoader {
             }
             if !records.is_empty() {
                 if let Err(e) = self.apply(&records).await {
-                    // The offsets are not stored, so the records are read again after a
-                    // restart.
+                    // Nothing of the batch was written (orders), or at most the store without
+                    // the search indexes (knowledge: the next start indexes from the store).
                     tracing::error!("{} table: {e}", self.table.name());
                     self.metrics
                         .failures
