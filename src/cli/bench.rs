@@ -21,9 +21,24 @@ pub struct BenchArgs {
     /// Use candle's generic ops instead of the fused CPU kernels, to see what they save.
     #[arg(long)]
     pub reference: bool,
+    /// Print the sample messages the measurement classifies, as a JSON array, and exit
+    /// (for the side-by-side harness in bench/compare, which feeds the same texts to PyTorch).
+    #[arg(long, hide = true)]
+    pub print_messages: bool,
+    /// Skip measuring the machine's matrix-multiply peak (the "% of peak" column is then
+    /// left out): for repeated runs side by side.
+    #[arg(long)]
+    pub no_peak: bool,
 }
 
 pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
+    if a.print_messages {
+        println!(
+            "{}",
+            serde_json::to_string(SAMPLE_MESSAGES).expect("serialises")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let classifier = if a.reference {
         let device = crate::model::parse_device(a.model.device)?;
         crate::model::Classifier::load_reference(&a.model.model, &device)?
@@ -31,8 +46,12 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
         a.model.load()?
     };
     let min_time = Duration::from_secs_f64(a.seconds.max(0.1));
-    let candle_peak = matmul_gflops(classifier.device(), min_time)?;
-    let kernel_peak = if classifier.device().is_cpu() {
+    let candle_peak = if a.no_peak {
+        0.0
+    } else {
+        matmul_gflops(classifier.device(), min_time)?
+    };
+    let kernel_peak = if classifier.device().is_cpu() && !a.no_peak {
         kernel_gflops(min_time)
     } else {
         0.0
