@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
+// Large batches for a fast pipe; bench/compare/e2e.sh gives `parley run` the same
+// (--max-batch-size 500 --max-batch-wait-ms 5), so the comparison is of the work per batch.
 const MAX_BATCH: usize = 500;
 const BATCH_WAIT: Duration = Duration::from_millis(5);
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -106,7 +108,7 @@ fn process(
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((KafkaError::MessageProduction(_), r)) => {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     // Queue full: serve delivery reports, then retry.
                     record = r;
                     producer.poll(Duration::from_millis(10));
@@ -124,5 +126,10 @@ fn process(
         .group_metadata()
         .ok_or_else(|| KafkaError::Subscription("no group metadata".into()))?;
     producer.send_offsets_to_transaction(&offsets, &group, TIMEOUT)?;
+    // Every reply delivered before the commit, as Parley does: the commit's own flush
+    // would otherwise poll in steps of 100 ms.
+    while producer.in_flight_count() > 0 {
+        producer.poll(Duration::from_millis(1));
+    }
     producer.commit_transaction(TIMEOUT)
 }

@@ -47,7 +47,7 @@ fi
 # --- the machine ----------------------------------------------------------------------------
 cores="$(nproc)"
 cpu="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)"
-flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2-) "
+flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2- || true) "
 have=()
 for f in avx2 avx512f avx512_vnni avx512_bf16 amx_tile amx_bf16 amx_int8; do
   if [[ "$flags" == *" $f "* ]]; then have+=("$f"); else have+=("-$f"); fi
@@ -63,7 +63,7 @@ busy=$(( 100 * (used1 - used0) / (used1 - used0 + idle1 - idle0 + 1) ))
 echo "before starting, ${busy}% of all cores were busy (2 s sample)"
 if (( busy > 10 )); then
   echo "bench-compare: WARNING: the machine is busy; the figures will be skewed. Busiest:" >&2
-  top -b -n 2 -d 1 -w 120 | awk '/^ *PID/ { n++ } n == 2' | head -4 >&2
+  { top -b -n 2 -d 1 -w 120 | awk '/^ *PID/ { n++ } n == 2' | head -4 >&2; } || true
 fi
 
 # --- the model alone: parley bench vs PyTorch + transformers --------------------------------

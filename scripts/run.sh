@@ -53,7 +53,7 @@ done
 echo "Parley holds $docs of the $expected articles and products."
 echo "Playing examples/conversations/ through Kafka:"
 
-"$parley" converse --transcript --brokers "$brokers" examples/conversations/
+"$parley" converse --transcript --brokers "$brokers" examples/conversations/ examples/kb-conversations/
 
 echo
 echo "Some of Parley's metrics (http://$metrics_addr/metrics):"

@@ -89,15 +89,17 @@ start_service() {
   exit 1
 }
 
+# start_parley TAG MODEL [EXTRA ARGS...]
 start_parley() {
   local tag="$1" model="$2" port
+  shift 2
   port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   start_service "$tag" "127.0.0.1:$port" "$parley" run --brokers "$brokers" --model "$model" \
     --group-id "$tag" --transactional-id "$tag-0" --state-dir "$work/$tag-state" \
     --metrics-addr "127.0.0.1:$port" --partitions "$partitions" \
     --topic-inbound "$tag.inbound" --topic-replies "$tag.replies" \
     --topic-escalations "$tag.escalations" --topic-agent-actions "$tag.agent-actions" \
-    --topic-dead-letter "$tag.dead-letter"
+    --topic-dead-letter "$tag.dead-letter" "$@"
 }
 
 # loadgen TAG ARGS...: one measurement against TAG's topics; its output in $work/TAG.out.
@@ -146,7 +148,8 @@ t1=$SECONDS
 
 log "transport: parley run with a tiny model"
 "$py" bench/compare/tiny_model.py models/intent-en "$work/tiny-model" 2> "$work/tiny-model.log"
-start_parley parley-tiny "$work/tiny-model"
+# The same batching as the pipe (examples/pipe.rs): the comparison is of the work per batch.
+start_parley parley-tiny "$work/tiny-model" --max-batch-size 500 --max-batch-wait-ms 5
 measure_transport parley-tiny
 stop_service
 

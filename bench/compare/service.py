@@ -13,6 +13,7 @@ Prints "ready" to stderr once it has partitions, and a line per 10 s of work.
 import argparse
 import datetime
 import json
+import os
 import signal
 import sys
 import time
@@ -38,7 +39,8 @@ def parse_args():
     p.add_argument("--poll-timeout", type=float, default=0.02,
                    help="seconds consume() waits to fill a batch")
     p.add_argument("--max-length", type=int, default=64, help="token limit (Parley's max_seq_len)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                   help="torch threads (default: every CPU this process may use, as Parley)")
     return p.parse_args()
 
 

@@ -309,6 +309,24 @@ pub fn refers_to_product(text: &str) -> bool {
             .any(|x| PRODUCT_CUES.contains(&x.as_str()) || x.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// Whether a question asks about something this product's record says: one of its
+/// attributes, its price or its stock. "is it waterproof?" about a shoe with a `waterproof`
+/// attribute is about the shoe; "how long does it take to get a refund?" is not.
+pub fn asks_about(p: &Product, question: &str) -> bool {
+    const PRICE_OR_STOCK: &[&str] = &[
+        "price",
+        "cost",
+        "costs",
+        "much",
+        "stock",
+        "available",
+        "availability",
+        "sold",
+    ];
+    let q = words(question);
+    q.iter().any(|w| PRICE_OR_STOCK.contains(&w.as_str())) || !asked_attributes(p, &q).is_empty()
+}
+
 /// A message phrased as a question ("can I return opened headphones?").
 pub fn is_question(text: &str) -> bool {
     const OPENERS: &[&str] = &[
@@ -449,6 +467,16 @@ mod tests {
             "{text}"
         );
         assert_eq!(source.kind, SourceKind::Article);
+    }
+
+    #[test]
+    fn a_follow_up_is_about_the_product_only_when_its_record_answers_it() {
+        assert!(asks_about(&shoe(), "is it waterproof?"));
+        assert!(asks_about(&shoe(), "how much is it now"));
+        assert!(!asks_about(
+            &shoe(),
+            "how long does it take to get a refund?"
+        ));
     }
 
     #[test]

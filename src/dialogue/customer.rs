@@ -212,7 +212,18 @@ fn from_knowledge(
     if confident && ORDER_INTENTS.contains(&p.intent.as_str()) && !answers::is_question(text) {
         return None;
     }
-    let follow_up = state.product.is_some() && answers::refers_to_product(text);
+    // "is it waterproof?" after the Trailrunner 2: the product discussed, when the question
+    // asks about something its record says, wins over an article on the same word.
+    let remembered = state
+        .product
+        .as_deref()
+        .filter(|_| answers::refers_to_product(text))
+        .and_then(|sku| ctx.catalog.product(sku));
+    if let Some(p) = remembered.as_ref().filter(|p| answers::asks_about(p, text)) {
+        if retrieved.best(ctx.retrieval).map(|h| h.kind) != Some(SourceKind::Product) {
+            return Some(answer_product(state, p, text, out));
+        }
+    }
     let best = retrieved.best(ctx.retrieval);
     match best.map(|h| h.kind) {
         Some(SourceKind::Product) => {
@@ -242,12 +253,10 @@ fn from_knowledge(
         }
         // Nothing found for the message itself: "is it waterproof?" is about the product
         // discussed before, if it is still in the catalogue.
-        None if follow_up => {
-            let sku = state.product.clone()?;
-            let product = ctx.catalog.product(&sku)?;
+        None => {
+            let product = remembered?;
             Some(answer_product(state, &product, text, out))
         }
-        None => None,
     }
 }
 
