@@ -95,12 +95,9 @@ fn read_content(paths: &[PathBuf]) -> Result<Content, CliError> {
     Ok(all)
 }
 
-fn load_encoder(cfg: &crate::config::Config) -> Result<Embedder, CliError> {
-    let device: crate::model::DeviceSpec = cfg
-        .device
-        .parse()
-        .map_err(|e: String| CliError::Usage(format!("--device: {e}")))?;
-    let device = crate::model::parse_device(device)?;
+/// The retrieval encoder the configuration names, on its device.
+pub(super) fn load_encoder(cfg: &crate::config::Config) -> Result<Embedder, CliError> {
+    let device = super::run::config_device(cfg)?;
     Ok(Embedder::load(&cfg.retrieval.encoder, &device)?)
 }
 

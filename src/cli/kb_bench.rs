@@ -89,12 +89,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
     let cfg = a.service.resolve()?;
-    let device: crate::model::DeviceSpec = cfg
-        .device
-        .parse()
-        .map_err(|e: String| CliError::Usage(format!("--device: {e}")))?;
-    let device = crate::model::parse_device(device)?;
-    let embedder = Embedder::load(&cfg.retrieval.encoder, &device)?;
+    let embedder = super::kb::load_encoder(&cfg)?;
     let fingerprint = embedder.fingerprint().to_string();
     let dims = embedder.dims();
     let base = Content::read(&a.content).map_err(|e| CliError::Usage(e.to_string()))?;

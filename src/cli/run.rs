@@ -233,11 +233,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let device: DeviceSpec = cfg
-        .device
-        .parse()
-        .map_err(|e: String| CliError::Usage(format!("--device: {e}")))?;
-    let device = crate::model::parse_device(device)?;
+    let device = config_device(&cfg)?;
     let classifier = Classifier::load(&cfg.model, &device)?;
     let oos_label = classifier.settings().oos_label.clone();
     let kb = Knowledge::load(&cfg.kb, classifier.labels(), &oos_label)?;
@@ -264,6 +260,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .build()
         .map_err(io_err("starting the async runtime"))?;
     runtime.block_on(serve(cfg, store, kb, model, encoder, oos_label))
+}
+
+/// The device the configuration names (`device`, `--device`), ready to load a model on.
+pub(super) fn config_device(cfg: &Config) -> Result<candle_core::Device, CliError> {
+    let device: DeviceSpec = cfg
+        .device
+        .parse()
+        .map_err(|e: String| CliError::Usage(format!("--device: {e}")))?;
+    Ok(crate::model::parse_device(device)?)
 }
 
 /// What the tables need to know of the retrieval encoder.

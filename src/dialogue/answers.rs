@@ -255,16 +255,14 @@ pub fn pick_product(text: &str, offered: &[Product]) -> Option<usize> {
         return Some(i);
     }
     // "one" is not an ordinal here: "the mini one".
-    for (i, names) in ordinals.iter().enumerate().take(offered.len()) {
-        if names.iter().any(|n| w.iter().any(|x| x == n)) && w.len() <= 4 {
-            return Some(i);
-        }
-    }
-    named(text, offered)
+    ordinals
+        .iter()
+        .take(offered.len())
+        .position(|names| names.iter().any(|n| w.iter().any(|x| x == n)) && w.len() <= 4)
 }
 
-/// Words that make a short message a question about "it": the product discussed before.
-const PRODUCT_CUES: &[&str] = &[
+/// Words that ask for a product's price or stock, which every product record has.
+const PRICE_OR_STOCK: &[&str] = &[
     "price",
     "cost",
     "costs",
@@ -272,6 +270,12 @@ const PRODUCT_CUES: &[&str] = &[
     "stock",
     "available",
     "availability",
+    "sold",
+];
+
+/// Further words that make a short message a question about "it": the product discussed
+/// before.
+const PRODUCT_CUES: &[&str] = &[
     "size",
     "sizes",
     "colour",
@@ -305,24 +309,17 @@ pub fn refers_to_product(text: &str) -> bool {
     let w = words(text);
     w.len() <= 12
         && w.iter().any(|x| REFERENCES.contains(&x.as_str()))
-        && w.iter()
-            .any(|x| PRODUCT_CUES.contains(&x.as_str()) || x.chars().all(|c| c.is_ascii_digit()))
+        && w.iter().any(|x| {
+            PRICE_OR_STOCK.contains(&x.as_str())
+                || PRODUCT_CUES.contains(&x.as_str())
+                || x.chars().all(|c| c.is_ascii_digit())
+        })
 }
 
 /// Whether a question asks about something this product's record says: one of its
 /// attributes, its price or its stock. "is it waterproof?" about a shoe with a `waterproof`
 /// attribute is about the shoe; "how long does it take to get a refund?" is not.
 pub fn asks_about(p: &Product, question: &str) -> bool {
-    const PRICE_OR_STOCK: &[&str] = &[
-        "price",
-        "cost",
-        "costs",
-        "much",
-        "stock",
-        "available",
-        "availability",
-        "sold",
-    ];
     let q = words(question);
     q.iter().any(|w| PRICE_OR_STOCK.contains(&w.as_str())) || !asked_attributes(p, &q).is_empty()
 }
