@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     parley::model::init_cpu_backend();
+    parley::model::set_cpu_kernels(cli.cpu_kernels);
     match parley::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

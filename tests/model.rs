@@ -3,7 +3,7 @@
 mod common;
 
 use candle_core::Device;
-use parley::model::{Classifier, ModelError, TextEncoder};
+use parley::model::{Classifier, CpuKernels, ModelError, TextEncoder};
 
 #[test]
 fn tokenisation_pads_to_the_longest_text_and_truncates() {
@@ -75,12 +75,12 @@ fn mean_pooling_is_read_from_the_config_and_matches_the_reference() {
     let dir = tempfile::tempdir().unwrap();
     common::write_tiny_classifier(dir.path(), &["a", "b", "c"]);
     let texts = ["hi", "where is my order 4417823, it is late"];
-    let cls = Classifier::load(dir.path(), &Device::Cpu)
+    let cls = Classifier::load_kernels(dir.path(), &Device::Cpu, CpuKernels::F32)
         .unwrap()
         .probabilities(&texts)
         .unwrap();
     set_pooling(dir.path(), "mean");
-    let fast = Classifier::load(dir.path(), &Device::Cpu).unwrap();
+    let fast = Classifier::load_kernels(dir.path(), &Device::Cpu, CpuKernels::F32).unwrap();
     assert_eq!(fast.settings().pooling, parley::model::Pooling::Mean);
     let mean = fast.probabilities(&texts).unwrap();
     let reference = Classifier::load_reference(dir.path(), &Device::Cpu)
@@ -102,7 +102,7 @@ fn mean_pooling_is_read_from_the_config_and_matches_the_reference() {
 fn fused_cpu_kernels_match_the_reference_ops() {
     let dir = tempfile::tempdir().unwrap();
     common::write_tiny_classifier(dir.path(), &["a", "b", "c", "d"]);
-    let fast = Classifier::load(dir.path(), &Device::Cpu).unwrap();
+    let fast = Classifier::load_kernels(dir.path(), &Device::Cpu, CpuKernels::F32).unwrap();
     let reference = Classifier::load_reference(dir.path(), &Device::Cpu).unwrap();
     // Mixed lengths so padding and the attention mask matter.
     let texts = [
@@ -121,6 +121,90 @@ fn fused_cpu_kernels_match_the_reference_ops() {
     let alone = fast.probabilities(&texts[..1]).unwrap();
     for (x, y) in alone[0].iter().zip(&a[0]) {
         assert!((x - y).abs() < 1e-4);
+    }
+}
+
+/// The int8 kernels on the shipped model: close to f32 on every probability, the same label
+/// on realistic messages, and a text's result does not depend on the batch around it (each
+/// token is quantised on its own, and texts are never padded). Checked on CPUs with AVX-512
+/// VNNI; elsewhere asking for them is an error that says why.
+#[test]
+fn int8_kernels_follow_the_f32_model() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/intent-en");
+    let int8 = match Classifier::load_kernels(&dir, &Device::Cpu, CpuKernels::Int8) {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(e.to_string().contains("VNNI"), "{e}");
+            println!("skipped: {e}");
+            return;
+        }
+    };
+    assert_eq!(int8.kernels(), "int8 AVX-512 VNNI kernels");
+    let f32 = Classifier::load_kernels(&dir, &Device::Cpu, CpuKernels::F32).unwrap();
+    let texts = [
+        "hi",
+        "where is my parcel? it was supposed to arrive on monday",
+        "I want to cancel order 4417823 because I found it cheaper somewhere else",
+        "can I talk to a human please",
+        "what's the weather like in paris tomorrow",
+        "my card was charged twice for the same order, please fix this asap and refund one",
+        "do you ship to canada",
+        "the zipper on the jacket broke after two days, I want my money back",
+    ];
+    let (a, b) = (
+        f32.probabilities(&texts).unwrap(),
+        int8.probabilities(&texts).unwrap(),
+    );
+    let labels = |p: &Vec<Vec<f32>>| -> Vec<usize> {
+        p.iter()
+            .map(|r| (0..r.len()).max_by(|&i, &j| r[i].total_cmp(&r[j])).unwrap())
+            .collect()
+    };
+    assert_eq!(labels(&a), labels(&b), "int8 changes a label");
+    let worst = a
+        .iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    println!("largest probability difference, int8 against f32: {worst:.4}");
+    assert!(worst < 0.05, "int8 probabilities differ by {worst}");
+    // Alone, in a small batch (split by operation) and in a large one (split by text). The
+    // encoder's result is the same; the f32 head's summation order may differ with the batch.
+    let many: Vec<&str> = texts.iter().cycle().take(40).copied().collect();
+    let batch = int8.probabilities(&many).unwrap();
+    let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(x, y)| (x - y).abs() < 1e-5);
+    for (i, text) in texts.iter().enumerate() {
+        let alone = int8.probabilities(&[*text]).unwrap();
+        assert!(
+            close(&alone[0], &b[i]),
+            "{text:?} alone differs from in a batch of 8"
+        );
+        assert!(
+            close(&alone[0], &batch[i + 8]),
+            "{text:?} alone differs in a batch of 40"
+        );
+    }
+}
+
+/// The tiny test model (hidden 32, 4 heads of 8) on the int8 kernels: its odd head size takes
+/// the attention's scalar path.
+#[test]
+fn int8_kernels_run_small_models() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_tiny_classifier(dir.path(), &["a", "b", "c", "d"]);
+    let Ok(int8) = Classifier::load_kernels(dir.path(), &Device::Cpu, CpuKernels::Int8) else {
+        println!("skipped: no AVX-512 VNNI");
+        return;
+    };
+    let f32 = Classifier::load_kernels(dir.path(), &Device::Cpu, CpuKernels::F32).unwrap();
+    let texts = ["hi", "I want to cancel order 4417823 please"];
+    let (a, b) = (
+        f32.probabilities(&texts).unwrap(),
+        int8.probabilities(&texts).unwrap(),
+    );
+    for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+        assert!((x - y).abs() < 0.02, "f32 {x} vs int8 {y}");
     }
 }
 

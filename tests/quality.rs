@@ -26,7 +26,14 @@ fn parley(args: &[&str]) -> String {
 
 /// `parley eval --json` on one file: (accuracy, scope summary).
 fn eval(data: &Path) -> serde_json::Value {
+    eval_with(data, "auto")
+}
+
+/// The same, with the CPU kernels chosen (`auto`, `int8` or `f32`).
+fn eval_with(data: &Path, kernels: &str) -> serde_json::Value {
     let text = parley(&[
+        "--cpu-kernels",
+        kernels,
         "eval",
         "--model",
         "models/intent-en",
@@ -98,4 +105,56 @@ fn bitext_held_out_and_clinc_oos_test_meet_the_model_card() {
     // AVX2 kernels) and can turn a message or two near the decision boundary.
     assert!(accuracy >= 0.98, "Bitext held-out accuracy {accuracy}");
     assert!(caught >= 0.90, "CLINC150 oos_test recall {caught}");
+    if int8_runs_here() {
+        let f32 = eval_with(&out.path().join("test.jsonl"), "f32");
+        let int8 = eval_with(&out.path().join("test.jsonl"), "int8");
+        let (a, b) = (
+            f32["accuracy"].as_f64().unwrap(),
+            int8["accuracy"].as_f64().unwrap(),
+        );
+        println!("Bitext held-out: f32 kernels {a:.4}, int8 kernels {b:.4}");
+        assert!(b >= a - 0.005, "int8 loses accuracy: {b} against f32's {a}");
+    }
+}
+
+/// Whether this CPU runs the int8 kernels (AVX-512 VNNI); elsewhere `--cpu-kernels int8` is
+/// an error, and the comparison is skipped, saying so.
+fn int8_runs_here() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    let yes = std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vnni");
+    #[cfg(not(target_arch = "x86_64"))]
+    let yes = false;
+    if !yes {
+        println!("skipped the int8 comparison: this CPU has no AVX-512 VNNI");
+    }
+    yes
+}
+
+/// The int8 kernels (the default where the CPU has VNNI) keep the f32 model's accuracy on the
+/// hand-written sets, to half a point, and agree with it on nearly every message.
+#[test]
+fn int8_kernels_keep_the_f32_accuracy() {
+    if !int8_runs_here() {
+        return;
+    }
+    for set in [
+        "data/eval/test.jsonl",
+        "data/eval/dev.jsonl",
+        "examples/realistic.jsonl",
+    ] {
+        let path = repo().join(set);
+        let (f32, int8) = (eval_with(&path, "f32"), eval_with(&path, "int8"));
+        let (a, b) = (
+            f32["accuracy"].as_f64().unwrap(),
+            int8["accuracy"].as_f64().unwrap(),
+        );
+        println!("{set}: f32 kernels {a:.4}, int8 kernels {b:.4}");
+        assert!(b >= a - 0.005, "{set}: int8 {b} against f32 {a}");
+        for key in ["in_scope_accuracy", "off_topic_recall"] {
+            let (x, y) = (share(&f32, key), share(&int8, key));
+            assert!(y >= x - 0.005, "{set} {key}: int8 {y} against f32 {x}");
+        }
+    }
 }

@@ -68,6 +68,16 @@ pub struct Cli {
         default_value_t = crate::telemetry::LogFormat::Text
     )]
     pub log_format: crate::telemetry::LogFormat,
+    /// Kernels for models on the CPU: `auto` runs int8 where the CPU has AVX-512 VNNI and f32
+    /// elsewhere; `int8` insists (an error without VNNI); `f32` never quantises.
+    #[arg(
+        long,
+        global = true,
+        env = "PARLEY_CPU_KERNELS",
+        value_enum,
+        default_value_t = crate::model::CpuKernels::Auto
+    )]
+    pub cpu_kernels: crate::model::CpuKernels,
     #[command(subcommand)]
     pub command: Command,
 }

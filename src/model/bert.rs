@@ -44,6 +44,12 @@ pub(crate) fn dropout(x: &Tensor, p: f64, pass: &mut Pass) -> candle_core::Resul
     x.mul(&mask)
 }
 
+/// A tensor's values as one f32 array.
+#[cfg(target_arch = "x86_64")]
+fn flat(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
+}
+
 /// A dense layer holding the Hugging Face weight layout `(out, in)`.
 #[derive(Clone)]
 pub(crate) struct Dense {
@@ -85,6 +91,17 @@ impl Dense {
         }
         self.weight_t = Some(self.weight.t()?.contiguous()?);
         Ok(false)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn export(&self) -> candle_core::Result<super::int8::DenseWeights> {
+        let (outputs, inputs) = self.weight.dims2()?;
+        Ok(super::int8::DenseWeights {
+            weight: flat(&self.weight)?,
+            bias: flat(&self.bias)?,
+            inputs,
+            outputs,
+        })
     }
 
     fn concat(parts: &[&Dense]) -> candle_core::Result<Dense> {
@@ -133,6 +150,14 @@ impl LayerNorm {
             bias: vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?,
             eps,
             cpu: None,
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn export(&self) -> candle_core::Result<super::int8::NormWeights> {
+        Ok(super::int8::NormWeights {
+            weight: flat(&self.weight)?,
+            bias: flat(&self.bias)?,
         })
     }
 
@@ -427,6 +452,65 @@ impl BertEncoder {
         let frozen = self.embeddings.word.embeddings().detach();
         let hidden = frozen.dim(1).unwrap_or(0);
         self.embeddings.word = Embedding::new(frozen, hidden);
+    }
+
+    /// The weights as plain f32 arrays, for the int8 kernels (which quantise them).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn export(&self) -> candle_core::Result<super::int8::EncoderWeights> {
+        use super::int8::{EncoderWeights, LayerWeights};
+        let first = self.layers.first();
+        Ok(EncoderWeights {
+            hidden: self.pooler.weight.dim(0)?,
+            heads: first.map(|l| l.attention.heads).unwrap_or(1),
+            eps: self.embeddings.norm.eps as f32,
+            word: flat(self.embeddings.word.embeddings())?,
+            position: flat(self.embeddings.position.embeddings())?,
+            token_type: flat(self.embeddings.token_type.embeddings())?,
+            embedding_norm: self.embeddings.norm.export()?,
+            layers: self
+                .layers
+                .iter()
+                .map(|l| {
+                    let a = &l.attention;
+                    Ok(LayerWeights {
+                        qkv: Dense::concat(&[&a.query, &a.key, &a.value])?.export()?,
+                        attention_out: l.attention_out.export()?,
+                        attention_norm: l.attention_norm.export()?,
+                        intermediate: l.intermediate.export()?,
+                        output: l.output.export()?,
+                        output_norm: l.output_norm.export()?,
+                    })
+                })
+                .collect::<candle_core::Result<_>>()?,
+        })
+    }
+
+    /// The pooler's weights, for the int8 path's head.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn export_pooler(&self) -> candle_core::Result<super::int8::DenseWeights> {
+        self.pooler.export()
+    }
+
+    /// Whether `prepare_inference` has run (the fused kernels are in place).
+    pub(crate) fn is_prepared(&self) -> bool {
+        self.layers.iter().all(|l| l.attention.qkv.is_some())
+    }
+
+    /// Why the int8 kernels cannot run this encoder, if they cannot: they implement the exact
+    /// (erf) GELU only, and rows of a multiple of 16 values.
+    pub(crate) fn int8_blocker(&self) -> Option<String> {
+        if !self
+            .layers
+            .iter()
+            .all(|l| matches!(l.act, Activation::GeluErf))
+        {
+            return Some("they implement the exact (erf) GELU only".into());
+        }
+        let hidden = self.pooler.weight.dim(0).unwrap_or(0);
+        if !hidden.is_multiple_of(16) {
+            return Some(format!("hidden size {hidden} is not a multiple of 16"));
+        }
+        None
     }
 
     pub fn prepare_inference(&mut self) -> candle_core::Result<()> {

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::bert::{BertEncoder, Dense, Pass};
 use super::{
-    load_weights, BertConfig, ModelError, ModelFiles, ParleySettings, Pooling, TextEncoder,
+    load_weights, BertConfig, CpuKernels, ModelError, ModelFiles, ParleySettings, Pooling,
+    TextEncoder,
 };
 
 /// `BertForSequenceClassification`: encoder, pooled `[CLS]`, dropout, linear head.
@@ -47,6 +48,79 @@ impl SequenceClassifier {
     }
 }
 
+/// The classifier on the int8 kernels: the encoder quantised, the pooler and the head (a few
+/// thousand multiply-adds per text) in f32.
+#[cfg(target_arch = "x86_64")]
+struct Int8Classifier {
+    encoder: super::int8::Int8Encoder,
+    pooler: super::int8::DenseWeights,
+    head: super::int8::DenseWeights,
+    pooling: Pooling,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn int8_engine(model: SequenceClassifier) -> Result<Engine, ModelError> {
+    let weights = model.encoder.export()?;
+    let pooler = model.encoder.export_pooler()?;
+    let head = model.head.export()?;
+    let encoder = super::int8::Int8Encoder::new(weights)
+        .map_err(|e| ModelError::Device(format!("cannot run the int8 kernels: {e}")))?;
+    Ok(Engine::Int8(Int8Classifier {
+        encoder,
+        pooler,
+        head,
+        pooling: model.pooling,
+    }))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn int8_engine(_model: SequenceClassifier) -> Result<Engine, ModelError> {
+    Err(ModelError::Device(
+        "the int8 kernels need an x86-64 CPU".into(),
+    ))
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Int8Classifier {
+    fn probabilities(&self, texts: &[super::tokenize::TextTokens]) -> Vec<Vec<f32>> {
+        let tokens: Vec<super::int8::Tokens> = texts
+            .iter()
+            .map(|(ids, type_ids)| super::int8::Tokens { ids, type_ids })
+            .collect();
+        let summary = self.encoder.forward(
+            &tokens,
+            match self.pooling {
+                Pooling::Cls => super::int8::Summary::First,
+                Pooling::Mean => super::int8::Summary::Mean,
+            },
+        );
+        let b = texts.len();
+        let mut pooled = dense(&summary, &self.pooler, b);
+        pooled.iter_mut().for_each(|v| *v = v.tanh());
+        let logits = dense(&pooled, &self.head, b);
+        logits
+            .chunks(self.head.outputs)
+            .map(|row| {
+                let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let exp: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
+                let total: f32 = exp.iter().sum();
+                exp.iter().map(|e| e / total).collect()
+            })
+            .collect()
+    }
+}
+
+/// `x W^T + b` in f32 for `rows` rows.
+#[cfg(target_arch = "x86_64")]
+fn dense(x: &[f32], d: &super::int8::DenseWeights, rows: usize) -> Vec<f32> {
+    let mut y = Vec::with_capacity(rows * d.outputs);
+    for _ in 0..rows {
+        y.extend_from_slice(&d.bias);
+    }
+    super::cpu::gemm_abt(x, &d.weight, &mut y, rows, d.outputs, d.inputs);
+    y
+}
+
 /// One classification result.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Prediction {
@@ -56,9 +130,18 @@ pub struct Prediction {
     pub top: Vec<(String, f32)>,
 }
 
+/// What computes the logits.
+enum Engine {
+    /// candle: f32 on the CPU (fused kernels or generic ops) or on a GPU.
+    Candle(SequenceClassifier),
+    /// The int8 CPU kernels.
+    #[cfg(target_arch = "x86_64")]
+    Int8(Int8Classifier),
+}
+
 /// A loaded classifier ready for batch inference.
 pub struct Classifier {
-    model: SequenceClassifier,
+    engine: Engine,
     encoder: TextEncoder,
     labels: Vec<String>,
     settings: ParleySettings,
@@ -67,18 +150,33 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Loads a model directory, naming the missing or broken file on failure.
+    /// Loads a model directory, naming the missing or broken file on failure. On the CPU it
+    /// runs the kernels the process was told to use (`--cpu-kernels`).
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
-        Self::load_with(dir, device, true)
+        Self::load_with(dir, device, true, super::cpu_kernels())
+    }
+
+    /// Loads a model directory for the CPU kernels named.
+    pub fn load_kernels(
+        dir: &Path,
+        device: &Device,
+        kernels: CpuKernels,
+    ) -> Result<Self, ModelError> {
+        Self::load_with(dir, device, true, kernels)
     }
 
     /// Loads without the fused inference kernels: candle's generic ops only. The reference the
     /// fused path is checked against.
     pub fn load_reference(dir: &Path, device: &Device) -> Result<Self, ModelError> {
-        Self::load_with(dir, device, false)
+        Self::load_with(dir, device, false, CpuKernels::F32)
     }
 
-    fn load_with(dir: &Path, device: &Device, fused: bool) -> Result<Self, ModelError> {
+    fn load_with(
+        dir: &Path,
+        device: &Device,
+        fused: bool,
+        kernels: CpuKernels,
+    ) -> Result<Self, ModelError> {
         let files = ModelFiles::locate(dir)?;
         let config = BertConfig::from_file(&files.config)?;
         let labels = config.labels().map_err(|reason| ModelError::Config {
@@ -103,11 +201,27 @@ impl Classifier {
                 reason: format!("does not hold a BertForSequenceClassification model: {e}"),
             }
         })?;
-        if fused {
-            model.prepare_inference()?;
-        }
+        let int8 = fused && super::kernels::use_int8(device, kernels)?;
+        let engine = match (int8, model.encoder.int8_blocker()) {
+            (true, None) => int8_engine(model)?,
+            (true, Some(why)) if kernels == CpuKernels::Int8 => {
+                return Err(ModelError::Device(format!(
+                    "--cpu-kernels int8 cannot run {}: {why}",
+                    dir.display()
+                )))
+            }
+            (int8, why) => {
+                if let (true, Some(why)) = (int8, why) {
+                    tracing::info!(model = %dir.display(), "f32 kernels: the int8 ones cannot run this model: {why}");
+                }
+                if fused {
+                    model.prepare_inference()?;
+                }
+                Engine::Candle(model)
+            }
+        };
         Ok(Self {
-            model,
+            engine,
             encoder,
             labels,
             settings,
@@ -136,12 +250,28 @@ impl Classifier {
         &self.device
     }
 
+    /// What runs the forward pass, for reports.
+    pub fn kernels(&self) -> &'static str {
+        match &self.engine {
+            Engine::Candle(m) if m.encoder.is_prepared() => "fused f32 kernels",
+            Engine::Candle(_) => "candle ops",
+            #[cfg(target_arch = "x86_64")]
+            Engine::Int8(_) => "int8 AVX-512 VNNI kernels",
+        }
+    }
+
     /// Softmax probabilities, one row per text, in label-id order.
     pub fn probabilities<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let model = match &self.engine {
+            Engine::Candle(model) => model,
+            #[cfg(target_arch = "x86_64")]
+            Engine::Int8(model) => {
+                let tokens = self.encoder.tokens(texts)?;
+                return Ok(model.probabilities(&tokens));
+            }
+        };
         let enc = self.encoder.encode(texts, &self.device)?;
-        let logits = self
-            .model
-            .forward(&enc.ids, &enc.type_ids, &enc.mask, &mut Pass::Infer)?;
+        let logits = model.forward(&enc.ids, &enc.type_ids, &enc.mask, &mut Pass::Infer)?;
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;
         Ok(probs.to_dtype(DType::F32)?.to_vec2::<f32>()?)
     }

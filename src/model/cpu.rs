@@ -21,7 +21,7 @@ fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Res
 }
 
 /// `C (m x n) = A (m x k) * B^T` with `B` stored `(n x k)`, added onto what `c` holds.
-fn gemm_abt(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
+pub(crate) fn gemm_abt(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     if let Some(sgemm) = blas::sgemm() {
         // One thread pool for everything: OpenBLAS runs single-threaded (see `blas::load`) and

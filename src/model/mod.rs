@@ -9,6 +9,9 @@ mod cpu;
 mod device;
 mod embedder;
 mod error;
+#[cfg(target_arch = "x86_64")]
+mod int8;
+mod kernels;
 mod load;
 mod tokenize;
 
@@ -20,5 +23,8 @@ pub use cpu::{gemm_gflops, gemm_library, init_cpu_backend};
 pub use device::{parse_device, DeviceSpec};
 pub use embedder::{Embedder, EMBED_MAX_TOKENS};
 pub use error::ModelError;
+#[cfg(target_arch = "x86_64")]
+pub use int8::int8_gmacs;
+pub use kernels::{cpu_kernels, set_cpu_kernels, CpuKernels};
 pub use load::{load_weights, ModelFiles};
 pub use tokenize::{Encoded, TextEncoder};

@@ -23,6 +23,9 @@ impl Encoded {
     }
 }
 
+/// One text's token ids and segment ids, unpadded.
+pub type TextTokens = (Vec<u32>, Vec<u32>);
+
 /// Wraps a Hugging Face tokenizer with Parley's padding and truncation policy: pad to the
 /// longest text of the batch (never to a fixed length, which some shipped tokenizer.json files
 /// ask for and which would multiply the work for short chat messages), truncate to `max_len`.
@@ -75,14 +78,7 @@ impl TextEncoder {
         texts: &[S],
         device: &Device,
     ) -> Result<Encoded, ModelError> {
-        if texts.is_empty() {
-            return Err(ModelError::Input("empty batch".into()));
-        }
-        let inputs: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
-        let encodings = self
-            .tokenizer
-            .encode_batch(inputs, true)
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let encodings = self.encode_batch(texts)?;
         let b = encodings.len();
         let s = encodings[0].len();
         let mut ids = Vec::with_capacity(b * s);
@@ -101,6 +97,35 @@ impl TextEncoder {
             mask: Tensor::from_vec(mask, (b, s), device)?,
             lengths,
         })
+    }
+
+    fn encode_batch<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+    ) -> Result<Vec<tokenizers::Encoding>, ModelError> {
+        if texts.is_empty() {
+            return Err(ModelError::Input("empty batch".into()));
+        }
+        let inputs: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        self.tokenizer
+            .encode_batch(inputs, true)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))
+    }
+
+    /// Tokenises `texts` without padding: each text's ids and segment ids.
+    pub fn tokens<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<TextTokens>, ModelError> {
+        let encodings = self.encode_batch(texts)?;
+        Ok(encodings
+            .iter()
+            .map(|e| {
+                // Padding is on the right: a text's tokens are the first `len`.
+                let len = e.get_attention_mask().iter().filter(|&&m| m == 1).count();
+                (
+                    e.get_ids()[..len].to_vec(),
+                    e.get_type_ids()[..len].to_vec(),
+                )
+            })
+            .collect())
     }
 
     /// Number of tokens `text` becomes (special tokens included, after truncation).
