@@ -16,8 +16,18 @@ use super::{load_weights, BertConfig, ModelError, ModelFiles, TextEncoder};
 /// Longer texts are cut: retrieval embeds titles, questions and the opening of an answer.
 pub const EMBED_MAX_TOKENS: usize = 128;
 
+/// What computes the vectors.
+enum Engine {
+    Candle(BertEncoder),
+    #[cfg(target_arch = "x86_64")]
+    Int8(super::int8::Int8Encoder),
+}
+
+/// Sentence embeddings on the kernels the process was told to use (`--cpu-kernels`). Vectors
+/// from the int8 and f32 kernels differ by quantisation noise only (cosine above 0.999), so
+/// stored ones stay valid when a deployment moves between CPUs.
 pub struct Embedder {
-    encoder: BertEncoder,
+    engine: Engine,
     text: TextEncoder,
     device: Device,
     dims: usize,
@@ -25,7 +35,17 @@ pub struct Embedder {
 }
 
 impl Embedder {
+    /// Loads an encoder for the kernels the process was told to use (`--cpu-kernels`).
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+        Self::load_kernels(dir, device, super::cpu_kernels())
+    }
+
+    /// Loads an encoder for the CPU kernels named.
+    pub fn load_kernels(
+        dir: &Path,
+        device: &Device,
+        kernels: super::CpuKernels,
+    ) -> Result<Self, ModelError> {
         let files = ModelFiles::locate(dir)?;
         let config = BertConfig::from_file(&files.config)?;
         let text = TextEncoder::from_file(&files.tokenizer, EMBED_MAX_TOKENS)?;
@@ -36,9 +56,26 @@ impl Embedder {
                 path: files.weights.clone(),
                 reason: format!("does not hold a BERT encoder: {e}"),
             })?;
-        encoder.prepare_inference()?;
+        let int8 = super::kernels::use_int8(device, kernels)?;
+        let engine = match (int8, encoder.int8_blocker()) {
+            #[cfg(target_arch = "x86_64")]
+            (true, None) => Engine::Int8(
+                super::int8::Int8Encoder::new(encoder.export()?)
+                    .map_err(|e| ModelError::Device(format!("cannot run the int8 kernels: {e}")))?,
+            ),
+            (true, Some(why)) if kernels == super::CpuKernels::Int8 => {
+                return Err(ModelError::Device(format!(
+                    "--cpu-kernels int8 cannot run {}: {why}",
+                    dir.display()
+                )))
+            }
+            _ => {
+                encoder.prepare_inference()?;
+                Engine::Candle(encoder)
+            }
+        };
         Ok(Self {
-            encoder,
+            engine,
             text,
             device: device.clone(),
             dims: config.hidden_size,
@@ -60,10 +97,27 @@ impl Embedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
+        let encoder = match &self.engine {
+            Engine::Candle(encoder) => encoder,
+            #[cfg(target_arch = "x86_64")]
+            Engine::Int8(encoder) => {
+                let tokens = self.text.tokens(texts)?;
+                let tokens: Vec<super::int8::Tokens> = tokens
+                    .iter()
+                    .map(|(ids, type_ids)| super::int8::Tokens { ids, type_ids })
+                    .collect();
+                let means = encoder.forward(&tokens, super::int8::Summary::Mean);
+                return Ok(means
+                    .chunks(self.dims)
+                    .map(|m| {
+                        let norm = m.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                        m.iter().map(|v| v / norm).collect()
+                    })
+                    .collect());
+            }
+        };
         let enc = self.text.encode(texts, &self.device)?;
-        let hidden = self
-            .encoder
-            .forward(&enc.ids, &enc.type_ids, &enc.mask, &mut Pass::Infer)?;
+        let hidden = encoder.forward(&enc.ids, &enc.type_ids, &enc.mask, &mut Pass::Infer)?;
         Ok(mean_normalised(&hidden, &enc.mask)?.to_vec2::<f32>()?)
     }
 }
