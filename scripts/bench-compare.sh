@@ -72,8 +72,8 @@ trap 'rm -rf "$work"' EXIT
 "$parley" bench --print-messages > "$work/messages.json"
 echo "model: $model, the $(
   "$venv_python" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$work/messages.json"
-) texts of parley bench, padded to the longest of each batch, f32, all cores"
-echo "rounds: $rounds, interleaved (parley at batch b, then pytorch at batch b), >= ${seconds} s each; median shown"
+) texts of parley bench, all cores; pytorch: f32, padded to the longest of each batch"
+echo "rounds: $rounds, interleaved (at batch b: parley, parley --cpu-kernels f32, pytorch), >= ${seconds} s each; median shown"
 # The same model: both classify the 16 texts in one batch, and must agree on every label.
 "$parley" classify --model "$model" --device cpu --batch-size 64 \
   < <("$venv_python" -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))))' \
@@ -94,13 +94,19 @@ for r in $(seq 1 "$rounds"); do
   for b in "${batch_list[@]}"; do
     "$parley" bench --model "$model" --device cpu --batch-sizes "$b" --seconds "$seconds" --no-peak --json \
       > "$work/parley-$b-$r.json"
+    # Parley's f32 kernels too: what the int8 kernels (chosen by default where the CPU has
+    # AVX-512 VNNI) add, in the same run.
+    "$parley" --cpu-kernels f32 bench --model "$model" --device cpu --batch-sizes "$b" \
+      --seconds "$seconds" --no-peak --json > "$work/parley-f32-$b-$r.json"
     "$venv_python" bench/compare/model_torch.py --model "$model" --messages "$work/messages.json" \
       --batch-sizes "$b" --seconds "$seconds" \
       > "$work/torch-$b-$r.json" 2> "$work/torch-$b-$r.log" \
       || { cat "$work/torch-$b-$r.log" >&2; exit 1; }
     echo "  round $r batch $b: parley $("$venv_python" -c \
       'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["rows"][0]["messages_per_second"])' \
-      "$work/parley-$b-$r.json") msgs/s, pytorch $("$venv_python" -c \
+      "$work/parley-$b-$r.json") msgs/s (f32 kernels $("$venv_python" -c \
+      'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["rows"][0]["messages_per_second"])' \
+      "$work/parley-f32-$b-$r.json")), pytorch $("$venv_python" -c \
       'import json,sys; print("%.1f" % list(json.load(open(sys.argv[1])).values())[0])' \
       "$work/torch-$b-$r.json") msgs/s"
   done
@@ -110,19 +116,20 @@ import json, statistics, sys
 work, rounds, batches = sys.argv[1], int(sys.argv[2]), [int(b) for b in sys.argv[3].split(",")]
 first = json.load(open(f"{work}/parley-{batches[0]}-1.json"))
 torch_info = open(f"{work}/torch-{batches[0]}-1.log").readline().strip()
-print(f"parley: {first['threads']} threads, GEMM {first['kernel_gemm_library']}")
+print(f"parley: {first['threads']} threads, {first.get('kernels', 'f32 kernels')}; "
+      f"its f32 kernels use {first['kernel_gemm_library']}")
 print(torch_info)
 print()
-print(f"{'batch':>6} | {'parley msgs/s':>14} | {'pytorch msgs/s':>14} | {'ratio':>6}")
-print(f"{'-'*6}-+-{'-'*14}-+-{'-'*14}-+-{'-'*6}")
+print(f"{'batch':>6} | {'parley msgs/s':>14} | {'parley f32':>11} | {'pytorch msgs/s':>14} | {'ratio':>6} | {'f32 ratio':>9}")
+print(f"{'-'*6}-+-{'-'*14}-+-{'-'*11}-+-{'-'*14}-+-{'-'*6}-+-{'-'*9}")
+rate = lambda f: json.load(open(f))["rows"][0]["messages_per_second"]
 for b in batches:
-    p = statistics.median(
-        json.load(open(f"{work}/parley-{b}-{r}.json"))["rows"][0]["messages_per_second"]
-        for r in range(1, rounds + 1))
+    p = statistics.median(rate(f"{work}/parley-{b}-{r}.json") for r in range(1, rounds + 1))
+    f = statistics.median(rate(f"{work}/parley-f32-{b}-{r}.json") for r in range(1, rounds + 1))
     t = statistics.median(
         json.load(open(f"{work}/torch-{b}-{r}.json"))[str(b)] for r in range(1, rounds + 1))
-    print(f"{b:>6} | {p:>14.1f} | {t:>14.1f} | {p / t:>5.2f}x")
-print("ratio = parley / pytorch (above 1: parley is faster)")
+    print(f"{b:>6} | {p:>14.1f} | {f:>11.1f} | {t:>14.1f} | {p / t:>5.2f}x | {f / t:>8.2f}x")
+print("ratio = parley / pytorch (above 1: parley is faster); f32 ratio: parley's f32 kernels")
 EOF
 
 # --- end to end (the service against the Python one; transport) ------------------------------
