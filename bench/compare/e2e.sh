@@ -8,11 +8,12 @@
 # `parley loadgen` (a flood: replies/s; a fixed offered rate: latency from send to committed
 # reply).
 #
-# Usage: bench/compare/e2e.sh PYTHON [FLOOD] [RATE] [SECONDS] [TRANSPORT_FLOOD]
+# Usage: bench/compare/e2e.sh PYTHON [FLOOD] [RATE] [SECONDS] [TRANSPORT_FLOOD] [ROUNDS]
 #   PYTHON           a python with torch, transformers and confluent-kafka
-#   FLOOD            messages of the end-to-end flood (default 2000)
+#   FLOOD            messages of the end-to-end flood (default 5000)
 #   RATE, SECONDS    offered rate in msgs/s and its duration (default 15 for 20 s)
-#   TRANSPORT_FLOOD  messages of the transport flood (default 20000)
+#   TRANSPORT_FLOOD  messages of the transport flood (default 100000)
+#   ROUNDS           rounds, each side once per round, alternating; medians shown (default 3)
 set -euo pipefail
 if [[ $# -lt 1 ]]; then
   sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0" >&2
@@ -20,10 +21,11 @@ if [[ $# -lt 1 ]]; then
 fi
 py="$1"
 command -v "$py" >/dev/null || { echo "e2e.sh: no python at $py" >&2; exit 2; }
-flood="${2:-2000}"
+flood="${2:-5000}"
 rate="${3:-15}"
 secs="${4:-20}"
-tflood="${5:-20000}"
+tflood="${5:-100000}"
+rounds="${6:-3}"
 cd "$(dirname "$0")/../.."
 source scripts/setup.sh
 cargo build --release --locked --bin parley --example pipe
@@ -120,48 +122,83 @@ measure_e2e() {
   local tag="$1"
   loadgen "$tag" --messages 200
   loadgen "$tag" --messages "$flood"
-  eval "${tag//-/_}_flood=\$(replies_per_s $tag)"
+  replies_per_s "$tag" > "$work/$tag.flood"
   loadgen "$tag" --messages $((rate * secs)) --rate "$rate"
-  eval "${tag//-/_}_lat=\$(percentiles $tag)"
+  percentiles "$tag" > "$work/$tag.lat"
 }
 measure_transport() {
   local tag="$1"
-  loadgen "$tag" --messages 1000
+  loadgen "$tag" --messages 5000
   loadgen "$tag" --messages "$tflood"
-  eval "${tag//-/_}_flood=\$(replies_per_s $tag)"
+  replies_per_s "$tag" > "$work/$tag.flood"
+}
+# record TAG: appends this round's figures to TAG.rounds ("flood p50 p99").
+record() {
+  local lat p50="" p99=""
+  lat="$(cat "$work/$1.lat" 2>/dev/null || true)"
+  if [[ "$lat" =~ ^([0-9]+)/([0-9]+) ]]; then p50="${BASH_REMATCH[1]}"; p99="${BASH_REMATCH[2]}"; fi
+  echo "$(cat "$work/$1.flood" 2>/dev/null || true) $p50 $p99" >> "$work/$1.rounds"
+  rm -f "$work/$1.flood" "$work/$1.lat"
+}
+# median TAG flood|p50|p99: the median over the rounds (empty if none was measured).
+median() {
+  "$py" - "$work/$1.rounds" "$2" <<'EOF'
+import statistics, sys
+col = {"flood": 0, "p50": 1, "p99": 2}[sys.argv[2]]
+vals = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) > col:
+        vals.append(float(f[col]))
+if vals:
+    m = statistics.median(vals)
+    print(f"{m:.0f}" if col else f"{m:.1f}")
+EOF
 }
 
+# Rounds alternate the two sides (the broker warms up over the run, which would favour whichever
+# side went last); each figure is the median over the rounds.
 t0=$SECONDS
-log "end to end: parley run (models/intent-en)"
-start_parley parley-e2e models/intent-en
-measure_e2e parley-e2e
-stop_service
-
-log "end to end: python service (transformers, models/intent-en)"
-create_topics python-e2e.inbound python-e2e.replies
-start_service python-e2e ready-line "$py" bench/compare/service.py --brokers "$brokers" \
-  --topic-inbound python-e2e.inbound --topic-replies python-e2e.replies \
-  --group-id python-e2e --model models/intent-en
-measure_e2e python-e2e
-stop_service
-t1=$SECONDS
-
-log "transport: parley run with a tiny model"
+create_topics python-e2e.inbound python-e2e.replies pipe.inbound pipe.replies
 "$py" bench/compare/tiny_model.py models/intent-en "$work/tiny-model" 2> "$work/tiny-model.log"
-# The same batching as the pipe (examples/pipe.rs): the comparison is of the work per batch.
-start_parley parley-tiny "$work/tiny-model" --max-batch-size 500 --max-batch-wait-ms 5
-measure_transport parley-tiny
-stop_service
+for round in $(seq 1 "$rounds"); do
+  log "round $round/$rounds, end to end: parley run (models/intent-en)"
+  start_parley parley-e2e models/intent-en
+  measure_e2e parley-e2e
+  stop_service
+  record parley-e2e
 
-log "transport: examples/pipe.rs"
-create_topics pipe.inbound pipe.replies
-start_service pipe ready-line "$pipe" "$brokers" pipe.inbound pipe.replies pipe
-measure_transport pipe
-stop_service
+  log "round $round/$rounds, end to end: python service (transformers, models/intent-en)"
+  start_service python-e2e ready-line "$py" bench/compare/service.py --brokers "$brokers" \
+    --topic-inbound python-e2e.inbound --topic-replies python-e2e.replies \
+    --group-id python-e2e --model models/intent-en
+  measure_e2e python-e2e
+  stop_service
+  record python-e2e
+done
+t1=$SECONDS
+for round in $(seq 1 "$rounds"); do
+  log "round $round/$rounds, transport: parley run with a tiny model"
+  # The same batching as the pipe (examples/pipe.rs): the comparison is of the work per batch.
+  start_parley parley-tiny "$work/tiny-model" --max-batch-size 500 --max-batch-wait-ms 5
+  measure_transport parley-tiny
+  stop_service
+  record parley-tiny
+
+  log "round $round/$rounds, transport: examples/pipe.rs"
+  start_service pipe ready-line "$pipe" "$brokers" pipe.inbound pipe.replies pipe
+  measure_transport pipe
+  stop_service
+  record pipe
+done
 t2=$SECONDS
+parley_e2e_flood="$(median parley-e2e flood)"; python_e2e_flood="$(median python-e2e flood)"
+parley_e2e_lat="$(median parley-e2e p50)/$(median parley-e2e p99) ms"
+python_e2e_lat="$(median python-e2e p50)/$(median python-e2e p99) ms"
+parley_tiny_flood="$(median parley-tiny flood)"; pipe_flood="$(median pipe flood)"
 
 echo
-echo "machine: $(nproc) cores, broker + service + loadgen on it; $conversations conversations, $partitions partitions"
+echo "machine: $(nproc) cores, broker + service + loadgen on it; $conversations conversations, $partitions partitions; median of $rounds alternating rounds"
 printf '%-26s | %-28s | %-28s | %s\n' \
   "end-to-end flood ($flood)" "parley ${parley_e2e_flood:-?} replies/s" \
   "python ${python_e2e_flood:-?} replies/s" "ratio $(ratio "${parley_e2e_flood:-}" "${python_e2e_flood:-}")"

@@ -6,8 +6,9 @@
 //! (so one conversation's messages are handled strictly in order), and the outputs, the
 //! changed conversations (to the changelog) and the consumed offsets go out in one Kafka
 //! transaction; the local RocksDB copy is written once it has committed. A batch is at most
-//! `max_batch_size` records, and the next is read only once this one has committed, so a
-//! flood becomes consumer lag, not memory.
+//! `max_batch_size` records, and at most one more batch is read ahead (what the consumers
+//! already hold, classified while this one commits; see `process::Batch`), so a flood becomes
+//! consumer lag, not memory.
 //!
 //! Several instances share the work through the consumer group: conversation state belongs
 //! to its inbound partition and follows it (see `partitions` and `restore`).
@@ -231,7 +232,11 @@ impl Service {
         let mut last_gauges = Instant::now();
         let expiry_every = Duration::from_secs(self.cfg.scale.expiry_interval_secs);
         let mut last_expiry = Instant::now();
+        // The batch read ahead while the last one was processed (see `process::Batch`).
+        let mut ahead = process::Batch::default();
         loop {
+            // Stopping drops a batch read ahead: nothing of it was produced or committed,
+            // so it is read again after the restart.
             if *shutdown.borrow() {
                 return Ok(());
             }
@@ -239,12 +244,30 @@ impl Service {
             self.handle_moves()?;
             self.start_restores()?;
             self.restore_step()?;
-            let batch = self.gather(shutdown).await?;
+            let batch = if ahead.is_empty() {
+                let records = self.gather(shutdown).await?;
+                self.checked(records)
+            } else {
+                std::mem::take(&mut ahead)
+            };
+            // What the consumers hold already becomes the next batch, so that the model can
+            // classify it while this one commits. Read before the moves are handled: the
+            // partitions of both batches are checked after the last poll, and no poll
+            // comes between that check and this batch's commit.
+            let next = if batch.is_empty() {
+                process::Batch::default()
+            } else {
+                let records = self.ready_records().await?;
+                self.checked(records)
+            };
             self.handle_moves()?;
             let batch = self.served_only(batch);
-            if !batch.is_empty() {
-                self.process(batch).await?;
-            }
+            let next = self.served_only(next);
+            ahead = if batch.is_empty() {
+                next
+            } else {
+                self.process(batch, next).await?
+            };
             if last_gauges.elapsed() > Duration::from_secs(5) {
                 self.update_gauges();
                 last_gauges = Instant::now();
@@ -349,6 +372,34 @@ impl Service {
         Ok(batch)
     }
 
+    /// The records the consumers hold already, up to a batch, without waiting for more.
+    async fn ready_records(&self) -> Result<Vec<Record>, ServiceError> {
+        let max = self.cfg.batching.max_batch_size;
+        let mut batch = Vec::new();
+        // Taking each consumer first in turn, so that a flood on one does not hold back
+        // the other.
+        let mut agents_first = false;
+        while batch.len() < max && !self.has_moves() {
+            let inbound = || ready_now(self.consumer.recv());
+            let agents = || ready_now(self.agents.recv());
+            let got = if agents_first {
+                agents().or_else(inbound)
+            } else {
+                inbound().or_else(agents)
+            };
+            agents_first = !agents_first;
+            match got {
+                Some(Ok(m)) => batch.push(Record::from_message(&m)),
+                Some(Err(e)) => {
+                    self.consumer_error(e).await?;
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
     async fn consumer_error(&self, e: rdkafka::error::KafkaError) -> Result<(), ServiceError> {
         self.metrics.failures.with_label_values(&["consumer"]).inc();
         // A fatal one (e.g. another instance took this `group.instance.id`) ends the service.
@@ -379,6 +430,17 @@ impl Service {
         retry::warn("consumer", &e, delay, attempt);
         tokio::time::sleep(delay).await;
         Ok(())
+    }
+}
+
+/// `f`'s output if it is ready at its first poll. For a consumer's `recv`: a record it holds
+/// already, or `None` (the future is dropped, which leaves nothing behind).
+fn ready_now<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
     }
 }
 
