@@ -250,36 +250,31 @@ impl Int8Encoder {
         };
         let per_group = heads.div_ceil(groups);
         let ctx = SendPtr(buf.ctx.as_mut_ptr());
-        let scratch = std::sync::Mutex::new(Vec::<AttentionScratch>::new());
-        th.for_each(texts * groups, |task| {
-            let (text, group) = (task / groups, task % groups);
-            let (start, s) = (starts[text], starts[text + 1] - starts[text]);
-            let first = (group * per_group).min(heads);
-            let last = ((group + 1) * per_group).min(heads);
-            let rows = &qkv[start * 3 * h..(start + s) * 3 * h];
-            let mut mine = scratch
-                .lock()
-                .ok()
-                .and_then(|mut v| v.pop())
-                .unwrap_or_default();
-            let ctx = &ctx;
-            // SAFETY: AVX-512 checked in `new`; this task alone writes these heads' columns
-            // of this text's rows of `ctx`, which holds m x h floats.
-            unsafe {
-                attention(
-                    rows,
-                    s,
-                    heads,
-                    head_dim,
-                    (first, last),
-                    &mut mine,
-                    ctx.0.add(start * h),
-                )
-            };
-            if let Ok(mut v) = scratch.lock() {
-                v.push(mine);
-            }
-        });
+        th.for_each_init(
+            texts * groups,
+            AttentionScratch::default,
+            |scratch, task| {
+                let (text, group) = (task / groups, task % groups);
+                let (start, s) = (starts[text], starts[text + 1] - starts[text]);
+                let first = (group * per_group).min(heads);
+                let last = ((group + 1) * per_group).min(heads);
+                let rows = &qkv[start * 3 * h..(start + s) * 3 * h];
+                let ctx = &ctx;
+                // SAFETY: AVX-512 checked in `new`; this task alone writes these heads' columns
+                // of this text's rows of `ctx`, which holds m x h floats.
+                unsafe {
+                    attention(
+                        rows,
+                        s,
+                        heads,
+                        head_dim,
+                        (first, last),
+                        scratch,
+                        ctx.0.add(start * h),
+                    )
+                };
+            },
+        );
         buf.quant.quantize(&buf.ctx, m, h, th);
         l.attention_out
             .forward(&buf.quant, &mut buf.tmp[..m * h], Epilogue::Bias, th);

@@ -204,29 +204,22 @@ pub unsafe fn attention(
             }
             let inv = 1.0 / _mm512_reduce_add_ps(total);
             let o = out.add(t * h + q_off);
-            if head_dim.is_multiple_of(16) {
-                for c in (0..head_dim).step_by(16) {
-                    let mut acc = _mm512_setzero_ps();
-                    for j in 0..s {
-                        let v = _mm512_loadu_ps(rows.add(j * 3 * h + v_off + c));
-                        acc = _mm512_fmadd_ps(_mm512_set1_ps(*sc.add(j)), v, acc);
-                    }
-                    _mm512_storeu_ps(o.add(c), _mm512_mul_ps(acc, _mm512_set1_ps(inv)));
+            // context = sum_j p_j v_j / total, sixteen dimensions per register (the last
+            // register masked when the head is not a multiple of 16 wide).
+            for c in (0..head_dim).step_by(16) {
+                let mask = lanes(head_dim, c);
+                let mut acc = _mm512_setzero_ps();
+                for j in 0..s {
+                    let v = _mm512_maskz_loadu_ps(mask, rows.add(j * 3 * h + v_off + c));
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(*sc.add(j)), v, acc);
                 }
-            } else {
-                for c in 0..head_dim {
-                    let mut acc = 0f32;
-                    for j in 0..s {
-                        acc += *sc.add(j) * *rows.add(j * 3 * h + v_off + c);
-                    }
-                    *o.add(c) = acc * inv;
-                }
+                _mm512_mask_storeu_ps(o.add(c), mask, _mm512_mul_ps(acc, _mm512_set1_ps(inv)));
             }
         }
     }
 }
 
-/// The lanes of the 16 keys from `j` that exist (of `s`).
+/// The lanes of the 16 values from `j` that exist (of `s`).
 #[inline]
 fn lanes(s: usize, j: usize) -> __mmask16 {
     let valid = s.saturating_sub(j);
@@ -288,44 +281,47 @@ mod tests {
         if !have_avx512() {
             return;
         }
-        let (s, heads, d) = (19, 3, 16);
-        let h = heads * d;
-        let qkv: Vec<f32> = (0..s * 3 * h)
-            .map(|i| ((i * 7919) % 211) as f32 / 105.0 - 1.0)
-            .collect();
-        let mut out = vec![0f32; s * h];
-        let mut scratch = AttentionScratch::default();
-        // SAFETY: AVX-512 F checked above; sizes as documented.
-        unsafe {
-            attention(
-                &qkv,
-                s,
-                heads,
-                d,
-                (0, heads),
-                &mut scratch,
-                out.as_mut_ptr(),
-            )
-        };
-        for hd in 0..heads {
-            for t in 0..s {
-                let q = &qkv[t * 3 * h + hd * d..][..d];
-                let scores: Vec<f64> = (0..s)
-                    .map(|j| {
-                        let k = &qkv[j * 3 * h + h + hd * d..][..d];
-                        q.iter().zip(k).map(|(a, b)| (a * b) as f64).sum::<f64>()
-                            / (d as f64).sqrt()
-                    })
-                    .collect();
-                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
-                let ex: Vec<f64> = scores.iter().map(|v| (v - max).exp()).collect();
-                let total: f64 = ex.iter().sum();
-                for c in 0..d {
-                    let want: f64 = (0..s)
-                        .map(|j| ex[j] / total * qkv[j * 3 * h + 2 * h + hd * d + c] as f64)
-                        .sum();
-                    let got = out[t * h + hd * d + c] as f64;
-                    assert!((got - want).abs() < 1e-5, "head {hd} token {t} dim {c}");
+        // Head widths of one register, of half of one (masked), of two and a half.
+        for d in [16, 8, 40] {
+            let (s, heads) = (19, 3);
+            let h = heads * d;
+            let qkv: Vec<f32> = (0..s * 3 * h)
+                .map(|i| ((i * 7919) % 211) as f32 / 105.0 - 1.0)
+                .collect();
+            let mut out = vec![0f32; s * h];
+            let mut scratch = AttentionScratch::default();
+            // SAFETY: AVX-512 F checked above; sizes as documented.
+            unsafe {
+                attention(
+                    &qkv,
+                    s,
+                    heads,
+                    d,
+                    (0, heads),
+                    &mut scratch,
+                    out.as_mut_ptr(),
+                )
+            };
+            for hd in 0..heads {
+                for t in 0..s {
+                    let q = &qkv[t * 3 * h + hd * d..][..d];
+                    let scores: Vec<f64> = (0..s)
+                        .map(|j| {
+                            let k = &qkv[j * 3 * h + h + hd * d..][..d];
+                            q.iter().zip(k).map(|(a, b)| (a * b) as f64).sum::<f64>()
+                                / (d as f64).sqrt()
+                        })
+                        .collect();
+                    let max = scores.iter().cloned().fold(f64::MIN, f64::max);
+                    let ex: Vec<f64> = scores.iter().map(|v| (v - max).exp()).collect();
+                    let total: f64 = ex.iter().sum();
+                    for c in 0..d {
+                        let want: f64 = (0..s)
+                            .map(|j| ex[j] / total * qkv[j * 3 * h + 2 * h + hd * d + c] as f64)
+                            .sum();
+                        let got = out[t * h + hd * d + c] as f64;
+                        assert!((got - want).abs() < 1e-5, "head {hd} token {t} dim {c}");
+                    }
                 }
             }
         }

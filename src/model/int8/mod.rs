@@ -40,6 +40,23 @@ impl Threads {
         }
     }
 
+    /// Runs `f(state, 0..n)`, with one `state` per thread made by `init`.
+    fn for_each_init<S>(
+        self,
+        n: usize,
+        init: impl Fn() -> S + Sync + Send,
+        f: impl Fn(&mut S, usize) + Sync + Send,
+    ) {
+        use rayon::prelude::*;
+        match self {
+            Threads::All => (0..n).into_par_iter().for_each_init(init, f),
+            Threads::One => {
+                let mut state = init();
+                (0..n).for_each(|i| f(&mut state, i));
+            }
+        }
+    }
+
     /// Runs `f` on every item.
     fn each<I>(self, items: I, f: impl Fn(I::Item) + Sync + Send)
     where
