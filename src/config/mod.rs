@@ -200,7 +200,8 @@ impl Default for Retrieval {
 pub struct Batching {
     /// Most messages classified in one forward pass (and committed in one transaction).
     pub max_batch_size: usize,
-    /// How long the first message of a batch waits for company.
+    /// How long the first message of a batch waits for company, under load only (when the
+    /// last batch was at least half full); with light traffic a batch is what is there.
     pub max_batch_wait_ms: u64,
 }
 

@@ -91,6 +91,9 @@ pub struct Service {
     consumer_backoff: Mutex<Backoff>,
     /// Set by `run`, so that retries deep in a batch can stop waiting on shutdown.
     shutdown: Option<watch::Receiver<bool>>,
+    /// Records in the last batch gathered: whether traffic is heavy enough for a batch's
+    /// first record to wait for company (see `gather`).
+    last_gathered: std::sync::atomic::AtomicUsize,
 }
 
 impl Service {
@@ -148,6 +151,7 @@ impl Service {
             cfg,
             consumer_backoff: Mutex::new(consumer_backoff()),
             shutdown: None,
+            last_gathered: Default::default(),
         })
     }
 
@@ -257,7 +261,7 @@ impl Service {
             let next = if batch.is_empty() {
                 process::Batch::default()
             } else {
-                let records = self.ready_records().await?;
+                let records = self.ready_records(self.cfg.batching.max_batch_size).await?;
                 self.checked(records)
             };
             self.handle_moves()?;
@@ -345,6 +349,27 @@ impl Service {
                 }
             },
         }
+        // Waiting for company pays only under load: when the last batch gathered was at least
+        // half full, records arrive fast enough that waiting fills this one. With light
+        // traffic the model and the broker are idle, and waiting would only add
+        // `max_batch_wait_ms` to every reply; what the consumers hold already is taken then
+        // (and under a flood the batch read ahead fills without waiting anyway).
+        let loaded = 2 * self.last_gathered.load(Ordering::Relaxed) >= max;
+        if loaded {
+            self.linger(&mut batch, max).await?;
+        } else {
+            batch.extend(self.ready_records(max - batch.len()).await?);
+        }
+        self.last_gathered.store(batch.len(), Ordering::Relaxed);
+        self.consumer_backoff
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reset();
+        Ok(batch)
+    }
+
+    /// Adds records to `batch` until it holds `max` or `max_batch_wait_ms` have passed.
+    async fn linger(&self, batch: &mut Vec<Record>, max: usize) -> Result<(), ServiceError> {
         let deadline = Instant::now() + Duration::from_millis(self.cfg.batching.max_batch_wait_ms);
         while batch.len() < max && !self.has_moves() {
             tokio::select! {
@@ -365,16 +390,11 @@ impl Service {
                 },
             }
         }
-        self.consumer_backoff
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .reset();
-        Ok(batch)
+        Ok(())
     }
 
-    /// The records the consumers hold already, up to a batch, without waiting for more.
-    async fn ready_records(&self) -> Result<Vec<Record>, ServiceError> {
-        let max = self.cfg.batching.max_batch_size;
+    /// The records the consumers hold already, up to `max`, without waiting for more.
+    async fn ready_records(&self, max: usize) -> Result<Vec<Record>, ServiceError> {
         let mut batch = Vec::new();
         // Taking each consumer first in turn, so that a flood on one does not hold back
         // the other.
