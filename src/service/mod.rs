@@ -6,9 +6,8 @@
 //! (so one conversation's messages are handled strictly in order), and the outputs, the
 //! changed conversations (to the changelog) and the consumed offsets go out in one Kafka
 //! transaction; the local RocksDB copy is written once it has committed. A batch is at most
-//! `max_batch_size` records, and at most one more batch is read ahead (what the consumers
-//! already hold, classified while this one commits; see `process::Batch`), so a flood becomes
-//! consumer lag, not memory.
+//! `max_batch_size` records, and the next is read only once this one has committed, so a
+//! flood becomes consumer lag, not memory.
 //!
 //! Several instances share the work through the consumer group: conversation state belongs
 //! to its inbound partition and follows it (see `partitions` and `restore`).
@@ -236,11 +235,7 @@ impl Service {
         let mut last_gauges = Instant::now();
         let expiry_every = Duration::from_secs(self.cfg.scale.expiry_interval_secs);
         let mut last_expiry = Instant::now();
-        // The batch read ahead while the last one was processed (see `process::Batch`).
-        let mut ahead = process::Batch::default();
         loop {
-            // Stopping drops a batch read ahead: nothing of it was produced or committed,
-            // so it is read again after the restart.
             if *shutdown.borrow() {
                 return Ok(());
             }
@@ -248,30 +243,12 @@ impl Service {
             self.handle_moves()?;
             self.start_restores()?;
             self.restore_step()?;
-            let batch = if ahead.is_empty() {
-                let records = self.gather(shutdown).await?;
-                self.checked(records)
-            } else {
-                std::mem::take(&mut ahead)
-            };
-            // What the consumers hold already becomes the next batch, so that the model can
-            // classify it while this one commits. Read before the moves are handled: the
-            // partitions of both batches are checked after the last poll, and no poll
-            // comes between that check and this batch's commit.
-            let next = if batch.is_empty() {
-                process::Batch::default()
-            } else {
-                let records = self.ready_records(self.cfg.batching.max_batch_size).await?;
-                self.checked(records)
-            };
+            let batch = self.gather(shutdown).await?;
             self.handle_moves()?;
             let batch = self.served_only(batch);
-            let next = self.served_only(next);
-            ahead = if batch.is_empty() {
-                next
-            } else {
-                self.process(batch, next).await?
-            };
+            if !batch.is_empty() {
+                self.process(batch).await?;
+            }
             if last_gauges.elapsed() > Duration::from_secs(5) {
                 self.update_gauges();
                 last_gauges = Instant::now();
@@ -353,7 +330,7 @@ impl Service {
         // half full, records arrive fast enough that waiting fills this one. With light
         // traffic the model and the broker are idle, and waiting would only add
         // `max_batch_wait_ms` to every reply; what the consumers hold already is taken then
-        // (and under a flood the batch read ahead fills without waiting anyway).
+        // (and under a flood the consumers hold a full batch already).
         let loaded = 2 * self.last_gathered.load(Ordering::Relaxed) >= max;
         if loaded {
             self.linger(&mut batch, max).await?;

@@ -10,12 +10,11 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
-use super::process::Batch;
 use super::rebalance::Move;
 use super::restore::Restored;
 use super::tasks::Phase;
 use super::{Service, ServiceError};
-use crate::kafka::KafkaError;
+use crate::kafka::{KafkaError, Record};
 
 /// How long one restore step may take before the loop polls the group again.
 const RESTORE_STEP: Duration = Duration::from_millis(250);
@@ -210,19 +209,21 @@ impl Service {
 
     /// The records of served partitions; others (given up in this very poll, or not yet
     /// restored) are dropped, and a partition still restoring is sought back on activation.
-    pub(super) fn served_only(&self, mut batch: Batch) -> Batch {
+    pub(super) fn served_only(&self, batch: Vec<Record>) -> Vec<Record> {
         let mut tasks = self.tasks();
-        batch.retain(|r| {
-            if tasks.is_active(r.partition) {
-                return true;
-            }
-            if r.topic == self.cfg.topics.inbound {
-                if let Some(t) = tasks.held.get_mut(&r.partition) {
-                    t.dropped = true;
-                }
-            }
-            false
-        });
         batch
+            .into_iter()
+            .filter(|r| {
+                if tasks.is_active(r.partition) {
+                    return true;
+                }
+                if r.topic == self.cfg.topics.inbound {
+                    if let Some(t) = tasks.held.get_mut(&r.partition) {
+                        t.dropped = true;
+                    }
+                }
+                false
+            })
+            .collect()
     }
 }

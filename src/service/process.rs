@@ -4,13 +4,9 @@
 //! identity, agent rights) or that makes Parley itself panic is dead-lettered with its kind
 //! and reason, and the rest of the batch goes on.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use chrono::Utc;
 use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::guard::guarded;
@@ -20,57 +16,7 @@ use crate::kafka::{KafkaError, Record};
 use crate::wire::{check_key, decode_agent_action, decode_inbound, DecodeError, ErrorKind};
 
 use super::commit::{Change, ChangelogEnds, TXN_TIMEOUT};
-use crate::model::{ModelError, Prediction};
 use crate::state::encode_conversation;
-
-/// A classification started on the model thread, and how long it took there.
-type Classified = (Result<Vec<Prediction>, ModelError>, Duration);
-
-/// Records read from the consumers, each decoded and checked, and possibly their texts'
-/// classification already under way.
-///
-/// The batch after the one being processed is read ahead (what the consumers already hold,
-/// without waiting) and its texts are classified on the model thread while the batch before
-/// it is planned and committed: the model is then busy while the transaction waits on the
-/// broker, instead of the two taking turns. Classification is a pure function of a text, so
-/// starting it early changes nothing else: the batch is still planned only after the batch
-/// before it has committed and written its state, and only after its partitions were checked
-/// once more against the group's moves (`Service::served_only`), so no poll of the
-/// consumers ever comes between that check and the batch's commit. At most two batches are
-/// in hand, so a flood is still consumer lag, not memory.
-#[derive(Default)]
-pub(super) struct Batch {
-    items: Vec<Item>,
-    /// The classification of the items' customer texts, in order, started early; `None`
-    /// when not started (or when items were dropped since: it no longer lines up).
-    classified: Option<JoinHandle<Classified>>,
-}
-
-impl Batch {
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// Keeps the items `keep` says; a classification started early is given up if any goes.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Record) -> bool) {
-        let before = self.items.len();
-        self.items.retain(|i| keep(&i.record));
-        if self.items.len() != before {
-            self.classified = None;
-        }
-    }
-
-    /// Per topic-partition, the offset of its first record in the batch.
-    fn first_offsets(&self) -> HashMap<(String, i32), i64> {
-        let mut first = HashMap::new();
-        for i in &self.items {
-            first
-                .entry((i.record.topic.clone(), i.record.partition))
-                .or_insert(i.record.offset);
-        }
-        first
-    }
-}
 
 impl Service {
     /// After a failed batch: each text alone, so that only a message the model fails on is
@@ -78,7 +24,7 @@ impl Service {
     async fn classify_one_by_one(
         &self,
         items: &mut [Item],
-    ) -> Result<Vec<Prediction>, ServiceError> {
+    ) -> Result<Vec<crate::model::Prediction>, ServiceError> {
         let mut predictions = Vec::new();
         for item in items.iter_mut() {
             let Work::Customer(m) = &item.work else {
@@ -86,7 +32,7 @@ impl Service {
             };
             match self.model.classify(vec![m.text.clone()]).await {
                 Ok(mut p) if p.len() == 1 => predictions.push(p.remove(0)),
-                Err(e @ ModelError::BackendStopped) => return Err(e.into()),
+                Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
                 other => {
                     let why = match other {
                         Err(e) => e.to_string(),
@@ -115,7 +61,7 @@ impl Service {
         let started = Instant::now();
         let vectors = match self.model.embed(texts.clone()).await {
             Ok(v) => v,
-            Err(e @ ModelError::BackendStopped) => return Err(e.into()),
+            Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "embedding a batch for retrieval failed; answering without the knowledge base");
                 self.metrics
@@ -164,80 +110,37 @@ impl Service {
         checked.unwrap_or_else(Work::Bad)
     }
 
-    /// Decodes and checks records (see `validate`); their classification is not started.
-    pub(super) fn checked(&self, records: Vec<Record>) -> Batch {
-        let items = records
-            .into_iter()
-            .map(|record| {
-                let work = guarded(|| self.validate(&record)).unwrap_or_else(Work::Bad);
-                Item { record, work }
-            })
-            .collect();
-        Batch {
-            items,
-            classified: None,
-        }
-    }
-
-    /// Starts classifying the customer texts of `items` on the model thread (one forward
-    /// pass); `None` if there are none.
-    fn classifying(&self, items: &[Item]) -> Option<JoinHandle<Classified>> {
-        let texts = customer_texts(items);
-        if texts.is_empty() {
-            return None;
-        }
-        self.metrics.batch_size.observe(texts.len() as f64);
-        let model = self.model.clone();
-        Some(tokio::spawn(async move {
-            let started = Instant::now();
-            let result = model.classify(texts).await;
-            (result, started.elapsed())
-        }))
-    }
-
-    /// Processes `batch`, and starts classifying `next` (read ahead, see [`Batch`]) while
-    /// this one is planned and committed; returns `next`, to be processed after it (empty
-    /// if this batch's transaction was aborted: both are then read again).
-    pub(super) async fn process(
-        &self,
-        batch: Batch,
-        mut next: Batch,
-    ) -> Result<Batch, ServiceError> {
+    pub(super) async fn process(&self, batch: Vec<Record>) -> Result<(), ServiceError> {
         self.guard.busy(&self.health);
-        let Batch {
-            mut items,
-            classified,
-        } = batch;
+        let mut items = Vec::with_capacity(batch.len());
+        for record in batch {
+            let work = guarded(|| self.validate(&record)).unwrap_or_else(Work::Bad);
+            items.push(Item { record, work });
+        }
 
-        // One forward pass for every customer text in the batch (started early when it was
-        // read ahead).
+        // One forward pass for every customer text in the batch.
+        let texts = customer_texts(&items);
         let mut predictions = Vec::new();
-        if let Some(handle) = classified.or_else(|| self.classifying(&items)) {
-            let (result, took) = handle.await.unwrap_or_else(|e| {
-                (
-                    Err(ModelError::Panicked(format!("classifying task: {e}"))),
-                    Duration::ZERO,
-                )
-            });
-            match result {
+        if !texts.is_empty() {
+            self.metrics.batch_size.observe(texts.len() as f64);
+            let started = Instant::now();
+            match self.model.classify(texts).await {
                 Ok(p) => predictions = p,
                 // The model thread is gone: nothing can be answered, so stop (and be
                 // restarted) rather than dead-letter every message from now on.
-                Err(e @ ModelError::BackendStopped) => return Err(e.into()),
+                Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
                 Err(e) => {
                     tracing::error!(error = %e, "intent model failed on a batch; classifying its texts one by one");
                     self.metrics.failures.with_label_values(&["model"]).inc();
                     predictions = self.classify_one_by_one(&mut items).await?;
                 }
             }
-            self.metrics.inference_seconds.observe(took.as_secs_f64());
+            self.metrics
+                .inference_seconds
+                .observe(started.elapsed().as_secs_f64());
         }
 
         let found = self.retrieve(&items).await?;
-        // The model has done this batch's work: let it classify the next one meanwhile.
-        if next.classified.is_none() {
-            next.classified = self.classifying(&next.items);
-        }
         let planner = Planner {
             kb: &self.kb,
             orders: self.store.as_ref(),
@@ -278,7 +181,7 @@ impl Service {
                 self.tasks()
                     .committed(&plan.next_offsets, &self.cfg.topics.inbound);
                 self.count_committed(&plan);
-                Ok(next)
+                Ok(())
             }
             Err(e) if e.is_fatal() => {
                 self.metrics.failures.with_label_values(&["fatal"]).inc();
@@ -292,14 +195,10 @@ impl Service {
                 let wait = self.guard.aborted(&self.health, &e.to_string());
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
                     "transaction aborted; the batch will be re-read");
-                // Nothing of the batch was kept: re-read it from its start, and the batch
-                // read ahead with it (dropped here) from its own start where it holds a
-                // partition this one does not. A seek that fails would let the consumer
-                // read on past the aborted batch and lose its outputs: stop instead; a
-                // restart resumes from the committed offsets.
-                let rewind = rewind_points(&plan.first_offsets, &next);
-                drop(next);
-                for ((topic, partition), first) in &rewind {
+                // Nothing of the batch was kept: re-read it from its start. A seek that
+                // fails would let the consumer read on past the aborted batch and lose its
+                // outputs: stop instead; a restart resumes from the committed offsets.
+                for ((topic, partition), first) in &plan.first_offsets {
                     let consumer = if *topic == self.cfg.topics.inbound {
                         self.consumer.as_ref() as &dyn SeekTo
                     } else {
@@ -312,7 +211,7 @@ impl Service {
                     )?;
                 }
                 tokio::time::sleep(wait).await;
-                Ok(Batch::default())
+                Ok(())
             }
         }
     }
@@ -397,18 +296,6 @@ impl<C: rdkafka::consumer::ConsumerContext + 'static> SeekTo
     }
 }
 
-/// Where to read again after an aborted batch (`aborted`: its first offset per partition):
-/// there, and where the batch read ahead with it holds a partition the aborted one does not,
-/// at that batch's first record.
-fn rewind_points(
-    aborted: &HashMap<(String, i32), i64>,
-    ahead: &Batch,
-) -> HashMap<(String, i32), i64> {
-    let mut rewind = ahead.first_offsets();
-    rewind.extend(aborted.iter().map(|(tp, o)| (tp.clone(), *o)));
-    rewind
-}
-
 /// The texts of the batch's customer messages, in order.
 fn customer_texts(items: &[Item]) -> Vec<String> {
     items
@@ -423,62 +310,4 @@ fn customer_texts(items: &[Item]) -> Vec<String> {
 /// Runs blocking work (librdkafka transaction calls, RocksDB) without stalling the runtime.
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn item(topic: &str, partition: i32, offset: i64) -> Item {
-        Item {
-            record: Record {
-                topic: topic.into(),
-                partition,
-                offset,
-                key: None,
-                payload: None,
-                timestamp_ms: None,
-                signature: None,
-            },
-            work: Work::Bad(DecodeError::new(ErrorKind::NotJson, "test")),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_batch_read_ahead_gives_up_its_early_classification_when_it_loses_records() {
-        let items = vec![item("in", 0, 5), item("in", 1, 9), item("in", 0, 6)];
-        let mut batch = Batch {
-            items,
-            classified: Some(tokio::spawn(async { (Ok(Vec::new()), Duration::ZERO) })),
-        };
-        batch.retain(|_| true);
-        assert!(
-            batch.classified.is_some(),
-            "nothing dropped: still lines up"
-        );
-        batch.retain(|r| r.partition == 0);
-        assert!(
-            batch.classified.is_none(),
-            "a record dropped: no longer lines up"
-        );
-        assert_eq!(batch.items.len(), 2);
-    }
-
-    #[test]
-    fn an_aborted_batch_rewinds_each_partition_to_its_first_record_in_either_batch() {
-        // The aborted batch holds partition 0 from 5; the batch read ahead holds 0 from 7
-        // and 1 from 9 (which the aborted one did not touch).
-        let aborted = Batch {
-            items: vec![item("in", 0, 5), item("in", 0, 6)],
-            classified: None,
-        };
-        let ahead = Batch {
-            items: vec![item("in", 0, 7), item("in", 1, 9), item("in", 1, 10)],
-            classified: None,
-        };
-        let rewind = rewind_points(&aborted.first_offsets(), &ahead);
-        assert_eq!(rewind[&("in".to_string(), 0)], 5);
-        assert_eq!(rewind[&("in".to_string(), 1)], 9);
-        assert_eq!(rewind.len(), 2);
-    }
 }

@@ -1,8 +1,6 @@
-//! The group's rebalance callbacks. They run inside the consumer's poll (in `gather`, or
-//! `ready_records` reading the next batch ahead), so they only take note: what moves is
-//! handled by the loop between two batches (`tasks`), after the last poll and before the
-//! next batch is planned and committed, so that no batch commits records of a partition
-//! given up in a poll before its commit. Newly assigned
+//! The group's rebalance callbacks. They run inside the consumer's poll (in `gather`), so
+//! they only take note: the batch in flight has always committed before the next poll, and
+//! what moves is handled by the loop between two batches (`tasks`). Newly assigned
 //! partitions are paused right after the incremental assign, so that they are not fetched
 //! while their state is restored; a record of theirs that still arrives is dropped and
 //! the partition sought back when it is served (`partitions`).
