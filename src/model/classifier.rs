@@ -83,12 +83,8 @@ fn int8_engine(_model: SequenceClassifier) -> Result<Engine, ModelError> {
 #[cfg(target_arch = "x86_64")]
 impl Int8Classifier {
     fn probabilities(&self, texts: &[super::tokenize::TextTokens]) -> Vec<Vec<f32>> {
-        let tokens: Vec<super::int8::Tokens> = texts
-            .iter()
-            .map(|(ids, type_ids)| super::int8::Tokens { ids, type_ids })
-            .collect();
         let summary = self.encoder.forward(
-            &tokens,
+            texts,
             match self.pooling {
                 Pooling::Cls => super::int8::Summary::First,
                 Pooling::Mean => super::int8::Summary::Mean,
@@ -201,24 +197,13 @@ impl Classifier {
                 reason: format!("does not hold a BertForSequenceClassification model: {e}"),
             }
         })?;
-        let int8 = fused && super::kernels::use_int8(device, kernels)?;
-        let engine = match (int8, model.encoder.int8_blocker()) {
-            (true, None) => int8_engine(model)?,
-            (true, Some(why)) if kernels == CpuKernels::Int8 => {
-                return Err(ModelError::Device(format!(
-                    "--cpu-kernels int8 cannot run {}: {why}",
-                    dir.display()
-                )))
+        let engine = if fused && super::kernels::int8_for(&model.encoder, dir, device, kernels)? {
+            int8_engine(model)?
+        } else {
+            if fused {
+                model.prepare_inference()?;
             }
-            (int8, why) => {
-                if let (true, Some(why)) = (int8, why) {
-                    tracing::info!(model = %dir.display(), "f32 kernels: the int8 ones cannot run this model: {why}");
-                }
-                if fused {
-                    model.prepare_inference()?;
-                }
-                Engine::Candle(model)
-            }
+            Engine::Candle(model)
         };
         Ok(Self {
             engine,

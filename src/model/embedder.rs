@@ -56,23 +56,11 @@ impl Embedder {
                 path: files.weights.clone(),
                 reason: format!("does not hold a BERT encoder: {e}"),
             })?;
-        let int8 = super::kernels::use_int8(device, kernels)?;
-        let engine = match (int8, encoder.int8_blocker()) {
-            #[cfg(target_arch = "x86_64")]
-            (true, None) => Engine::Int8(
-                super::int8::Int8Encoder::new(encoder.export()?)
-                    .map_err(|e| ModelError::Device(format!("cannot run the int8 kernels: {e}")))?,
-            ),
-            (true, Some(why)) if kernels == super::CpuKernels::Int8 => {
-                return Err(ModelError::Device(format!(
-                    "--cpu-kernels int8 cannot run {}: {why}",
-                    dir.display()
-                )))
-            }
-            _ => {
-                encoder.prepare_inference()?;
-                Engine::Candle(encoder)
-            }
+        let engine = if super::kernels::int8_for(&encoder, dir, device, kernels)? {
+            int8_engine(&encoder)?
+        } else {
+            encoder.prepare_inference()?;
+            Engine::Candle(encoder)
         };
         Ok(Self {
             engine,
@@ -102,10 +90,6 @@ impl Embedder {
             #[cfg(target_arch = "x86_64")]
             Engine::Int8(encoder) => {
                 let tokens = self.text.tokens(texts)?;
-                let tokens: Vec<super::int8::Tokens> = tokens
-                    .iter()
-                    .map(|(ids, type_ids)| super::int8::Tokens { ids, type_ids })
-                    .collect();
                 let means = encoder.forward(&tokens, super::int8::Summary::Mean);
                 return Ok(means
                     .chunks(self.dims)
@@ -120,6 +104,20 @@ impl Embedder {
         let hidden = encoder.forward(&enc.ids, &enc.type_ids, &enc.mask, &mut Pass::Infer)?;
         Ok(mean_normalised(&hidden, &enc.mask)?.to_vec2::<f32>()?)
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn int8_engine(encoder: &BertEncoder) -> Result<Engine, ModelError> {
+    let int8 = super::int8::Int8Encoder::new(encoder.export()?)
+        .map_err(|e| ModelError::Device(format!("cannot run the int8 kernels: {e}")))?;
+    Ok(Engine::Int8(int8))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn int8_engine(_encoder: &BertEncoder) -> Result<Engine, ModelError> {
+    Err(ModelError::Device(
+        "the int8 kernels need an x86-64 CPU".into(),
+    ))
 }
 
 /// Mean over the real tokens, then L2 normalisation: `(b, s, h)` -> `(b, h)`.

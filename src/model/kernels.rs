@@ -34,10 +34,35 @@ pub fn cpu_kernels() -> CpuKernels {
     }
 }
 
+/// Whether `encoder`, loaded from `dir` onto `device` with `choice`, runs the int8 kernels:
+/// the device and CPU allow them and the model is one they implement. Where `auto` cannot use
+/// them a line says why; where `int8` was asked for it is an error.
+pub(crate) fn int8_for(
+    encoder: &super::BertEncoder,
+    dir: &std::path::Path,
+    device: &Device,
+    choice: CpuKernels,
+) -> Result<bool, ModelError> {
+    if !use_int8(device, choice)? {
+        return Ok(false);
+    }
+    match encoder.int8_blocker() {
+        None => Ok(true),
+        Some(why) if choice == CpuKernels::Int8 => Err(ModelError::Device(format!(
+            "--cpu-kernels int8 cannot run {}: {why}",
+            dir.display()
+        ))),
+        Some(why) => {
+            tracing::info!(model = %dir.display(), "f32 kernels: the int8 ones cannot run this model: {why}");
+            Ok(false)
+        }
+    }
+}
+
 /// Whether a model loaded on `device` with `choice` runs the int8 kernels, as far as the
 /// device and CPU go. Asking for int8 where they cannot run is an error, never a silent
 /// fallback.
-pub(crate) fn use_int8(device: &Device, choice: CpuKernels) -> Result<bool, ModelError> {
+fn use_int8(device: &Device, choice: CpuKernels) -> Result<bool, ModelError> {
     if !device.is_cpu() {
         if choice == CpuKernels::Int8 {
             return Err(ModelError::Device(

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::gemm::{Epilogue, QuantLinear, QuantRows};
 use super::math::{add_layer_norm_in_place, add_layer_norm_row, attention, AttentionScratch};
 use super::Threads;
+use crate::model::tokenize::TextTokens;
 
 /// An f32 dense layer as stored: `weight (out, in)` row-major.
 pub struct DenseWeights {
@@ -51,12 +52,6 @@ struct Layer {
     intermediate: QuantLinear,
     output: QuantLinear,
     output_norm: NormWeights,
-}
-
-/// A text's tokens: ids and segment ids.
-pub struct Tokens<'a> {
-    pub ids: &'a [u32],
-    pub type_ids: &'a [u32],
 }
 
 /// What a text's vector is made of: its first token's (`[CLS]`) last hidden state, or the
@@ -126,7 +121,7 @@ impl Int8Encoder {
     /// One summary vector per text, `(texts, h)`, from the last hidden states. Token ids must
     /// be in the vocabulary and texts no longer than the position table (the tokenizer
     /// guarantees both).
-    pub fn forward(&self, texts: &[Tokens], summary: Summary) -> Vec<f32> {
+    pub fn forward(&self, texts: &[TextTokens], summary: Summary) -> Vec<f32> {
         let h = self.hidden;
         let mut out = vec![0f32; texts.len() * h];
         let workers = rayon::current_num_threads();
@@ -151,7 +146,7 @@ impl Int8Encoder {
         out
     }
 
-    fn run(&self, texts: &[Tokens], summary: Summary, out: &mut [f32], threads: Threads) {
+    fn run(&self, texts: &[TextTokens], summary: Summary, out: &mut [f32], threads: Threads) {
         let h = self.hidden;
         let starts = starts_of(texts);
         let m = *starts.last().unwrap_or(&0);
@@ -200,16 +195,13 @@ impl Int8Encoder {
             .push(buf);
     }
 
-    fn embed(&self, texts: &[Tokens], starts: &[usize], x: &mut [f32], threads: Threads) {
+    fn embed(&self, texts: &[TextTokens], starts: &[usize], x: &mut [f32], threads: Threads) {
         let h = self.hidden;
         let rows = x.chunks_mut(h).enumerate();
         threads.each(rows, |(row, out)| {
             let text = starts.partition_point(|&s| s <= row) - 1;
             let pos = row - starts[text];
-            let (id, ty) = (
-                texts[text].ids[pos] as usize,
-                texts[text].type_ids[pos] as usize,
-            );
+            let (id, ty) = (texts[text].0[pos] as usize, texts[text].1[pos] as usize);
             let word = &self.word[id * h..(id + 1) * h];
             let p = &self.position[pos * h..(pos + 1) * h];
             let t = &self.token_type[ty * h..(ty + 1) * h];
@@ -307,11 +299,11 @@ impl Int8Encoder {
 }
 
 /// Where each text's rows start, and the total at the end.
-fn starts_of(texts: &[Tokens]) -> Vec<usize> {
+fn starts_of(texts: &[TextTokens]) -> Vec<usize> {
     let mut starts = Vec::with_capacity(texts.len() + 1);
     starts.push(0);
     for t in texts {
-        starts.push(starts.last().copied().unwrap_or(0) + t.ids.len());
+        starts.push(starts.last().copied().unwrap_or(0) + t.0.len());
     }
     starts
 }

@@ -11,9 +11,7 @@ mod encoder;
 mod gemm;
 mod math;
 
-pub use encoder::{
-    DenseWeights, EncoderWeights, Int8Encoder, LayerWeights, NormWeights, Summary, Tokens,
-};
+pub use encoder::{DenseWeights, EncoderWeights, Int8Encoder, LayerWeights, NormWeights, Summary};
 
 /// Whether an operation splits its work across rayon's threads or runs on the calling one
 /// (inside a task that already has a share of a batch to itself).
