@@ -281,3 +281,87 @@ fn asking_for_cuda_without_it_is_an_error_not_a_fallback() {
     let err = parley::model::parse_device(parley::model::DeviceSpec::Cuda(0)).unwrap_err();
     assert!(err.to_string().contains("no CUDA support"), "{err}");
 }
+
+/// Every text of the public intent data, the repository's eval sets and Bitext's long answers
+/// (punctuation, numbers, truncation), and some that must go to the library.
+fn all_texts() -> Vec<String> {
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let shared = repo.join("../shared/data");
+    let mut texts = Vec::new();
+    let mut csv_column = |path: std::path::PathBuf, columns: &[&str]| {
+        let mut r = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let headers = r.headers().unwrap().clone();
+        let at: Vec<usize> = columns
+            .iter()
+            .map(|c| headers.iter().position(|h| h == *c).unwrap())
+            .collect();
+        for row in r.records() {
+            let row = row.unwrap();
+            texts.extend(at.iter().map(|&i| row[i].to_string()));
+        }
+    };
+    for v in ["v1", "v2"] {
+        csv_column(
+            shared.join(format!("bitext/customer_support_intents_{v}.csv")),
+            &["instruction", "response"],
+        );
+    }
+    for split in ["train", "test"] {
+        csv_column(shared.join(format!("banking77/{split}.csv")), &["text"]);
+    }
+    let clinc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared.join("clinc150/data_full.json")).unwrap(),
+    )
+    .unwrap();
+    for split in clinc.as_object().unwrap().values() {
+        for pair in split.as_array().unwrap() {
+            texts.push(pair[0].as_str().unwrap().to_string());
+        }
+    }
+    for file in [
+        "data/eval/test.jsonl",
+        "data/eval/dev.jsonl",
+        "examples/realistic.jsonl",
+    ] {
+        for line in std::fs::read_to_string(repo.join(file)).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            texts.push(v["text"].as_str().unwrap().to_string());
+        }
+    }
+    texts.extend(
+        [
+            "",
+            " ",
+            "tab\there",
+            "line\nbreak",
+            "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e",
+            "\u{4f60}\u{597d} order",
+            "emoji \u{1f600} refund",
+            "[CLS] injected [SEP] tokens [MASK]",
+            "[cls] lower case [unk]",
+            "del\u{7f}char",
+            "nbsp\u{a0}space",
+        ]
+        .map(String::from),
+    );
+    texts
+}
+
+#[test]
+fn the_fast_tokenizer_gives_the_library_ids_on_every_text() {
+    let texts = all_texts();
+    assert!(texts.len() > 50_000, "only {} texts", texts.len());
+    // The truncation the models use, and a short one that cuts most texts.
+    for max_len in [128, 12] {
+        let enc = TextEncoder::from_file(&common::shipped_model().join("tokenizer.json"), max_len)
+            .unwrap();
+        assert!(enc.fast_path(), "the shipped tokenizer takes the fast path");
+        for chunk in texts.chunks(4096) {
+            let fast = enc.tokens(chunk).unwrap();
+            let library = enc.library_tokens(chunk).unwrap();
+            for ((text, f), l) in chunk.iter().zip(&fast).zip(&library) {
+                assert_eq!(f, l, "max_len {max_len}: {text:?}");
+            }
+        }
+    }
+}

@@ -123,7 +123,9 @@ measure_e2e() {
   loadgen "$tag" --messages 200
   loadgen "$tag" --messages "$flood"
   replies_per_s "$tag" > "$work/$tag.flood"
-  loadgen "$tag" --messages $((rate * secs)) --rate "$rate"
+  # Each reply's send time and latency, kept with PARLEY_COMPARE_KEEP: when the slow ones were.
+  loadgen "$tag" --messages $((rate * secs)) --rate "$rate" \
+    --latencies-out "$work/$tag.round$round.latencies"
   percentiles "$tag" > "$work/$tag.lat"
 }
 measure_transport() {
@@ -138,6 +140,7 @@ record() {
   lat="$(cat "$work/$1.lat" 2>/dev/null || true)"
   if [[ "$lat" =~ ^([0-9]+)/([0-9]+) ]]; then p50="${BASH_REMATCH[1]}"; p99="${BASH_REMATCH[2]}"; fi
   echo "$(cat "$work/$1.flood" 2>/dev/null || true) $p50 $p99" >> "$work/$1.rounds"
+  mv -f "$work/$1.log" "$work/$1.round$round.log" 2>/dev/null || true
   rm -f "$work/$1.flood" "$work/$1.lat"
 }
 # median TAG flood|p50|p99: the median over the rounds (empty if none was measured).

@@ -10,7 +10,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 use super::run::RunArgs;
-use super::CliError;
+use super::{io_err, CliError};
 use crate::bench::SAMPLE_MESSAGES;
 use crate::kafka::{client_config, reader_at_end, KafkaError};
 
@@ -28,6 +28,11 @@ pub struct LoadgenArgs {
     /// Give up waiting for replies after this long.
     #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,
+    /// Also write each reply's timing to this file, one line per reply in the order they
+    /// arrived: seconds from the start to its send, then its latency in ms (to see when the
+    /// slow ones happen, not only how many there are).
+    #[arg(long)]
+    pub latencies_out: Option<std::path::PathBuf>,
     /// Brokers, group and topics, as for `parley run`.
     #[command(flatten)]
     pub service: RunArgs,
@@ -56,6 +61,7 @@ pub fn run(a: LoadgenArgs) -> Result<ExitCode, CliError> {
     let mut sent: HashMap<String, Instant> = HashMap::with_capacity(a.messages);
     let start = Instant::now();
     let mut latencies = Vec::with_capacity(a.messages);
+    let mut timeline = Vec::with_capacity(a.messages);
     let mut last_reply = start;
     let deadline = start + Duration::from_secs(a.timeout_secs);
     let mut next = 0;
@@ -97,6 +103,7 @@ pub fn run(a: LoadgenArgs) -> Result<ExitCode, CliError> {
             if let Some(at) = v["in_reply_to"].as_str().and_then(|id| sent.remove(id)) {
                 last_reply = Instant::now();
                 latencies.push(last_reply - at);
+                timeline.push((at - start, last_reply - at));
             }
         }
         if Instant::now() > deadline {
@@ -109,6 +116,19 @@ pub fn run(a: LoadgenArgs) -> Result<ExitCode, CliError> {
         }
     }
     producer.flush(Duration::from_secs(10)).ok();
+    if let Some(path) = &a.latencies_out {
+        let lines: String = timeline
+            .iter()
+            .map(|(sent, took)| {
+                format!(
+                    "{:.3} {:.1}\n",
+                    sent.as_secs_f64(),
+                    took.as_secs_f64() * 1000.0
+                )
+            })
+            .collect();
+        std::fs::write(path, lines).map_err(io_err(format!("writing {}", path.display())))?;
+    }
     if latencies.is_empty() {
         return Ok(ExitCode::FAILURE);
     }

@@ -246,7 +246,10 @@ impl Classifier {
     }
 
     /// Softmax probabilities, one row per text, in label-id order.
-    pub fn probabilities<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, ModelError> {
+    pub fn probabilities<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         let model = match &self.engine {
             Engine::Candle(model) => model,
             #[cfg(target_arch = "x86_64")]
@@ -262,7 +265,10 @@ impl Classifier {
     }
 
     /// Classifies many texts in one forward pass (padded to the longest of them).
-    pub fn classify<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Prediction>, ModelError> {
+    pub fn classify<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+    ) -> Result<Vec<Prediction>, ModelError> {
         let probs = self.probabilities(texts)?;
         Ok(probs.iter().map(|p| self.decide(p)).collect())
     }

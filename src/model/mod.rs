@@ -14,6 +14,7 @@ mod int8;
 mod kernels;
 mod load;
 mod tokenize;
+mod wordpiece;
 
 pub use backend::{Classify, ModelHandle, Models};
 pub use bert::{BertEncoder, Pass};

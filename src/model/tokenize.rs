@@ -3,7 +3,15 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::wordpiece::AsciiWordPiece;
 use super::ModelError;
+
+/// Batches at least this large are tokenised on all threads.
+const PARALLEL_FROM: usize = 64;
 
 /// A batch of token ids padded to its longest member.
 pub struct Encoded {
@@ -49,6 +57,9 @@ pub struct TextEncoder {
     tokenizer: Tokenizer,
     /// The same without padding, for kernels that take texts unpadded.
     unpadded: Tokenizer,
+    /// Exactly the library's ids for most chat messages, for a fraction of the work; `None`
+    /// when the tokenizer is not one it reproduces.
+    fast: Option<Arc<AsciiWordPiece>>,
 }
 
 impl TextEncoder {
@@ -88,30 +99,54 @@ impl TextEncoder {
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         let mut unpadded = tokenizer.clone();
         unpadded.with_padding(None);
+        let fast = match AsciiWordPiece::new(&unpadded, max_len) {
+            Ok(fast) => Some(Arc::new(fast)),
+            Err(why) => {
+                tracing::debug!(%why, "tokenizing with the library only");
+                None
+            }
+        };
         Ok(Self {
             tokenizer,
             unpadded,
+            fast,
         })
     }
 
+    /// Whether the ASCII fast path is in use.
+    pub fn fast_path(&self) -> bool {
+        self.fast.is_some()
+    }
+
     /// Tokenises `texts`, padding to the longest, and moves the ids to `device`.
-    pub fn encode<S: AsRef<str>>(
+    pub fn encode<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
         device: &Device,
     ) -> Result<Encoded, ModelError> {
-        let encodings = batch(&self.tokenizer, texts)?;
-        let b = encodings.len();
-        let s = encodings[0].len();
+        let tokens = self.tokens(texts)?;
+        let b = tokens.len();
+        let s = tokens.iter().map(|t| t.0.len()).max().unwrap_or(0);
+        let pad_id = self.tokenizer.get_padding().map(|p| p.pad_id).unwrap_or(0);
+        let pad_type = self
+            .tokenizer
+            .get_padding()
+            .map(|p| p.pad_type_id)
+            .unwrap_or(0);
         let mut ids = Vec::with_capacity(b * s);
         let mut type_ids = Vec::with_capacity(b * s);
         let mut mask = Vec::with_capacity(b * s);
         let mut lengths = Vec::with_capacity(b);
-        for e in &encodings {
-            ids.extend_from_slice(e.get_ids());
-            type_ids.extend_from_slice(e.get_type_ids());
-            mask.extend_from_slice(e.get_attention_mask());
-            lengths.push(e.get_attention_mask().iter().filter(|&&m| m == 1).count());
+        // Padded on the right, as the library pads.
+        for (t_ids, t_types) in &tokens {
+            let pad = s - t_ids.len();
+            ids.extend_from_slice(t_ids);
+            ids.extend(std::iter::repeat_n(pad_id, pad));
+            type_ids.extend_from_slice(t_types);
+            type_ids.extend(std::iter::repeat_n(pad_type, pad));
+            mask.extend(std::iter::repeat_n(1u32, t_ids.len()));
+            mask.extend(std::iter::repeat_n(0u32, pad));
+            lengths.push(t_ids.len());
         }
         Ok(Encoded {
             ids: Tensor::from_vec(ids, (b, s), device)?,
@@ -122,7 +157,34 @@ impl TextEncoder {
     }
 
     /// Tokenises `texts` without padding: each text's ids and segment ids.
-    pub fn tokens<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<TextTokens>, ModelError> {
+    pub fn tokens<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<TextTokens>, ModelError> {
+        if texts.is_empty() {
+            return Err(ModelError::Input("empty batch".into()));
+        }
+        let Some(fast) = &self.fast else {
+            return self.library_tokens(texts);
+        };
+        let mut out: Vec<Option<TextTokens>> = if texts.len() >= PARALLEL_FROM {
+            texts.par_iter().map(|t| fast.tokens(t.as_ref())).collect()
+        } else {
+            texts.iter().map(|t| fast.tokens(t.as_ref())).collect()
+        };
+        // The rest, in one call to the library.
+        let rest: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
+        if !rest.is_empty() {
+            let texts: Vec<&str> = rest.iter().map(|&i| texts[i].as_ref()).collect();
+            for (i, t) in rest.into_iter().zip(self.library_tokens(&texts)?) {
+                out[i] = Some(t);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Tokenises `texts` with the library alone, unpadded.
+    pub fn library_tokens<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+    ) -> Result<Vec<TextTokens>, ModelError> {
         let encodings = batch(&self.unpadded, texts)?;
         Ok(encodings
             .iter()

@@ -111,6 +111,8 @@ impl Service {
     }
 
     pub(super) async fn process(&self, batch: Vec<Record>) -> Result<(), ServiceError> {
+        let began = Instant::now();
+        let records = batch.len();
         self.guard.busy(&self.health);
         let mut items = Vec::with_capacity(batch.len());
         for record in batch {
@@ -140,6 +142,7 @@ impl Service {
                 .observe(started.elapsed().as_secs_f64());
         }
 
+        let classified = began.elapsed();
         let found = self.retrieve(&items).await?;
         let planner = Planner {
             kb: &self.kb,
@@ -166,12 +169,14 @@ impl Service {
         // Outputs, changelog and offsets in one transaction; the local copy is written only
         // once it has committed. If this instance dies in between, the local copy is behind
         // the changelog, and the next restore of the partition reads the difference.
+        let planned = began.elapsed();
         let started = Instant::now();
         match self.commit(&plan.out, &changes, &plan.next_offsets).await {
             Ok(ends) => {
+                let committed = started.elapsed();
                 self.metrics
                     .transaction_seconds
-                    .observe(started.elapsed().as_secs_f64());
+                    .observe(committed.as_secs_f64());
                 self.metrics
                     .transactions
                     .with_label_values(&["committed"])
@@ -181,6 +186,15 @@ impl Service {
                 self.tasks()
                     .committed(&plan.next_offsets, &self.cfg.topics.inbound);
                 self.count_committed(&plan);
+                // Where a slow reply's time went, when one is looked for (RUST_LOG=debug).
+                tracing::debug!(
+                    records,
+                    classify_ms = classified.as_secs_f64() * 1e3,
+                    plan_ms = (planned - classified).as_secs_f64() * 1e3,
+                    commit_ms = committed.as_secs_f64() * 1e3,
+                    total_ms = began.elapsed().as_secs_f64() * 1e3,
+                    "batch committed"
+                );
                 Ok(())
             }
             Err(e) if e.is_fatal() => {

@@ -187,7 +187,7 @@ impl Trainer {
     }
 
     /// One optimisation step on a batch; returns the batch loss.
-    pub fn step<S: AsRef<str>>(
+    pub fn step<S: AsRef<str> + Sync>(
         &mut self,
         texts: &[S],
         targets: &[u32],
@@ -217,7 +217,7 @@ impl Trainer {
     }
 
     /// Class probabilities without dropout, in batches.
-    pub fn probabilities<S: AsRef<str>>(
+    pub fn probabilities<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
         batch: usize,
