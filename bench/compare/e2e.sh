@@ -182,7 +182,9 @@ done
 t1=$SECONDS
 for round in $(seq 1 "$rounds"); do
   log "round $round/$rounds, transport: parley run with a tiny model"
-  # The same batching as the pipe (examples/pipe.rs): the comparison is of the work per batch.
+  # Batches of the pipe's size and wait (examples/pipe.rs, 500 and 5 ms). Parley runs its own
+  # defaults otherwise: under the flood that is up to 4 batches per transaction
+  # (`max_batches_per_transaction`), where the pipe commits each batch.
   start_parley parley-tiny "$work/tiny-model" --max-batch-size 500 --max-batch-wait-ms 5
   measure_transport parley-tiny
   stop_service

@@ -93,6 +93,8 @@ pub struct RunArgs {
     pub max_batch_size: Option<usize>,
     #[arg(long, env = "PARLEY_MAX_BATCH_WAIT_MS")]
     pub max_batch_wait_ms: Option<u64>,
+    #[arg(long, env = "PARLEY_MAX_BATCHES_PER_TRANSACTION")]
+    pub max_batches_per_transaction: Option<usize>,
     #[arg(long, env = "PARLEY_MAX_TEXT_BYTES")]
     pub max_text_bytes: Option<usize>,
     /// A librdkafka property, KEY=VALUE (repeatable), e.g. --kafka security.protocol=SSL.
@@ -198,6 +200,10 @@ impl RunArgs {
         set(&mut t.replication_factor, &self.replication_factor);
         set(&mut c.batching.max_batch_size, &self.max_batch_size);
         set(&mut c.batching.max_batch_wait_ms, &self.max_batch_wait_ms);
+        set(
+            &mut c.batching.max_batches_per_transaction,
+            &self.max_batches_per_transaction,
+        );
         set(&mut c.limits.max_text_bytes, &self.max_text_bytes);
         for (i, arg) in self.kafka.iter().enumerate() {
             let (k, v) = arg.split().ok_or_else(|| {

@@ -337,6 +337,12 @@ impl Service {
         } else {
             batch.extend(self.ready_records(max - batch.len()).await?);
         }
+        // A backlog: a full batch, and what the consumers hold already makes more batches
+        // for the same transaction (never waited for).
+        let most = max.saturating_mul(self.cfg.batching.max_batches_per_transaction);
+        if batch.len() >= max && most > batch.len() {
+            batch.extend(self.ready_records(most - batch.len()).await?);
+        }
         self.last_gathered.store(batch.len(), Ordering::Relaxed);
         self.consumer_backoff
             .lock()

@@ -48,8 +48,33 @@ impl Service {
         Ok(predictions)
     }
 
-    /// Searches the articles and products for each customer text (in one forward pass of
-    /// the encoder), unless there are none. A failure costs the answers from knowledge for
+    /// Classifies `texts` in forward passes of at most `max_batch_size`.
+    async fn classify_in_passes(
+        &self,
+        texts: Vec<String>,
+    ) -> Result<Vec<crate::model::Prediction>, crate::model::ModelError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for pass in passes(texts, self.cfg.batching.max_batch_size) {
+            self.metrics.batch_size.observe(pass.len() as f64);
+            out.extend(self.model.classify(pass).await?);
+        }
+        Ok(out)
+    }
+
+    /// Embeds `texts` in forward passes of at most `max_batch_size`.
+    async fn embed_in_passes(
+        &self,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vec<f32>>, crate::model::ModelError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for pass in passes(texts, self.cfg.batching.max_batch_size) {
+            out.extend(self.model.embed(pass).await?);
+        }
+        Ok(out)
+    }
+
+    /// Searches the articles and products for each customer text (in forward passes of
+    /// the encoder as large as the model's batches), unless there are none. A failure costs the answers from knowledge for
     /// this batch, not the batch: the intent path answers.
     async fn retrieve(&self, items: &[Item]) -> Result<Vec<crate::retrieval::Found>, ServiceError> {
         let texts = customer_texts(items);
@@ -59,7 +84,7 @@ impl Service {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let vectors = match self.model.embed(texts.clone()).await {
+        let vectors = match self.embed_in_passes(texts.clone()).await {
             Ok(v) => v,
             Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
             Err(e) => {
@@ -120,13 +145,12 @@ impl Service {
             items.push(Item { record, work });
         }
 
-        // One forward pass for every customer text in the batch.
+        // One forward pass per batch of customer texts (a transaction may hold several).
         let texts = customer_texts(&items);
         let mut predictions = Vec::new();
         if !texts.is_empty() {
-            self.metrics.batch_size.observe(texts.len() as f64);
             let started = Instant::now();
-            match self.model.classify(texts).await {
+            match self.classify_in_passes(texts).await {
                 Ok(p) => predictions = p,
                 // The model thread is gone: nothing can be answered, so stop (and be
                 // restarted) rather than dead-letter every message from now on.
@@ -310,6 +334,19 @@ impl<C: rdkafka::consumer::ConsumerContext + 'static> SeekTo
     }
 }
 
+/// `texts` in order, cut into runs of at most `max` (without copying them).
+fn passes(mut texts: Vec<String>, max: usize) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    while texts.len() > max {
+        let rest = texts.split_off(max);
+        out.push(std::mem::replace(&mut texts, rest));
+    }
+    if !texts.is_empty() {
+        out.push(texts);
+    }
+    out
+}
+
 /// The texts of the batch's customer messages, in order.
 fn customer_texts(items: &[Item]) -> Vec<String> {
     items
@@ -324,4 +361,19 @@ fn customer_texts(items: &[Item]) -> Vec<String> {
 /// Runs blocking work (librdkafka transaction calls, RocksDB) without stalling the runtime.
 fn block<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passes;
+
+    #[test]
+    fn passes_keep_the_order_and_the_limit() {
+        let texts: Vec<String> = (0..7).map(|i| i.to_string()).collect();
+        let got = passes(texts.clone(), 3);
+        assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
+        assert_eq!(got.concat(), texts);
+        assert!(passes(Vec::new(), 3).is_empty());
+        assert_eq!(passes(texts.clone(), 7), vec![texts]);
+    }
 }
