@@ -293,7 +293,10 @@ fn sigkill_mid_stream_then_restart_answers_every_message_exactly_once() {
         state_dir: state.path().join("state").leak(),
         max_text_bytes: 4000,
         env,
-        extra: vec![],
+        // One batch per transaction: the crash and the kill below must land mid-stream,
+        // several transactions in (with the default of up to 4 batches per transaction the
+        // backlog of 1,000 messages is two or three transactions).
+        extra: vec![("--max-batches-per-transaction".into(), "1".into())],
     };
     let mut replies = Output::new(&t.replies());
 
