@@ -1,13 +1,14 @@
 //! `parley run`: the consume → classify → dialogue → state → transactional produce loop.
 //!
-//! One batch at a time: records from every served partition are gathered (up to
-//! `max_batch_size`, waiting at most `max_batch_wait_ms` after the first), their texts are
-//! classified in one forward pass on the model thread, the dialogue steps run in offset order
-//! (so one conversation's messages are handled strictly in order), and the outputs, the
-//! changed conversations (to the changelog) and the consumed offsets go out in one Kafka
-//! transaction; the local RocksDB copy is written once it has committed. A batch is at most
-//! `max_batch_size` records, and the next is read only once this one has committed, so a
-//! flood becomes consumer lag, not memory.
+//! One transaction at a time: records from every served partition are gathered (up to
+//! `max_batch_size`, waiting at most `max_batch_wait_ms` after the first, under load only;
+//! under a backlog up to `max_batches_per_transaction` such batches of records already
+//! fetched), their texts are classified on the model thread (one forward pass per batch), the
+//! dialogue steps run in offset order (so one conversation's messages are handled strictly in
+//! order), and the outputs, the changed conversations (to the changelog) and the consumed
+//! offsets go out in one Kafka transaction; the local RocksDB copy is written once it has
+//! committed. The next records are read only once this transaction has committed, so a flood
+//! becomes consumer lag, not memory.
 //!
 //! Several instances share the work through the consumer group: conversation state belongs
 //! to its inbound partition and follows it (see `partitions` and `restore`).
