@@ -60,12 +60,12 @@ pub fn run(a: LoadgenArgs) -> Result<ExitCode, CliError> {
     let conversations = a.conversations.max(1);
     let mut sent: HashMap<String, Instant> = HashMap::with_capacity(a.messages);
     let start = Instant::now();
-    let mut latencies = Vec::with_capacity(a.messages);
-    let mut timeline = Vec::with_capacity(a.messages);
+    // Per reply: when its message was sent (from the start), and how long the reply took.
+    let mut timeline: Vec<(Duration, Duration)> = Vec::with_capacity(a.messages);
     let mut last_reply = start;
     let deadline = start + Duration::from_secs(a.timeout_secs);
     let mut next = 0;
-    while latencies.len() < a.messages {
+    while timeline.len() < a.messages {
         // Offer messages on schedule (or all at once), reading replies in between.
         let due = if a.rate > 0.0 {
             ((start.elapsed().as_secs_f64() * a.rate) as usize).min(a.messages)
@@ -102,13 +102,12 @@ pub fn run(a: LoadgenArgs) -> Result<ExitCode, CliError> {
                 .unwrap_or_default();
             if let Some(at) = v["in_reply_to"].as_str().and_then(|id| sent.remove(id)) {
                 last_reply = Instant::now();
-                latencies.push(last_reply - at);
                 timeline.push((at - start, last_reply - at));
             }
         }
         if Instant::now() > deadline {
             tracing::warn!(
-                replies = latencies.len(),
+                replies = timeline.len(),
                 sent = a.messages,
                 "loadgen: gave up waiting for replies"
             );
@@ -129,9 +128,10 @@ pub fn run(a: LoadgenArgs) -> Result<ExitCode, CliError> {
             .collect();
         std::fs::write(path, lines).map_err(io_err(format!("writing {}", path.display())))?;
     }
-    if latencies.is_empty() {
+    if timeline.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
+    let mut latencies: Vec<Duration> = timeline.iter().map(|(_, took)| *took).collect();
     latencies.sort();
     let pct = |p: f64| {
         let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 use std::sync::Arc;
 
@@ -54,9 +54,10 @@ pub type TextTokens = (Vec<u32>, Vec<u32>);
 /// ask for and which would multiply the work for short chat messages), truncate to `max_len`.
 #[derive(Clone)]
 pub struct TextEncoder {
+    /// The library's tokenizer, truncating at `max_len` and never padding (`encode` pads).
     tokenizer: Tokenizer,
-    /// The same without padding, for kernels that take texts unpadded.
-    unpadded: Tokenizer,
+    /// The id padding is made of (the tokenizer's own, else 0).
+    pad_id: u32,
     /// Exactly the library's ids for most chat messages, for a fraction of the work; `None`
     /// when the tokenizer is not one it reproduces.
     fast: Option<Arc<AsciiWordPiece>>,
@@ -81,25 +82,14 @@ impl TextEncoder {
             )));
         }
         let pad_id = tokenizer.get_padding().map(|p| p.pad_id).unwrap_or(0);
-        let pad_token = tokenizer
-            .get_padding()
-            .map(|p| p.pad_token.clone())
-            .unwrap_or_else(|| "[PAD]".into());
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            pad_id,
-            pad_token,
-            ..Default::default()
-        }));
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_len,
                 ..Default::default()
             }))
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        let mut unpadded = tokenizer.clone();
-        unpadded.with_padding(None);
-        let fast = match AsciiWordPiece::new(&unpadded, max_len) {
+        let fast = match AsciiWordPiece::new(&tokenizer, max_len) {
             Ok(fast) => Some(Arc::new(fast)),
             Err(why) => {
                 tracing::debug!(%why, "tokenizing with the library only");
@@ -108,7 +98,7 @@ impl TextEncoder {
         };
         Ok(Self {
             tokenizer,
-            unpadded,
+            pad_id,
             fast,
         })
     }
@@ -127,23 +117,17 @@ impl TextEncoder {
         let tokens = self.tokens(texts)?;
         let b = tokens.len();
         let s = tokens.iter().map(|t| t.0.len()).max().unwrap_or(0);
-        let pad_id = self.tokenizer.get_padding().map(|p| p.pad_id).unwrap_or(0);
-        let pad_type = self
-            .tokenizer
-            .get_padding()
-            .map(|p| p.pad_type_id)
-            .unwrap_or(0);
         let mut ids = Vec::with_capacity(b * s);
         let mut type_ids = Vec::with_capacity(b * s);
         let mut mask = Vec::with_capacity(b * s);
         let mut lengths = Vec::with_capacity(b);
-        // Padded on the right, as the library pads.
+        // Padded on the right (segment id 0), as the library pads.
         for (t_ids, t_types) in &tokens {
             let pad = s - t_ids.len();
             ids.extend_from_slice(t_ids);
-            ids.extend(std::iter::repeat_n(pad_id, pad));
+            ids.extend(std::iter::repeat_n(self.pad_id, pad));
             type_ids.extend_from_slice(t_types);
-            type_ids.extend(std::iter::repeat_n(pad_type, pad));
+            type_ids.extend(std::iter::repeat_n(0, pad));
             mask.extend(std::iter::repeat_n(1u32, t_ids.len()));
             mask.extend(std::iter::repeat_n(0u32, pad));
             lengths.push(t_ids.len());
@@ -185,26 +169,18 @@ impl TextEncoder {
         &self,
         texts: &[S],
     ) -> Result<Vec<TextTokens>, ModelError> {
-        let encodings = batch(&self.unpadded, texts)?;
+        let encodings = batch(&self.tokenizer, texts)?;
         Ok(encodings
             .iter()
             .map(|e| {
-                // Unpadded: every token is the text's, but the mask says so either way.
-                let len = e.get_attention_mask().iter().filter(|&&m| m == 1).count();
-                (
-                    e.get_ids()[..len].to_vec(),
-                    e.get_type_ids()[..len].to_vec(),
-                )
+                // Never padded: every token is the text's.
+                (e.get_ids().to_vec(), e.get_type_ids().to_vec())
             })
             .collect())
     }
 
     /// Number of tokens `text` becomes (special tokens included, after truncation).
     pub fn token_count(&self, text: &str) -> Result<usize, ModelError> {
-        let e = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-        Ok(e.get_attention_mask().iter().filter(|&&m| m == 1).count())
+        Ok(self.tokens(&[text])?.remove(0).0.len())
     }
 }

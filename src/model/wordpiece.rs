@@ -115,15 +115,7 @@ impl AsciiWordPiece {
             let want = tokenizer
                 .encode(text, true)
                 .map_err(|e| format!("tokenizing a probe: {e}"))?;
-            let n = want
-                .get_attention_mask()
-                .iter()
-                .filter(|&&m| m == 1)
-                .count();
-            let want = (
-                want.get_ids()[..n].to_vec(),
-                want.get_type_ids()[..n].to_vec(),
-            );
+            let want = (want.get_ids().to_vec(), want.get_type_ids().to_vec());
             if fast.tokens(text).as_ref() != Some(&want) {
                 return Err(format!("it disagrees with the tokenizer on {text:?}"));
             }
@@ -156,31 +148,31 @@ impl AsciiWordPiece {
         }
         let text = normalized;
         let mut ids: Vec<u32> = self.before.iter().map(|p| p.0).collect();
-        let mut types: Vec<u32> = self.before.iter().map(|p| p.1).collect();
-        let mut pieces = 0;
+        // Truncated as the library truncates: the text's pieces, within the special tokens.
+        let limit = ids.len() + self.max_pieces;
         let mut key = String::with_capacity(32);
-        'words: for word in words(text) {
-            for id in self.word_pieces(word, &mut key) {
-                if pieces == self.max_pieces {
-                    break 'words;
-                }
-                ids.push(id);
-                types.push(0);
-                pieces += 1;
+        for word in words(text) {
+            if ids.len() >= limit {
+                break;
             }
+            self.word_pieces(word, &mut key, &mut ids);
         }
+        ids.truncate(limit);
+        let mut types: Vec<u32> = self.before.iter().map(|p| p.1).collect();
+        types.resize(ids.len(), 0);
         ids.extend(self.after.iter().map(|p| p.0));
         types.extend(self.after.iter().map(|p| p.1));
         Some((ids, types))
     }
 
-    /// Greedy longest-match-first, as WordPiece does: the word is one unknown token if any
-    /// part of it matches nothing, or if it is too long.
-    fn word_pieces(&self, word: &str, key: &mut String) -> Vec<u32> {
+    /// Appends `word`'s pieces to `out`, greedy longest-match-first as WordPiece does: the
+    /// word is one unknown token if any part of it matches nothing, or if it is too long.
+    fn word_pieces(&self, word: &str, key: &mut String, out: &mut Vec<u32>) {
         if word.len() > self.max_word_chars {
-            return vec![self.unk];
+            out.push(self.unk);
+            return;
         }
-        let mut out = Vec::new();
+        let first = out.len();
         let mut start = 0;
         while start < word.len() {
             let mut end = word.len();
@@ -200,11 +192,14 @@ impl AsciiWordPiece {
             };
             match found {
                 Some(id) => out.push(id),
-                None => return vec![self.unk],
+                None => {
+                    out.truncate(first);
+                    out.push(self.unk);
+                    return;
+                }
             }
             start = end;
         }
-        out
     }
 }
 

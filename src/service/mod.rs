@@ -330,20 +330,15 @@ impl Service {
         // Waiting for company pays only under load: when the last batch gathered was at least
         // half full, records arrive fast enough that waiting fills this one. With light
         // traffic the model and the broker are idle, and waiting would only add
-        // `max_batch_wait_ms` to every reply; what the consumers hold already is taken then
-        // (and under a flood the consumers hold a full batch already).
-        let loaded = 2 * self.last_gathered.load(Ordering::Relaxed) >= max;
-        if loaded {
+        // `max_batch_wait_ms` to every reply (and under a flood the consumers hold a full
+        // batch already).
+        if 2 * self.last_gathered.load(Ordering::Relaxed) >= max {
             self.linger(&mut batch, max).await?;
-        } else {
-            batch.extend(self.ready_records(max - batch.len()).await?);
         }
-        // A backlog: a full batch, and what the consumers hold already makes more batches
-        // for the same transaction (never waited for).
+        // Then what the consumers hold already, never waited for: it fills the batch, and
+        // under a backlog makes more batches for the same transaction.
         let most = max.saturating_mul(self.cfg.batching.max_batches_per_transaction);
-        if batch.len() >= max && most > batch.len() {
-            batch.extend(self.ready_records(most - batch.len()).await?);
-        }
+        batch.extend(self.ready_records(most - batch.len()).await?);
         self.last_gathered.store(batch.len(), Ordering::Relaxed);
         self.consumer_backoff
             .lock()

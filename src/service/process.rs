@@ -13,6 +13,7 @@ use super::guard::guarded;
 use super::plan::{Item, Plan, Planner, Work};
 use super::{Service, ServiceError};
 use crate::kafka::{KafkaError, Record};
+use crate::model::ModelError;
 use crate::wire::{check_key, decode_agent_action, decode_inbound, DecodeError, ErrorKind};
 
 use super::commit::{Change, ChangelogEnds, TXN_TIMEOUT};
@@ -32,7 +33,7 @@ impl Service {
             };
             match self.model.classify(vec![m.text.clone()]).await {
                 Ok(mut p) if p.len() == 1 => predictions.push(p.remove(0)),
-                Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
+                Err(e @ ModelError::BackendStopped) => return Err(e.into()),
                 other => {
                     let why = match other {
                         Err(e) => e.to_string(),
@@ -48,33 +49,22 @@ impl Service {
         Ok(predictions)
     }
 
-    /// Classifies `texts` in forward passes of at most `max_batch_size`.
-    async fn classify_in_passes(
+    /// `run` on `texts` in forward passes of at most `max_batch_size` (a transaction may hold
+    /// several batches), the outputs in order.
+    async fn in_passes<T, F: std::future::Future<Output = Result<Vec<T>, ModelError>>>(
         &self,
         texts: Vec<String>,
-    ) -> Result<Vec<crate::model::Prediction>, crate::model::ModelError> {
+        run: impl Fn(Vec<String>) -> F,
+    ) -> Result<Vec<T>, ModelError> {
         let mut out = Vec::with_capacity(texts.len());
         for pass in passes(texts, self.cfg.batching.max_batch_size) {
-            self.metrics.batch_size.observe(pass.len() as f64);
-            out.extend(self.model.classify(pass).await?);
+            out.extend(run(pass).await?);
         }
         Ok(out)
     }
 
-    /// Embeds `texts` in forward passes of at most `max_batch_size`.
-    async fn embed_in_passes(
-        &self,
-        texts: Vec<String>,
-    ) -> Result<Vec<Vec<f32>>, crate::model::ModelError> {
-        let mut out = Vec::with_capacity(texts.len());
-        for pass in passes(texts, self.cfg.batching.max_batch_size) {
-            out.extend(self.model.embed(pass).await?);
-        }
-        Ok(out)
-    }
-
-    /// Searches the articles and products for each customer text (in forward passes of
-    /// the encoder as large as the model's batches), unless there are none. A failure costs the answers from knowledge for
+    /// Searches the articles and products for each customer text (in forward passes of the
+    /// encoder), unless there are none. A failure costs the answers from knowledge for
     /// this batch, not the batch: the intent path answers.
     async fn retrieve(&self, items: &[Item]) -> Result<Vec<crate::retrieval::Found>, ServiceError> {
         let texts = customer_texts(items);
@@ -84,9 +74,9 @@ impl Service {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let vectors = match self.embed_in_passes(texts.clone()).await {
+        let vectors = match self.in_passes(texts.clone(), |t| self.model.embed(t)).await {
             Ok(v) => v,
-            Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
+            Err(e @ ModelError::BackendStopped) => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "embedding a batch for retrieval failed; answering without the knowledge base");
                 self.metrics
@@ -145,16 +135,19 @@ impl Service {
             items.push(Item { record, work });
         }
 
-        // One forward pass per batch of customer texts (a transaction may hold several).
         let texts = customer_texts(&items);
         let mut predictions = Vec::new();
         if !texts.is_empty() {
             let started = Instant::now();
-            match self.classify_in_passes(texts).await {
+            let classify = |pass: Vec<String>| {
+                self.metrics.batch_size.observe(pass.len() as f64);
+                self.model.classify(pass)
+            };
+            match self.in_passes(texts, classify).await {
                 Ok(p) => predictions = p,
                 // The model thread is gone: nothing can be answered, so stop (and be
                 // restarted) rather than dead-letter every message from now on.
-                Err(e @ crate::model::ModelError::BackendStopped) => return Err(e.into()),
+                Err(e @ ModelError::BackendStopped) => return Err(e.into()),
                 Err(e) => {
                     tracing::error!(error = %e, "intent model failed on a batch; classifying its texts one by one");
                     self.metrics.failures.with_label_values(&["model"]).inc();
@@ -213,7 +206,7 @@ impl Service {
                 // Where a slow reply's time went, when one is looked for (RUST_LOG=debug).
                 tracing::debug!(
                     records,
-                    classify_ms = classified.as_secs_f64() * 1e3,
+                    decode_classify_ms = classified.as_secs_f64() * 1e3,
                     plan_ms = (planned - classified).as_secs_f64() * 1e3,
                     commit_ms = committed.as_secs_f64() * 1e3,
                     total_ms = began.elapsed().as_secs_f64() * 1e3,
