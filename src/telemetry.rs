@@ -32,8 +32,10 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
-/// The filter used when neither variable is set.
-pub const DEFAULT_FILTER: &str = "info";
+/// The filter used when neither variable is set. tantivy logs every commit of the word
+/// indexes at `info` (several lines per applied batch of articles or products), which would
+/// bury Parley's own events.
+pub const DEFAULT_FILTER: &str = "info,tantivy=warn";
 
 /// Installs the global subscriber; call once, before anything logs.
 pub fn init(format: LogFormat) -> Result<(), TelemetryError> {
@@ -92,12 +94,16 @@ mod tests {
     }
 
     #[test]
-    fn parley_log_wins_then_rust_log_then_info() {
+    fn parley_log_wins_then_rust_log_then_the_default() {
         let s = |v: &str| Some(v.to_string());
         assert_eq!(shown(env_filter(s("debug"), s("warn"))), "debug");
         assert_eq!(shown(env_filter(None, s("warn"))), "warn");
         assert_eq!(shown(env_filter(s(" "), s("warn"))), "warn");
-        assert_eq!(shown(env_filter(None, None)), "info");
+        let default = shown(env_filter(None, None));
+        assert!(
+            default.contains("tantivy=warn") && default.split(',').any(|d| d == "info"),
+            "{default}"
+        );
         // Directives are kept, in the filter's own order.
         let both = shown(env_filter(s("parley=debug,rdkafka=warn"), None));
         assert!(
