@@ -1,11 +1,9 @@
 use std::path::Path;
-
-use candle_core::{Device, Tensor};
-use tokenizers::{Tokenizer, TruncationParams};
-
 use std::sync::Arc;
 
+use candle_core::{Device, Tensor};
 use rayon::prelude::*;
+use tokenizers::{Tokenizer, TruncationParams};
 
 use super::wordpiece::AsciiWordPiece;
 use super::ModelError;

@@ -51,12 +51,8 @@ const PROBES: &[&str] = &[
 impl AsciiWordPiece {
     /// The fast path for `tokenizer` (already set to truncate at `max_len`), or why not.
     pub(crate) fn new(tokenizer: &Tokenizer, max_len: usize) -> Result<Self, String> {
-        let json: serde_json::Value = serde_json::from_str(
-            &tokenizer
-                .to_string(false)
-                .map_err(|e| format!("cannot read the tokenizer's settings: {e}"))?,
-        )
-        .map_err(|e| format!("cannot read the tokenizer's settings: {e}"))?;
+        let json = serde_json::to_value(tokenizer)
+            .map_err(|e| format!("cannot read the tokenizer's settings: {e}"))?;
         let kind = |part: &str| json[part]["type"].as_str().unwrap_or("none").to_string();
         if kind("normalizer") != "BertNormalizer" {
             return Err(format!("normalizer {}", kind("normalizer")));
@@ -204,25 +200,19 @@ impl AsciiWordPiece {
 }
 
 /// BERT's pre-tokenisation on printable ASCII: split on spaces, and every punctuation
-/// character is a word of its own.
+/// character is a word of its own. Borrowed slices only: this runs for every message.
 fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(' ').flat_map(|chunk| {
-        let mut parts = Vec::new();
-        let mut start = 0;
-        for (i, b) in chunk.bytes().enumerate() {
-            if b.is_ascii_punctuation() {
-                if start < i {
-                    parts.push(&chunk[start..i]);
-                }
-                parts.push(&chunk[i..i + 1]);
-                start = i + 1;
-            }
-        }
-        if start < chunk.len() {
-            parts.push(&chunk[start..]);
-        }
-        parts
-    })
+    text.split(' ')
+        .flat_map(|chunk| chunk.split_inclusive(|c: char| c.is_ascii_punctuation()))
+        .flat_map(|piece| {
+            // Each piece is a run of word characters, then at most one punctuation mark.
+            let cut = match piece.as_bytes().last() {
+                Some(b) if b.is_ascii_punctuation() => piece.len() - 1,
+                _ => piece.len(),
+            };
+            let (word, mark) = piece.split_at(cut);
+            [word, mark].into_iter().filter(|w| !w.is_empty())
+        })
 }
 
 #[cfg(test)]
