@@ -23,6 +23,16 @@ fn parley(args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// The JSON a successful command printed; its standard error when it failed.
+fn json_of_success(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8(out.to_vec())
         .unwrap()
@@ -185,12 +195,7 @@ fn eval_prints_metrics_and_writes_a_report() {
         ],
         None,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of_success(&out);
     assert_eq!(v["total"], 4);
     assert!(v["accuracy"].as_f64().unwrap() >= 0.75, "{v}");
     assert!(v["per_label"].as_array().unwrap().len() >= 4);
@@ -203,4 +208,89 @@ fn eval_prints_metrics_and_writes_a_report() {
     let out = parley(&["eval", "--data", data.to_str().unwrap()], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no column \"text\""));
+}
+
+#[test]
+fn eval_sweeps_the_off_topic_threshold_and_chooses_one() {
+    let dev = concat!(env!("CARGO_MANIFEST_DIR"), "/data/eval/dev.jsonl");
+    let out = parley(
+        &[
+            "eval",
+            "--data",
+            dev,
+            "--sweep",
+            "0,0.5,0.99",
+            "--target-recall",
+            "0.5",
+            "--json",
+        ],
+        None,
+    );
+    let v = json_of_success(&out);
+    assert_eq!(v["off_topic"], 45, "{v}");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let f = |i: usize, k: &str| rows[i][k].as_f64().unwrap();
+    // A higher threshold turns more away: off-topic recall and in-scope messages called
+    // off-topic can only grow, in-scope accuracy can only fall.
+    for i in 1..3 {
+        assert!(
+            f(i, "off_topic_recall") >= f(i - 1, "off_topic_recall"),
+            "{v}"
+        );
+        assert!(
+            f(i, "in_scope_called_off_topic") >= f(i - 1, "in_scope_called_off_topic"),
+            "{v}"
+        );
+        assert!(
+            f(i, "in_scope_accuracy") <= f(i - 1, "in_scope_accuracy"),
+            "{v}"
+        );
+    }
+    for i in 0..3 {
+        assert!(
+            f(i, "off_topic_recall_low") <= f(i, "off_topic_recall"),
+            "{v}"
+        );
+        assert!(
+            f(i, "off_topic_recall_high") >= f(i, "off_topic_recall"),
+            "{v}"
+        );
+    }
+    // The shipped model catches most off-topic messages with its own class alone, so 0
+    // already reaches 50% at 95% confidence.
+    assert_eq!(v["chosen"].as_f64(), Some(0.0), "{v}");
+
+    // The report at a threshold given on the command line says which one it used.
+    let out = parley(&["eval", "--data", dev, "--oos-threshold", "0.99"], None);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("off-topic threshold 0.99"));
+
+    let out = parley(&["eval", "--data", dev, "--sweep", "0,1.5"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1.5 is not between 0 and 1"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let in_scope_only = dir.path().join("in.jsonl");
+    std::fs::write(
+        &in_scope_only,
+        "{\"text\": \"where is my order\", \"intent\": \"track_order\"}\n",
+    )
+    .unwrap();
+    let out = parley(
+        &[
+            "eval",
+            "--data",
+            in_scope_only.to_str().unwrap(),
+            "--sweep",
+            "0.5",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a sweep needs both in-scope and off-topic"),
+        "{stderr}"
+    );
 }

@@ -14,7 +14,8 @@ use chrono::{DateTime, Duration, Utc};
 use parley::config::{DialogueSettings, Limits};
 use parley::dialogue::{step, Action, Context, Conversation, Event, Orders};
 use parley::knowledge::Knowledge;
-use parley::model::{Prediction, TextEncoder};
+use parley::model::TextEncoder;
+use parley::wire::Prediction;
 use parley::wire::{
     decode_agent_action, decode_inbound, decode_order, AgentAction, AgentActionKind,
     InboundMessage, Order,

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::{io_err, CliError, ModelArgs};
-use crate::model::{Classifier, Prediction};
+use crate::model::Classifier;
+use crate::wire::Prediction;
 
 #[derive(Debug, clap::Args)]
 pub struct ClassifyArgs {

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 
 use super::{io_err, CliError, ModelArgs};
 use crate::data::{self, Columns};
-use crate::eval::{evaluate, write_report};
+use crate::eval::{matrix_from_probs, probabilities, sweep, write_report};
+use crate::model::ParleySettings;
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -27,6 +28,34 @@ pub struct EvalArgs {
     pub top_confusions: usize,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Decide with this off-topic threshold instead of the model's own.
+    #[arg(long, value_parser = parse_share)]
+    pub oos_threshold: Option<f32>,
+    /// Instead of the report, show in-scope accuracy and off-topic recall (with its 95%
+    /// interval) at each of these thresholds, e.g. `0,0.1,0.2,0.3`. The data needs both
+    /// in-scope and off-topic messages. Sweep validation data, not the test data.
+    #[arg(long, value_delimiter = ',', value_parser = parse_share)]
+    pub sweep: Vec<f32>,
+    /// With `--sweep`: choose the lowest threshold whose off-topic recall reaches this share
+    /// at 95% confidence (e.g. 0.6).
+    #[arg(long, requires = "sweep", value_parser = parse_share_f64)]
+    pub target_recall: Option<f64>,
+}
+
+fn parse_share(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 1"))
+    }
+}
+
+fn parse_share_f64(s: &str) -> Result<f64, String> {
+    parse_share(s).map(f64::from)
 }
 
 pub fn run(a: EvalArgs) -> Result<ExitCode, CliError> {
@@ -44,8 +73,36 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, CliError> {
         ));
     }
     let classifier = a.model.load()?;
-    let matrix = evaluate(&classifier, &examples, a.batch_size, |_| {})?;
-    let report = matrix.report_with_scope(&classifier.settings().oos_label);
+    let settings = ParleySettings {
+        oos_threshold: a
+            .oos_threshold
+            .unwrap_or(classifier.settings().oos_threshold),
+        ..classifier.settings().clone()
+    };
+    let probs = probabilities(&classifier, &examples, a.batch_size, |_| {})?;
+    if !a.sweep.is_empty() {
+        let mut swept = sweep(classifier.labels(), &examples, &probs, &settings, &a.sweep)
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "a sweep needs both in-scope and off-topic (`{}`) messages in the data",
+                    settings.oos_label
+                ))
+            })?;
+        if let Some(target) = a.target_recall {
+            swept.choose(target);
+        }
+        if a.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&swept).expect("sweep serialises")
+            );
+        } else {
+            print!("{}", swept.to_text());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let matrix = matrix_from_probs(classifier.labels(), &examples, &probs, &settings);
+    let report = matrix.report_with_scope(&settings.oos_label);
     if a.json {
         println!(
             "{}",
@@ -53,14 +110,15 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, CliError> {
         );
     } else {
         println!(
-            "model {} on {} ({} examples)\n",
+            "model {} on {} ({} examples), off-topic threshold {}\n",
             a.model.model.display(),
             a.data
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            examples.len()
+            examples.len(),
+            settings.oos_threshold
         );
         print!("{}", report.to_text(a.top_confusions));
     }

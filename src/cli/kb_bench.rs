@@ -11,13 +11,13 @@ use std::time::Instant;
 use super::kb::retrieval;
 use super::run::RunArgs;
 use super::CliError;
-use crate::model::{Classify, Embedder, ModelError, ModelHandle, Prediction};
+use crate::model::{Classify, Embedder, ModelError, ModelHandle};
 use crate::retrieval::content::Content;
 use crate::retrieval::eval::load_questions;
 use crate::retrieval::{product_text, Retriever};
 use crate::service::rebuild;
 use crate::state::{Store, StoredVectors};
-use crate::wire::Product;
+use crate::wire::{Prediction, Product};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {

@@ -42,6 +42,15 @@ pub struct Example {
     pub label: String,
 }
 
+impl Example {
+    pub fn new(text: impl Into<String>, label: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            label: label.into(),
+        }
+    }
+}
+
 /// Which columns (CSV) or fields (JSONL) hold the text and the label.
 #[derive(Debug, Clone)]
 pub struct Columns {
@@ -283,10 +292,7 @@ mod tests {
     use super::*;
 
     fn ex(text: &str, label: &str) -> Example {
-        Example {
-            text: text.into(),
-            label: label.into(),
-        }
+        Example::new(text, label)
     }
 
     #[test]

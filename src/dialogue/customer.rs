@@ -9,11 +9,10 @@ use super::{
     escalation, push_turn, Action, Context, Conversation, Handoff, Outcome, Pending, Repeat, Step,
 };
 use crate::knowledge::Vars;
-use crate::model::Prediction;
 use crate::retrieval::Found;
 use crate::wire::{
-    ErrorKind, EscalationReason, EscalationType, InboundMessage, Priority, Product, Role,
-    SourceKind,
+    ErrorKind, EscalationReason, EscalationType, InboundMessage, Prediction, Priority, Product,
+    Role, SourceKind,
 };
 
 /// Business rules over the model's label. "When will my order arrive" and "where is my

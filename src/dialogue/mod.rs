@@ -16,10 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::DialogueSettings;
 use crate::knowledge::Knowledge;
-use crate::model::Prediction;
 use crate::wire::{
     AgentAction, Author, ErrorKind, EscalationReason, EscalationType, InboundMessage, Order,
-    OrderRequestType, Priority, Turn,
+    OrderRequestType, Prediction, Priority, Turn,
 };
 
 pub use entities::Entities;

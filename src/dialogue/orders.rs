@@ -575,8 +575,7 @@ mod tests {
     use crate::config::DialogueSettings;
     use crate::dialogue::{step, Event, Orders, Step};
     use crate::knowledge::Knowledge;
-    use crate::model::Prediction;
-    use crate::wire::InboundMessage;
+    use crate::wire::{InboundMessage, Prediction};
 
     struct OneOrder(Order);
 

@@ -7,8 +7,9 @@ use super::{
     escalation, push_turn, Action, Context, Conversation, Handoff, Outcome, Pending, Step,
 };
 use crate::knowledge::Vars;
-use crate::model::Prediction;
-use crate::wire::{Author, EscalationReason, EscalationType, InboundMessage, Priority, Role};
+use crate::wire::{
+    Author, EscalationReason, EscalationType, InboundMessage, Prediction, Priority, Role,
+};
 
 /// Collects the bot's reply to one message.
 pub(super) struct Turnout<'a> {

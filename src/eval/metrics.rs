@@ -99,7 +99,8 @@ impl ConfusionMatrix {
         r
     }
 
-    fn scope(&self, oos_label: &str) -> Option<Scope> {
+    /// In scope against off-topic; `None` when `oos_label` is neither in the data nor predicted.
+    pub fn scope(&self, oos_label: &str) -> Option<Scope> {
         let o = self.labels.iter().position(|l| l == oos_label)?;
         let n = self.labels.len();
         let row = |t: usize| self.counts[t].iter().sum::<usize>();

@@ -3,7 +3,8 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Classifier, Embedder, ModelError, Prediction};
+use super::{Classifier, Embedder, ModelError};
+use crate::wire::Prediction;
 
 /// The small synchronous interface the backend thread drives. The real implementation is
 /// [`Classifier`]; tests of the stream layers may supply a fake.

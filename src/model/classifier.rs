@@ -2,13 +2,13 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
-use serde::Serialize;
 
 use super::bert::{BertEncoder, Dense, Pass};
 use super::{
     load_weights, BertConfig, CpuKernels, ModelError, ModelFiles, ParleySettings, Pooling,
     TextEncoder,
 };
+use crate::wire::Prediction;
 
 /// `BertForSequenceClassification`: encoder, pooled `[CLS]`, dropout, linear head.
 pub struct SequenceClassifier {
@@ -115,15 +115,6 @@ fn dense(x: &[f32], d: &super::int8::DenseWeights, rows: usize) -> Vec<f32> {
     }
     super::cpu::gemm_abt(x, &d.weight, &mut y, rows, d.outputs, d.inputs);
     y
-}
-
-/// One classification result.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Prediction {
-    pub intent: String,
-    pub confidence: f32,
-    /// The three most probable labels with their probabilities, best first.
-    pub top: Vec<(String, f32)>,
 }
 
 /// What computes the logits.

@@ -18,7 +18,7 @@ mod wordpiece;
 
 pub use backend::{Classify, ModelHandle, Models};
 pub use bert::{BertEncoder, Pass};
-pub use classifier::{decide, Classifier, Prediction, SequenceClassifier};
+pub use classifier::{decide, Classifier, SequenceClassifier};
 pub use config::{BertConfig, ParleySettings, Pooling, DEFAULT_OOS_LABEL};
 pub use cpu::{gemm_gflops, gemm_library, init_cpu_backend};
 pub use device::{parse_device, DeviceSpec};

@@ -16,11 +16,11 @@ use crate::dialogue::answers::Catalog;
 use crate::dialogue::{self, Context, Conversation, Event, Orders};
 use crate::kafka::Record;
 use crate::knowledge::Knowledge;
-use crate::model::Prediction;
 use crate::retrieval::{Found, RetrievalSettings};
 use crate::state::{StateError, Store};
-use crate::wire::OutRecord;
-use crate::wire::{AgentAction, AgentActionKind, DecodeError, ErrorKind, InboundMessage};
+use crate::wire::{
+    AgentAction, AgentActionKind, DecodeError, ErrorKind, InboundMessage, OutRecord, Prediction,
+};
 
 /// What a consumed record turned out to be.
 pub(super) enum Work {

@@ -25,7 +25,7 @@ impl Service {
     async fn classify_one_by_one(
         &self,
         items: &mut [Item],
-    ) -> Result<Vec<crate::model::Prediction>, ServiceError> {
+    ) -> Result<Vec<crate::wire::Prediction>, ServiceError> {
         let mut predictions = Vec::new();
         for item in items.iter_mut() {
             let Work::Customer(m) = &item.work else {

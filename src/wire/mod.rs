@@ -13,6 +13,17 @@ pub use signature::{sign, verify};
 
 use serde::{Deserialize, Serialize};
 
+/// What the intent model made of one message: the decided intent (the off-topic label when
+/// nothing is confident enough) and the labels it weighed. It lives here, not in `model`, so
+/// the dialogue and the batch plan depend on the result and not on the model that produced it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Prediction {
+    pub intent: String,
+    pub confidence: f32,
+    /// The three most probable labels with their probabilities, best first.
+    pub top: Vec<(String, f32)>,
+}
+
 /// A customer message from `chat.inbound`. Unknown fields are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
