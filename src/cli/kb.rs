@@ -167,15 +167,19 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
                     .map(|x| x.name.clone()),
             }
             .unwrap_or_default();
+            let name_share = if h.candidate.name_coverage < 0.0 {
+                "another model named".to_string()
+            } else {
+                format!("{:.2}", h.candidate.name_coverage)
+            };
             println!(
-                "  {} {:.3}  {:<28} {}  (meaning {:.3}, words {:.2}, name {:.2})",
+                "  {} {:.3}  {:<28} {}  (meaning {:.3}, words {:.2}, name {name_share})",
                 if h.confident { "*" } else { " " },
                 h.score,
                 h.id,
                 name,
                 h.candidate.semantic,
                 h.candidate.bm25,
-                h.candidate.name_coverage
             );
         }
     }

@@ -2,7 +2,7 @@
 //! memory) and a vector index (usearch HNSW) over the same documents, kept in step on every
 //! upsert and delete. Both are rebuilt from RocksDB at start-up; neither is the record.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
 
 use sha2::{Digest, Sha256};
@@ -40,7 +40,8 @@ pub struct Candidate {
     pub semantic: f32,
     /// BM25 score (0 when the document did not match a term).
     pub bm25: f32,
-    /// Share of the document's name terms the question contains (0..1).
+    /// Share of the document's name terms the question contains (0..1); -1 when the
+    /// question names another model of the same family (see `other_models`).
     pub name_coverage: f32,
 }
 
@@ -314,20 +315,25 @@ impl Collection {
         }
         drop(index);
         let entries = self.entries.read().expect("entries lock");
-        let query_terms: std::collections::HashSet<&String> = joined.iter().collect();
+        let query_terms: HashSet<&String> = joined.iter().collect();
         let mut keys: Vec<u64> = bm25.keys().chain(semantic.keys()).copied().collect();
         keys.sort_unstable();
         keys.dedup();
+        let found: Vec<&Entry> = keys.iter().filter_map(|key| entries.get(key)).collect();
+        let other_model = other_models(&found, &query_terms);
         Ok(keys
-            .into_iter()
-            .filter_map(|key| {
-                let e = entries.get(&key)?;
-                Some(Candidate {
-                    id: e.id.clone(),
-                    semantic: semantic.get(&key).copied().unwrap_or(0.0),
-                    bm25: bm25.get(&key).copied().unwrap_or(0.0),
-                    name_coverage: coverage(e, &query_terms),
-                })
+            .iter()
+            .filter(|key| entries.contains_key(key))
+            .zip(found.iter().zip(other_model))
+            .map(|(key, (e, other_model))| Candidate {
+                id: e.id.clone(),
+                semantic: semantic.get(key).copied().unwrap_or(0.0),
+                bm25: bm25.get(key).copied().unwrap_or(0.0),
+                name_coverage: if other_model {
+                    -1.0
+                } else {
+                    coverage(e, &query_terms)
+                },
             })
             .collect())
     }
@@ -358,13 +364,101 @@ impl Collection {
     }
 }
 
+/// A name word with a digit in it names a model: "Q5", "10000", the "2" of "Trailrunner 2".
+fn is_model_code(term: &str) -> bool {
+    term.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// For each entry: the question names a model code that a product of the same family (one
+/// sharing another name word) has and this one lacks, so this one is the wrong model however
+/// close its text is ("is the trailrunner 2 waterproof" against the original Trailrunner,
+/// "the voltix 10000" against the Power Bank 20000). Words alone cannot tell them apart: the
+/// names differ in one short token and the descriptions are alike. Entries of other
+/// families are left alone, so a number that only counts something ("2 of the kettles") does
+/// not push unrelated products down.
+fn other_models(found: &[&Entry], query: &HashSet<&String>) -> Vec<bool> {
+    let named = |e: &Entry| {
+        e.name_terms
+            .iter()
+            .any(|t| is_model_code(t) && query.contains(t))
+    };
+    fn family(e: &Entry) -> HashSet<&str> {
+        e.name_terms
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !is_model_code(t))
+            .collect()
+    }
+    let named_families: Vec<HashSet<&str>> = found
+        .iter()
+        .filter(|e| named(e))
+        .map(|e| family(e))
+        .collect();
+    found
+        .iter()
+        .map(|e| {
+            !named(e) && {
+                let mine = family(e);
+                named_families
+                    .iter()
+                    .any(|theirs| !mine.is_disjoint(theirs))
+            }
+        })
+        .collect()
+}
+
 /// Share of a name's terms found in the question, counting a pair of name words that the
 /// question writes as one ("Trail Runner" asked as "trailrunner").
-fn coverage(e: &Entry, query: &std::collections::HashSet<&String>) -> f32 {
+fn coverage(e: &Entry, query: &HashSet<&String>) -> f32 {
     if e.name_terms.is_empty() {
         return 0.0;
     }
     let covered = e.name_terms.iter().filter(|t| query.contains(t)).count();
     let joined = e.name_pairs.iter().filter(|t| query.contains(t)).count();
     ((covered + 2 * joined) as f32 / e.name_terms.len() as f32).min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str) -> Entry {
+        Entry {
+            id: name.to_string(),
+            name_terms: name.split(' ').map(str::to_lowercase).collect(),
+            name_pairs: Vec::new(),
+        }
+    }
+
+    fn others(names: &[&str], question: &str) -> Vec<bool> {
+        let entries: Vec<Entry> = names.iter().map(|n| entry(n)).collect();
+        let found: Vec<&Entry> = entries.iter().collect();
+        let words: Vec<String> = question.split(' ').map(String::from).collect();
+        other_models(&found, &words.iter().collect())
+    }
+
+    #[test]
+    fn a_named_model_number_marks_its_siblings_as_other_models() {
+        let names = [
+            "Trailrunner 2",
+            "Trailrunner",
+            "Trail Gaiters",
+            "Kettle Pro",
+        ];
+        // "2" names the Trailrunner 2: the original is another model of its family; the
+        // gaiters share no name word with it, the kettle neither.
+        assert_eq!(
+            others(&names, "is the trailrunner 2 waterproof"),
+            [false, true, false, false]
+        );
+        // Without a model code nothing is marked.
+        assert_eq!(others(&names, "is the trailrunner waterproof"), [false; 4]);
+        let names = ["Q7 ANC Headphones", "Q5 Headphones", "Buds Pro"];
+        assert_eq!(
+            others(&names, "does the sonique q5 have anc"),
+            [true, false, false]
+        );
+        // A number that names no product's model changes nothing.
+        assert_eq!(others(&names, "2 pairs of q9 headphones"), [false; 3]);
+    }
 }
