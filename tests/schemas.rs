@@ -61,7 +61,7 @@ fn parley_types_serialise_to_the_contract() {
         intent: Some("track_order".into()),
         confidence: Some(0.93),
         author: Author::Bot,
-        created_at: "2026-11-28T10:00:00.000Z".into(),
+        created_at: "2026-11-28T10:00:00.000Z".parse().unwrap(),
         agent_id: None,
         order_id: Some("A-1".into()),
         source: None,
@@ -104,11 +104,11 @@ fn parley_types_serialise_to_the_contract() {
         transcript: vec![Turn {
             role: Role::Customer,
             text: "this is not ok".into(),
-            at: "2026-11-28T10:00:00.000Z".into(),
+            at: "2026-11-28T10:00:00.000Z".parse().unwrap(),
             intent: Some("complaint".into()),
             message_id: Some("m".into()),
         }],
-        created_at: "2026-11-28T10:00:00.000Z".into(),
+        created_at: "2026-11-28T10:00:00.000Z".parse().unwrap(),
         message: None,
         agent_id: None,
     };
@@ -125,7 +125,7 @@ fn parley_types_serialise_to_the_contract() {
         customer_id: "u".into(),
         conversation_id: "c".into(),
         details: serde_json::json!({}),
-        created_at: "2026-11-28T10:00:00.000Z".into(),
+        created_at: "2026-11-28T10:00:00.000Z".parse().unwrap(),
     };
     let v = serde_json::to_value(&req).unwrap();
     assert!(validator("order-request").is_valid(&v), "{v}");

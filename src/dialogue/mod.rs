@@ -155,13 +155,6 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
 }
 
-impl Context<'_> {
-    fn now_text(&self) -> String {
-        self.now
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    }
-}
-
 /// What happened to the conversation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Event<'a> {
@@ -301,7 +294,8 @@ fn push_turn(
     state.transcript.push(Turn {
         role,
         text: text.to_string(),
-        at: ctx.now_text(),
+        // Kept to the millisecond it is written with, so a restored transcript equals this one.
+        at: chrono::SubsecRound::trunc_subsecs(ctx.now, 3),
         intent: intent.map(str::to_string),
         message_id: message_id.map(str::to_string),
     });

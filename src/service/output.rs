@@ -34,7 +34,6 @@ pub fn records(
     now: DateTime<Utc>,
     topics: &Topics,
 ) -> Vec<OutRecord> {
-    let created_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let key = Some(conversation_id.as_bytes().to_vec());
     actions
         .iter()
@@ -60,7 +59,7 @@ pub fn records(
                     intent: intent.clone(),
                     confidence: *confidence,
                     author: *author,
-                    created_at: created_at.clone(),
+                    created_at: now,
                     agent_id: agent_id.clone(),
                     order_id: order_id.clone(),
                     source: answered_from.clone(),
@@ -91,7 +90,7 @@ pub fn records(
                     intents: intents.clone(),
                     order_id: order_id.clone(),
                     transcript: transcript.clone(),
-                    created_at: created_at.clone(),
+                    created_at: now,
                     message: message.clone(),
                     agent_id: agent_id.clone(),
                 }),
@@ -112,7 +111,7 @@ pub fn records(
                     customer_id: customer_id.clone(),
                     conversation_id: conversation_id.to_string(),
                     details: details.clone(),
-                    created_at: created_at.clone(),
+                    created_at: now,
                 }),
                 headers: vec![],
             },

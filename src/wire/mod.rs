@@ -11,6 +11,7 @@ pub use decode::{
 pub use kb::{decode_article, decode_product, Article, Price, Product, Source, SourceKind};
 pub use signature::{sign, verify};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What the intent model made of one message: the decided intent (the off-topic label when
@@ -58,7 +59,8 @@ pub struct Reply {
     pub intent: Option<String>,
     pub confidence: Option<f32>,
     pub author: Author,
-    pub created_at: String,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,7 +137,8 @@ pub enum Role {
 pub struct Turn {
     pub role: Role,
     pub text: String,
-    pub at: String,
+    #[serde(with = "millis")]
+    pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,7 +159,8 @@ pub struct Escalation {
     pub intents: Vec<String>,
     pub order_id: Option<String>,
     pub transcript: Vec<Turn>,
-    pub created_at: String,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,7 +277,8 @@ pub struct OrderRequest {
     pub customer_id: String,
     pub conversation_id: String,
     pub details: serde_json::Value,
-    pub created_at: String,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,4 +315,58 @@ pub struct OutRecord {
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
     pub headers: Vec<(String, String)>,
+}
+
+/// Timestamps Parley writes, on the wire and in state: RFC 3339 in UTC with milliseconds
+/// ("2026-11-28T10:00:00.120Z"), whatever the clock's precision, so consoles see one format.
+/// Reading accepts any RFC 3339 offset and converts it to UTC.
+pub mod millis {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| D::Error::custom(format!("`{text}` is not an RFC 3339 timestamp: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_written_in_utc_with_milliseconds_and_read_back() {
+        let t: DateTime<Utc> = "2026-11-28T11:00:00.123456789+01:00".parse().unwrap();
+        let turn = Turn {
+            role: Role::Bot,
+            text: "hi".into(),
+            at: t,
+            intent: None,
+            message_id: None,
+        };
+        let v = serde_json::to_value(&turn).unwrap();
+        assert_eq!(v["at"], "2026-11-28T10:00:00.123Z");
+        let back: Turn = serde_json::from_value(v).unwrap();
+        assert_eq!(back.at.timestamp_millis(), t.timestamp_millis());
+        // State written before timestamps were typed holds the same text, and still reads.
+        let old: Turn = serde_json::from_str(
+            r#"{"role":"customer","text":"hi","at":"2026-11-28T10:00:00.000Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.at.to_rfc3339(), "2026-11-28T10:00:00+00:00");
+        let err =
+            serde_json::from_str::<Turn>(r#"{"role":"customer","text":"hi","at":"yesterday"}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("`yesterday` is not an RFC 3339 timestamp"),
+            "{err}"
+        );
+    }
 }
