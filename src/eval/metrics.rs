@@ -56,7 +56,8 @@ pub struct Scope {
     /// In-scope messages called off-topic.
     pub in_scope_called_off_topic: f64,
     pub off_topic: usize,
-    /// Off-topic messages called off-topic.
+    /// Off-topic messages called off-topic: how many, and their share.
+    pub off_topic_caught: usize,
     pub off_topic_recall: f64,
 }
 
@@ -115,6 +116,7 @@ impl ConfusionMatrix {
             in_scope_accuracy: share(right, in_scope),
             in_scope_called_off_topic: share(turned_away, in_scope),
             off_topic,
+            off_topic_caught: self.counts[o][o],
             off_topic_recall: share(self.counts[o][o], off_topic),
         })
     }

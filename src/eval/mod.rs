@@ -12,24 +12,8 @@ pub use sweep::{sweep, wilson, Sweep, SweepRow};
 use crate::data::Example;
 use crate::model::{decide, Classifier, ModelError, ParleySettings};
 
-/// Classifies `examples` in batches and compares with their labels.
-pub fn evaluate(
-    classifier: &Classifier,
-    examples: &[Example],
-    batch_size: usize,
-    progress: impl FnMut(usize),
-) -> Result<ConfusionMatrix, ModelError> {
-    let probs = probabilities(classifier, examples, batch_size, progress)?;
-    Ok(matrix_from_probs(
-        classifier.labels(),
-        examples,
-        &probs,
-        classifier.settings(),
-    ))
-}
-
 /// Each example's probabilities over `classifier.labels()`, in batches: computed once, they
-/// are then decided under as many settings as wanted (see [`sweep`]).
+/// are then decided under as many settings as wanted ([`matrix_from_probs`], [`sweep`]).
 pub fn probabilities(
     classifier: &Classifier,
     examples: &[Example],

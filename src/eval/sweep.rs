@@ -75,8 +75,8 @@ pub fn sweep(
         if scope.off_topic == 0 || scope.in_scope == 0 {
             return None;
         }
-        let caught = (scope.off_topic_recall * scope.off_topic as f64).round() as usize;
-        let (low, high) = wilson(caught, scope.off_topic, Z95);
+        let (low, high) = wilson(scope.off_topic_caught, scope.off_topic, Z95);
+        // The same at every threshold: only the decisions change.
         sizes = Some((scope.in_scope, scope.off_topic));
         rows.push(SweepRow {
             threshold,

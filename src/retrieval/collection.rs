@@ -319,16 +319,18 @@ impl Collection {
         let mut keys: Vec<u64> = bm25.keys().chain(semantic.keys()).copied().collect();
         keys.sort_unstable();
         keys.dedup();
-        let found: Vec<&Entry> = keys.iter().filter_map(|key| entries.get(key)).collect();
-        let other_model = other_models(&found, &query_terms);
-        Ok(keys
+        let found: Vec<(u64, &Entry)> = keys
             .iter()
-            .filter(|key| entries.contains_key(key))
-            .zip(found.iter().zip(other_model))
-            .map(|(key, (e, other_model))| Candidate {
+            .filter_map(|&key| Some((key, entries.get(&key)?)))
+            .collect();
+        let other_model = other_models(found.iter().map(|(_, e)| *e), &query_terms);
+        Ok(found
+            .into_iter()
+            .zip(other_model)
+            .map(|((key, e), other_model)| Candidate {
                 id: e.id.clone(),
-                semantic: semantic.get(key).copied().unwrap_or(0.0),
-                bm25: bm25.get(key).copied().unwrap_or(0.0),
+                semantic: semantic.get(&key).copied().unwrap_or(0.0),
+                bm25: bm25.get(&key).copied().unwrap_or(0.0),
                 name_coverage: if other_model {
                     -1.0
                 } else {
@@ -376,33 +378,23 @@ fn is_model_code(term: &str) -> bool {
 /// names differ in one short token and the descriptions are alike. Entries of other
 /// families are left alone, so a number that only counts something ("2 of the kettles") does
 /// not push unrelated products down.
-fn other_models(found: &[&Entry], query: &HashSet<&String>) -> Vec<bool> {
-    let named = |e: &Entry| {
-        e.name_terms
-            .iter()
-            .any(|t| is_model_code(t) && query.contains(t))
-    };
-    fn family(e: &Entry) -> HashSet<&str> {
-        e.name_terms
-            .iter()
-            .map(String::as_str)
-            .filter(|t| !is_model_code(t))
-            .collect()
-    }
-    let named_families: Vec<HashSet<&str>> = found
-        .iter()
-        .filter(|e| named(e))
-        .map(|e| family(e))
-        .collect();
-    found
-        .iter()
+fn other_models<'a>(found: impl Iterator<Item = &'a Entry>, query: &HashSet<&String>) -> Vec<bool> {
+    // Each entry's family words, and whether the question names one of its model codes.
+    let entries: Vec<(HashSet<&str>, bool)> = found
         .map(|e| {
-            !named(e) && {
-                let mine = family(e);
-                named_families
+            let (codes, family): (Vec<&String>, Vec<&String>) =
+                e.name_terms.iter().partition(|t| is_model_code(t));
+            let named = codes.iter().any(|c| query.contains(c));
+            (family.into_iter().map(String::as_str).collect(), named)
+        })
+        .collect();
+    entries
+        .iter()
+        .map(|(mine, named)| {
+            !named
+                && entries
                     .iter()
-                    .any(|theirs| !mine.is_disjoint(theirs))
-            }
+                    .any(|(theirs, named)| *named && !mine.is_disjoint(theirs))
         })
         .collect()
 }
@@ -432,9 +424,8 @@ mod tests {
 
     fn others(names: &[&str], question: &str) -> Vec<bool> {
         let entries: Vec<Entry> = names.iter().map(|n| entry(n)).collect();
-        let found: Vec<&Entry> = entries.iter().collect();
         let words: Vec<String> = question.split(' ').map(String::from).collect();
-        other_models(&found, &words.iter().collect())
+        other_models(entries.iter(), &words.iter().collect())
     }
 
     #[test]
