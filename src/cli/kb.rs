@@ -214,7 +214,7 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
     let mut settings = cfg.retrieval.scoring;
     if let Some(dev) = &a.tune {
         let probes = probes_of(dev)?;
-        settings = tune(&probes);
+        settings = tune(&probes, settings);
         println!(
             "tuned on {}: {}\n[retrieval.scoring]\n{}",
             dev.display(),
@@ -228,7 +228,15 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
         for p in &probes {
             let c = |cs: &[crate::retrieval::Candidate]| {
                 cs.iter()
-                    .map(|c| serde_json::json!([c.id, c.semantic, c.bm25, c.name_coverage]))
+                    .map(|c| {
+                        serde_json::json!([
+                            c.id,
+                            c.semantic,
+                            c.bm25,
+                            c.name_coverage,
+                            c.second_semantic
+                        ])
+                    })
                     .collect::<Vec<_>>()
             };
             let expect = p.question.expect.as_ref().map(|(k, id)| {

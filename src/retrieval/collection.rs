@@ -16,7 +16,7 @@ use tantivy::HasLen;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use usearch::{IndexOptions, MetricKind, ScalarKind};
 
-use super::text::{analyzer, terms, with_joins, LexicalDoc, ANALYZER};
+use super::text::{analyzer, terms, with_joins, LexicalDoc, ANALYZER, MAX_VECTORS};
 use super::RetrievalError;
 
 /// A document's key in both indexes: the first 8 bytes of SHA-256 of its id. Collisions
@@ -38,6 +38,9 @@ pub struct Candidate {
     pub id: String,
     /// Best cosine similarity of the query with one of the document's vectors.
     pub semantic: f32,
+    /// The second best, for a document with several vectors (an article's views); `None`
+    /// with one vector.
+    pub second_semantic: Option<f32>,
     /// BM25 score (0 when the document did not match a term).
     pub bm25: f32,
     /// Share of the document's name terms the question contains (0..1); -1 when the
@@ -285,32 +288,43 @@ impl Collection {
             }
         }
         let index = self.vectors.read().expect("vectors lock");
-        let mut semantic: HashMap<u64, f32> = HashMap::new();
+        // Each candidate's best and second best similarity, from its stored vectors: the
+        // HNSW search finds the candidates, but an article's second view may lie outside
+        // its best `k`, and a lexical-only candidate has none there.
+        let mut semantic: HashMap<u64, (f32, Option<f32>)> = HashMap::new();
         if let Some(q) = vector.filter(|_| index.size() > 0) {
             let found = index
                 .search(q, k)
                 .map_err(RetrievalError::vector(self.what))?;
-            for (key, distance) in found.keys.iter().zip(&found.distances) {
-                let s = semantic.entry(*key).or_insert(f32::MIN);
-                *s = s.max(1.0 - distance);
-            }
-            // Lexical-only candidates get their similarity too, from their stored vectors.
-            let mut buf = vec![0f32; self.dims * 64];
-            for key in bm25.keys() {
+            // Read back in the stored half precision: usearch 2.26 places the second and
+            // later vectors of a multi-vector key at the stored width in an f32 buffer,
+            // overlapping them, so only a buffer of the stored type reads them whole.
+            let mut bits = vec![0i16; self.dims * MAX_VECTORS];
+            for key in found.keys.iter().chain(bm25.keys()) {
                 if semantic.contains_key(key) {
                     continue;
                 }
                 let n = index
-                    .get(*key, &mut buf)
+                    .get(*key, usearch::f16::from_mut_i16s(&mut bits))
                     .map_err(RetrievalError::vector(self.what))?;
-                let best = buf
-                    .chunks(self.dims)
-                    .take(n)
-                    .map(|v| v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>())
-                    .fold(f32::MIN, f32::max);
-                if n > 0 {
-                    semantic.insert(*key, best);
+                if n == 0 {
+                    continue;
                 }
+                let (mut first, mut second) = (f32::MIN, None::<f32>);
+                for v in bits.chunks(self.dims).take(n) {
+                    let s: f32 = v
+                        .iter()
+                        .zip(q)
+                        .map(|(h, b)| half::f16::from_bits(*h as u16).to_f32() * b)
+                        .sum();
+                    if s > first {
+                        second = (first > f32::MIN).then_some(first);
+                        first = s;
+                    } else if second.is_none_or(|x| s > x) {
+                        second = Some(s);
+                    }
+                }
+                semantic.insert(*key, (first, second));
             }
         }
         drop(index);
@@ -329,7 +343,8 @@ impl Collection {
             .zip(other_model)
             .map(|((key, e), other_model)| Candidate {
                 id: e.id.clone(),
-                semantic: semantic.get(&key).copied().unwrap_or(0.0),
+                semantic: semantic.get(&key).map_or(0.0, |s| s.0),
+                second_semantic: semantic.get(&key).and_then(|s| s.1),
                 bm25: bm25.get(&key).copied().unwrap_or(0.0),
                 name_coverage: if other_model {
                     -1.0
@@ -426,6 +441,32 @@ mod tests {
         let entries: Vec<Entry> = names.iter().map(|n| entry(n)).collect();
         let words: Vec<String> = question.split(' ').map(String::from).collect();
         other_models(entries.iter(), &words.iter().collect())
+    }
+
+    #[test]
+    fn every_vector_of_a_document_is_scored_whole() {
+        // Half precision stores these exactly; the query matches the third vector.
+        let c = Collection::new("articles", 4, true).unwrap();
+        let doc = LexicalDoc {
+            name: "Returns".into(),
+            ..LexicalDoc::default()
+        };
+        let vectors = [
+            vec![1.0, 0.0, 0.0, 0.0],
+            vec![0.0, 0.6, 0.8, 0.0],
+            vec![0.0, 0.0, 0.0, 1.0],
+        ];
+        c.upsert("returns", &doc, &vectors).unwrap();
+        c.commit().unwrap();
+        let q = [0.0, 0.0, 0.6, 0.8];
+        let found = c.candidates("returns", Some(&q), 30).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!((found[0].semantic - 0.8).abs() < 1e-3, "{found:?}");
+        assert!((found[0].second_semantic.unwrap() - 0.48).abs() < 1e-3, "{found:?}");
+        // A document with one vector has no second.
+        c.upsert("returns", &doc, &vectors[..1]).unwrap();
+        let found = c.candidates("returns", Some(&q), 30).unwrap();
+        assert_eq!(found[0].second_semantic, None);
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub struct Scoring {
     pub lexical_k: f32,
     /// Weight of the share of the name's words in the question (products: "Kettle Pro").
     pub name_weight: f32,
+    /// Weight of a document's second best vector beside its best one (articles: one view,
+    /// say a sentence pair, can match a question by chance; an article about the question
+    /// usually matches it in two).
+    #[serde(default)]
+    pub second_view_weight: f32,
     /// A hit scoring below this is not used...
     pub threshold: f32,
     /// ...unless it is the best by at least `clear_lead` and within `lead_slack` of the
@@ -69,7 +74,13 @@ pub struct Scoring {
 
 impl Scoring {
     pub fn score(&self, c: &Candidate) -> f32 {
-        c.semantic
+        let semantic = match c.second_semantic {
+            Some(second) if self.second_view_weight > 0.0 => {
+                (c.semantic + self.second_view_weight * second) / (1.0 + self.second_view_weight)
+            }
+            _ => c.semantic,
+        };
+        semantic
             + self.lexical_weight * c.bm25 / (c.bm25 + self.lexical_k)
             + self.name_weight * c.name_coverage
     }
@@ -95,18 +106,20 @@ impl Default for RetrievalSettings {
 impl RetrievalSettings {
     pub const DEFAULT: Self = Self {
         articles: Scoring {
-            lexical_weight: 0.2,
-            lexical_k: 8.0,
+            lexical_weight: 0.3,
+            lexical_k: 16.0,
             name_weight: 0.0,
+            second_view_weight: 0.3,
             threshold: 0.7,
             lead_slack: 0.05,
-            clear_lead: 0.02,
+            clear_lead: 0.06,
         },
         products: Scoring {
-            lexical_weight: 0.2,
-            lexical_k: 8.0,
+            lexical_weight: 0.3,
+            lexical_k: 16.0,
             name_weight: 0.2,
-            threshold: 0.75,
+            second_view_weight: 0.0,
+            threshold: 0.8,
             lead_slack: 0.0,
             clear_lead: 1.0,
         },
@@ -269,5 +282,40 @@ impl Found {
             .iter()
             .take_while(|h| h.confident && best.score - h.score <= margin)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(semantic: f32, second: Option<f32>) -> Candidate {
+        Candidate {
+            id: "a".into(),
+            semantic,
+            second_semantic: second,
+            bm25: 0.0,
+            name_coverage: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_second_matching_view_counts_beside_the_best() {
+        let s = Scoring {
+            second_view_weight: 0.5,
+            ..RetrievalSettings::DEFAULT.articles
+        };
+        // One view matching by chance scores below two views matching.
+        let lucky = s.score(&candidate(0.8, Some(0.2)));
+        let steady = s.score(&candidate(0.7, Some(0.65)));
+        assert!((lucky - 0.6).abs() < 1e-6, "{lucky}");
+        assert!(steady > lucky);
+        // A document with one vector is scored by it alone, as is any without the weight.
+        assert_eq!(s.score(&candidate(0.8, None)), 0.8);
+        let plain = Scoring {
+            second_view_weight: 0.0,
+            ..s
+        };
+        assert_eq!(plain.score(&candidate(0.8, Some(0.2))), 0.8);
     }
 }

@@ -136,7 +136,8 @@ const OPENING_CHARS: usize = 400;
 
 /// The texts embedded for an article, one vector each: its title, its title with the
 /// opening of its answer, each sample question, and each pair of neighbouring sentences of
-/// the answer (a customer often asks about one detail: "can you send it to my packstation").
+/// the answer (a customer often asks about one detail: "can you send it to my packstation"),
+/// at most [`MAX_VECTORS`] in all.
 pub fn article_texts(a: &Article) -> Vec<String> {
     let opening: String = a.body.chars().take(OPENING_CHARS).collect();
     let mut out = vec![a.title.clone(), format!("{}. {opening}", a.title)];
@@ -147,8 +148,13 @@ pub fn article_texts(a: &Article) -> Vec<String> {
             out.push(format!("{} {}", pair[0], pair[1]));
         }
     }
+    out.truncate(MAX_VECTORS);
     out
 }
+
+/// The most vectors one document has: enough for a long article with dozens of sample
+/// questions, and a bound on the work of scoring one candidate.
+pub const MAX_VECTORS: usize = 64;
 
 /// At most this many passages of one article are embedded.
 const MAX_PASSAGES: usize = 24;
