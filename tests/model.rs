@@ -187,35 +187,40 @@ fn int8_kernels_follow_the_f32_model() {
     }
 }
 
-/// The retrieval encoder (fetched into models/encoder by scripts/setup.sh) on the int8 kernels
-/// gives nearly the f32 vectors, unit length, and keeps which of two texts is closer.
+/// The retrieval encoders (fetched into models/ by scripts/setup.sh: bge-small-en-v1.5, the
+/// default, and all-MiniLM-L6-v2) on the int8 kernels give nearly the f32 vectors, unit
+/// length, and keep which of two texts is closer.
 #[test]
 fn int8_sentence_vectors_follow_the_f32_ones() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/encoder");
-    if !dir.join("model.safetensors").exists() {
-        println!("skipped: no models/encoder (scripts/setup.sh fetches it)");
-        return;
+    for name in ["bge-small-en-v1.5", "encoder"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(name);
+        if !dir.join("model.safetensors").exists() {
+            println!("skipped: no models/{name} (scripts/setup.sh fetches it)");
+            continue;
+        }
+        let Ok(int8) = Embedder::load_kernels(&dir, &Device::Cpu, CpuKernels::Int8) else {
+            println!("skipped: no AVX-512 VNNI");
+            return;
+        };
+        let f32 = Embedder::load_kernels(&dir, &Device::Cpu, CpuKernels::F32).unwrap();
+        let texts = [
+            "How long does a refund take to reach my card?",
+            "Refunds are paid back to the original payment method within 5 to 10 business \
+             days after the returned item reaches our warehouse and passes inspection.",
+            "Trailrunner 2 waterproof trail shoe",
+        ];
+        let (a, b) = (f32.embed(&texts).unwrap(), int8.embed(&texts).unwrap());
+        let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(x, y)| x * y).sum::<f32>();
+        for (x, y) in a.iter().zip(&b) {
+            assert!((dot(y, y) - 1.0).abs() < 1e-4);
+            let cos = dot(x, y);
+            println!("{name}: cosine int8 / f32: {cos:.5}");
+            assert!(cos > 0.995, "{name}: cosine {cos}");
+        }
+        assert!(dot(&b[0], &b[1]) > dot(&b[0], &b[2]), "{name}");
     }
-    let Ok(int8) = Embedder::load_kernels(&dir, &Device::Cpu, CpuKernels::Int8) else {
-        println!("skipped: no AVX-512 VNNI");
-        return;
-    };
-    let f32 = Embedder::load_kernels(&dir, &Device::Cpu, CpuKernels::F32).unwrap();
-    let texts = [
-        "How long does a refund take to reach my card?",
-        "Refunds are paid back to the original payment method within 5 to 10 business days \
-         after the returned item reaches our warehouse and passes inspection.",
-        "Trailrunner 2 waterproof trail shoe",
-    ];
-    let (a, b) = (f32.embed(&texts).unwrap(), int8.embed(&texts).unwrap());
-    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(x, y)| x * y).sum::<f32>();
-    for (x, y) in a.iter().zip(&b) {
-        assert!((dot(y, y) - 1.0).abs() < 1e-4);
-        let cos = dot(x, y);
-        println!("cosine int8 / f32: {cos:.5}");
-        assert!(cos > 0.995, "cosine {cos}");
-    }
-    assert!(dot(&b[0], &b[1]) > dot(&b[0], &b[2]));
 }
 
 /// The tiny test model (hidden 32, 4 heads of 8) on the int8 kernels: its odd head size takes

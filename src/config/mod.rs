@@ -189,7 +189,7 @@ pub struct Retrieval {
 impl Default for Retrieval {
     fn default() -> Self {
         Self {
-            encoder: "models/encoder".into(),
+            encoder: "models/bge-small-en-v1.5".into(),
             scoring: crate::retrieval::RetrievalSettings::default(),
         }
     }

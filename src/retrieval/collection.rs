@@ -63,6 +63,8 @@ struct Entry {
     /// Name terms in order, and each with the next written together (see `with_joins`).
     name_terms: Vec<String>,
     name_pairs: Vec<String>,
+    /// Terms of the full name, brand included ("Brewmaster Kettle Pro"), when it differs.
+    full_terms: Vec<String>,
 }
 
 pub struct Collection {
@@ -196,6 +198,11 @@ impl Collection {
             .map(str::to_lowercase)
             .collect();
         let name_terms = terms(&mut a, &doc.short_name);
+        let full_terms = if doc.name == doc.short_name {
+            Vec::new()
+        } else {
+            terms(&mut a, &doc.name)
+        };
         let name_pairs = raw
             .windows(2)
             .flat_map(|p| terms(&mut a, &format!("{}{}", p[0], p[1])))
@@ -206,6 +213,7 @@ impl Collection {
                 id: id.to_string(),
                 name_terms,
                 name_pairs,
+                full_terms,
             },
         );
         Ok(())
@@ -422,7 +430,12 @@ fn coverage(e: &Entry, query: &HashSet<&String>) -> f32 {
     }
     let covered = e.name_terms.iter().filter(|t| query.contains(t)).count();
     let joined = e.name_pairs.iter().filter(|t| query.contains(t)).count();
-    ((covered + 2 * joined) as f32 / e.name_terms.len() as f32).min(1.0)
+    let name = ((covered + 2 * joined) as f32 / e.name_terms.len() as f32).min(1.0);
+    // The brand counts when the question gives it ("the brewmaster kettle" is one of
+    // Brewmaster's kettles), never against a question that leaves it out.
+    let brand = e.full_terms.iter().filter(|t| query.contains(t)).count();
+    let full = ((brand + 2 * joined) as f32 / e.full_terms.len().max(1) as f32).min(1.0);
+    name.max(full)
 }
 
 #[cfg(test)]
@@ -434,6 +447,7 @@ mod tests {
             id: name.to_string(),
             name_terms: name.split(' ').map(str::to_lowercase).collect(),
             name_pairs: Vec::new(),
+            full_terms: Vec::new(),
         }
     }
 
@@ -462,11 +476,33 @@ mod tests {
         let found = c.candidates("returns", Some(&q), 30).unwrap();
         assert_eq!(found.len(), 1);
         assert!((found[0].semantic - 0.8).abs() < 1e-3, "{found:?}");
-        assert!((found[0].second_semantic.unwrap() - 0.48).abs() < 1e-3, "{found:?}");
+        assert!(
+            (found[0].second_semantic.unwrap() - 0.48).abs() < 1e-3,
+            "{found:?}"
+        );
         // A document with one vector has no second.
         c.upsert("returns", &doc, &vectors[..1]).unwrap();
         let found = c.candidates("returns", Some(&q), 30).unwrap();
         assert_eq!(found[0].second_semantic, None);
+    }
+
+    #[test]
+    fn a_brand_given_counts_and_a_brand_left_out_costs_nothing() {
+        let strings = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let kettle = Entry {
+            id: "NW-KT-0001".into(),
+            name_terms: strings(&["kettle", "pro"]),
+            name_pairs: Vec::new(),
+            full_terms: strings(&["brewmaster", "kettle", "pro"]),
+        };
+        let share = |q: &[&str]| {
+            let q = strings(q);
+            coverage(&kettle, &q.iter().collect())
+        };
+        assert_eq!(share(&["kettle", "pro"]), 1.0);
+        assert!((share(&["brewmaster", "kettle"]) - 2.0 / 3.0).abs() < 1e-6);
+        assert_eq!(share(&["kettle"]), 0.5);
+        assert_eq!(share(&["toaster"]), 0.0);
     }
 
     #[test]

@@ -106,20 +106,20 @@ impl Default for RetrievalSettings {
 impl RetrievalSettings {
     pub const DEFAULT: Self = Self {
         articles: Scoring {
-            lexical_weight: 0.3,
-            lexical_k: 16.0,
+            lexical_weight: 0.1,
+            lexical_k: 8.0,
             name_weight: 0.0,
-            second_view_weight: 0.3,
-            threshold: 0.7,
+            second_view_weight: 0.5,
+            threshold: 0.8,
             lead_slack: 0.05,
-            clear_lead: 0.06,
+            clear_lead: 0.02,
         },
         products: Scoring {
-            lexical_weight: 0.3,
-            lexical_k: 16.0,
+            lexical_weight: 0.1,
+            lexical_k: 8.0,
             name_weight: 0.2,
             second_view_weight: 0.0,
-            threshold: 0.8,
+            threshold: 0.9,
             lead_slack: 0.0,
             clear_lead: 1.0,
         },
@@ -272,15 +272,18 @@ impl Found {
         self.articles.first().filter(|h| h.confident)
     }
 
-    /// The products that clear their threshold and lie within `margin` of the best: one
-    /// means "this one", two or more mean "which one?".
+    /// The best product, when it clears its threshold, and those within `margin` of it:
+    /// one means "this one", two or more may mean "which one?". A runner-up need not clear
+    /// the threshold itself: that the customer means a product is settled by the best, and
+    /// a near tie is a near tie ("the brewmaster kettle": the Kettle Pro just above the
+    /// threshold, the Kettle Pro Mini just below).
     pub fn products(&self, margin: f32) -> Vec<&Hit> {
         let Some(best) = self.products.first().filter(|h| h.confident) else {
             return Vec::new();
         };
         self.products
             .iter()
-            .take_while(|h| h.confident && best.score - h.score <= margin)
+            .take_while(|h| best.score - h.score <= margin)
             .collect()
     }
 }
