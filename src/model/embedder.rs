@@ -1,7 +1,10 @@
 //! Sentence embeddings for retrieval: the mean of a BERT encoder's last hidden states
-//! (padding excluded), L2-normalised so that a dot product is the cosine similarity. The
+//! (padding excluded), or its first token's state where the encoder was trained so
+//! (bge-small-en-v1.5), L2-normalised so that a dot product is the cosine similarity. The
 //! encoder is either a dedicated sentence encoder (a bare `embeddings.*` checkpoint, such as
-//! all-MiniLM-L6-v2) or the encoder inside the shipped intent model (`bert.*`).
+//! all-MiniLM-L6-v2) or the encoder inside the shipped intent model (`bert.*`). Its pooling
+//! is read from `1_Pooling/config.json` as sentence-transformers writes it; without that
+//! file it is the mean.
 
 use std::io::Read;
 use std::path::Path;
@@ -11,7 +14,7 @@ use candle_nn::VarBuilder;
 use sha2::{Digest, Sha256};
 
 use super::bert::{BertEncoder, Pass};
-use super::{load_weights, BertConfig, ModelError, ModelFiles, TextEncoder};
+use super::{load_weights, BertConfig, ModelError, ModelFiles, Pooling, TextEncoder};
 
 /// Longer texts are cut: retrieval embeds titles, questions and the opening of an answer.
 pub const EMBED_MAX_TOKENS: usize = 128;
@@ -28,6 +31,7 @@ enum Engine {
 /// stored ones stay valid when a deployment moves between CPUs.
 pub struct Embedder {
     engine: Engine,
+    pooling: Pooling,
     text: TextEncoder,
     device: Device,
     dims: usize,
@@ -48,6 +52,7 @@ impl Embedder {
     ) -> Result<Self, ModelError> {
         let files = ModelFiles::locate(dir)?;
         let config = BertConfig::from_file(&files.config)?;
+        let pooling = pooling_of(dir)?;
         let text = TextEncoder::from_file(&files.tokenizer, EMBED_MAX_TOKENS)?;
         let weights = load_weights(&files.weights, device)?;
         let vb = VarBuilder::from_tensors(weights, DType::F32, device);
@@ -64,10 +69,11 @@ impl Embedder {
         };
         Ok(Self {
             engine,
+            pooling,
             text,
             device: device.clone(),
             dims: config.hidden_size,
-            fingerprint: fingerprint(&files.weights)?,
+            fingerprint: fingerprint(&files.weights, pooling)?,
         })
     }
 
@@ -75,7 +81,7 @@ impl Embedder {
         self.dims
     }
 
-    /// Identifies the weights: stored vectors made by other weights are made again.
+    /// Identifies the weights and pooling: stored vectors made otherwise are made again.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
@@ -90,8 +96,12 @@ impl Embedder {
             #[cfg(target_arch = "x86_64")]
             Engine::Int8(encoder) => {
                 let tokens = self.text.tokens(texts)?;
-                let means = encoder.forward(&tokens, super::int8::Summary::Mean);
-                return Ok(means
+                let summary = match self.pooling {
+                    Pooling::Cls => super::int8::Summary::First,
+                    Pooling::Mean => super::int8::Summary::Mean,
+                };
+                let pooled = encoder.forward(&tokens, summary);
+                return Ok(pooled
                     .chunks(self.dims)
                     .map(|m| {
                         let norm = m.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
@@ -102,7 +112,11 @@ impl Embedder {
         };
         let enc = self.text.encode(texts, &self.device)?;
         let hidden = encoder.forward(&enc.ids, &enc.type_ids, &enc.mask, &mut Pass::Infer)?;
-        Ok(mean_normalised(&hidden, &enc.mask)?.to_vec2::<f32>()?)
+        let pooled = match self.pooling {
+            Pooling::Cls => normalised(&hidden.narrow(1, 0, 1)?.squeeze(1)?.to_dtype(DType::F32)?)?,
+            Pooling::Mean => mean_normalised(&hidden, &enc.mask)?,
+        };
+        Ok(pooled.to_vec2::<f32>()?)
     }
 }
 
@@ -125,16 +139,51 @@ fn mean_normalised(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor
     let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
     let hidden = hidden.to_dtype(DType::F32)?;
     let sum = hidden.broadcast_mul(&m)?.sum(1)?;
-    let mean = sum.broadcast_div(&m.sum(1)?.clamp(1.0, f64::MAX)?)?;
-    let norm = mean
+    normalised(&sum.broadcast_div(&m.sum(1)?.clamp(1.0, f64::MAX)?)?)
+}
+
+/// L2 normalisation of each row of `(b, h)`.
+fn normalised(v: &Tensor) -> candle_core::Result<Tensor> {
+    let norm = v
         .sqr()?
         .sum_keepdim(D::Minus1)?
         .sqrt()?
         .clamp(1e-12, f64::MAX)?;
-    mean.broadcast_div(&norm)
+    v.broadcast_div(&norm)
 }
 
-fn fingerprint(path: &Path) -> Result<String, ModelError> {
+/// The pooling `dir/1_Pooling/config.json` names (sentence-transformers' layout), else mean.
+fn pooling_of(dir: &Path) -> Result<Pooling, ModelError> {
+    let path = dir.join("1_Pooling").join("config.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Pooling::Mean),
+        Err(e) => {
+            return Err(ModelError::Corrupt {
+                path,
+                reason: format!("cannot read: {e}"),
+            })
+        }
+    };
+    let corrupt = |reason: String| ModelError::Corrupt {
+        path: path.clone(),
+        reason,
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| corrupt(format!("not JSON: {e}")))?;
+    let on = |key: &str| v.get(key).and_then(|x| x.as_bool()).unwrap_or(false);
+    match (on("pooling_mode_cls_token"), on("pooling_mode_mean_tokens")) {
+        (true, false) => Ok(Pooling::Cls),
+        (false, true) => Ok(Pooling::Mean),
+        _ => Err(corrupt(
+            "names neither CLS nor mean pooling alone (the ones supported)".into(),
+        )),
+    }
+}
+
+/// The weights' hash; CLS pooling is part of it, mean pooling is not (so vectors stored
+/// before pooling was configurable stay valid).
+fn fingerprint(path: &Path, pooling: Pooling) -> Result<String, ModelError> {
     let io = |e: std::io::Error| ModelError::Corrupt {
         path: path.to_path_buf(),
         reason: format!("cannot read: {e}"),
@@ -149,12 +198,36 @@ fn fingerprint(path: &Path) -> Result<String, ModelError> {
         }
         hash.update(&buf[..n]);
     }
+    if pooling == Pooling::Cls {
+        hash.update(b"pooling=cls");
+    }
     Ok(hex::encode(&hash.finalize()[..8]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pooling_is_read_from_the_sentence_transformers_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(pooling_of(dir.path()).unwrap(), Pooling::Mean);
+        let sub = dir.path().join("1_Pooling");
+        std::fs::create_dir(&sub).unwrap();
+        let write = |json: &str| std::fs::write(sub.join("config.json"), json).unwrap();
+        write(
+            r#"{"word_embedding_dimension": 384, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#,
+        );
+        assert_eq!(pooling_of(dir.path()).unwrap(), Pooling::Cls);
+        write(r#"{"pooling_mode_mean_tokens": true}"#);
+        assert_eq!(pooling_of(dir.path()).unwrap(), Pooling::Mean);
+        write(r#"{"pooling_mode_max_tokens": true}"#);
+        let e = pooling_of(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("neither CLS nor mean"), "{e}");
+        write("{");
+        let e = pooling_of(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not JSON"), "{e}");
+    }
 
     #[test]
     fn mean_pooling_ignores_padding_and_normalises() {
