@@ -73,6 +73,8 @@ pub struct Collection {
     vectors: RwLock<usearch::Index>,
     entries: RwLock<HashMap<u64, Entry>>,
     dims: usize,
+    /// A document may have several vectors.
+    multi: bool,
 }
 
 impl Collection {
@@ -126,6 +128,7 @@ impl Collection {
             vectors: RwLock::new(vectors),
             entries: RwLock::new(HashMap::new()),
             dims,
+            multi,
         })
     }
 
@@ -307,6 +310,12 @@ impl Collection {
             // Read back in the stored half precision: usearch 2.26 places the second and
             // later vectors of a multi-vector key at the stored width in an f32 buffer,
             // overlapping them, so only a buffer of the stored type reads them whole.
+            // A single-vector collection (the products) takes HNSW's similarity as it is.
+            if !self.multi {
+                for (key, distance) in found.keys.iter().zip(&found.distances) {
+                    semantic.insert(*key, (1.0 - distance, None));
+                }
+            }
             let mut bits = vec![0i16; self.dims * MAX_VECTORS];
             for key in found.keys.iter().chain(bm25.keys()) {
                 if semantic.contains_key(key) {
@@ -431,10 +440,13 @@ fn coverage(e: &Entry, query: &HashSet<&String>) -> f32 {
     let covered = e.name_terms.iter().filter(|t| query.contains(t)).count();
     let joined = e.name_pairs.iter().filter(|t| query.contains(t)).count();
     let name = ((covered + 2 * joined) as f32 / e.name_terms.len() as f32).min(1.0);
+    if e.full_terms.is_empty() {
+        return name;
+    }
     // The brand counts when the question gives it ("the brewmaster kettle" is one of
     // Brewmaster's kettles), never against a question that leaves it out.
-    let brand = e.full_terms.iter().filter(|t| query.contains(t)).count();
-    let full = ((brand + 2 * joined) as f32 / e.full_terms.len().max(1) as f32).min(1.0);
+    let full_covered = e.full_terms.iter().filter(|t| query.contains(t)).count();
+    let full = ((full_covered + 2 * joined) as f32 / e.full_terms.len() as f32).min(1.0);
     name.max(full)
 }
 
@@ -484,6 +496,13 @@ mod tests {
         c.upsert("returns", &doc, &vectors[..1]).unwrap();
         let found = c.candidates("returns", Some(&q), 30).unwrap();
         assert_eq!(found[0].second_semantic, None);
+        // In a single-vector collection the similarity comes from the HNSW search.
+        let p = Collection::new("products", 4, false).unwrap();
+        p.upsert("kettle", &doc, &vectors[1..2]).unwrap();
+        p.commit().unwrap();
+        let found = p.candidates("returns", Some(&q), 30).unwrap();
+        assert!((found[0].semantic - 0.48).abs() < 1e-3, "{found:?}");
+        assert_eq!(found[0].second_semantic, None);
     }
 
     #[test]
@@ -503,6 +522,16 @@ mod tests {
         assert!((share(&["brewmaster", "kettle"]) - 2.0 / 3.0).abs() < 1e-6);
         assert_eq!(share(&["kettle"]), 0.5);
         assert_eq!(share(&["toaster"]), 0.0);
+        // Without a brand the name share alone counts: a joined pair ("trailrunner" for
+        // "Trail Runner Pro") covers its two words, not the whole name.
+        let shoe = Entry {
+            id: "NW-SH-0009".into(),
+            name_terms: strings(&["trail", "runner", "pro", "max"]),
+            name_pairs: strings(&["trailrunner"]),
+            full_terms: Vec::new(),
+        };
+        let q = strings(&["trailrunner"]);
+        assert_eq!(coverage(&shoe, &q.iter().collect()), 0.5);
     }
 
     #[test]
