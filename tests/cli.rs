@@ -294,3 +294,79 @@ fn eval_sweeps_the_off_topic_threshold_and_chooses_one() {
         "{stderr}"
     );
 }
+
+/// The lines of a successful command's standard output.
+fn stdout_of_success(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn kb_eval_calibrates_apart_from_what_it_judges_and_prints_settings_a_config_takes() {
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "kb",
+            "eval",
+            "--content",
+            "examples/kb",
+            "--questions",
+            "data/kb-eval/dev.jsonl",
+        ];
+        args.extend_from_slice(extra);
+        parley(&args, None)
+    };
+    // The questions judged are never among those calibrated on.
+    let out = eval(&[
+        "--tune",
+        "data/kb-eval/dev-extra.jsonl",
+        "--tune",
+        "data/kb-eval/dev.jsonl",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("data/kb-eval/dev.jsonl is both calibrated on (--tune) and evaluated"),
+        "{err}"
+    );
+
+    // Calibrated on another file, the settings found are printed as a configuration file
+    // takes them: saved and given to --config, they judge the same questions the same way.
+    let tuned = stdout_of_success(&eval(&["--tune", "data/kb-eval/dev-extra.jsonl"]));
+    assert!(
+        tuned
+            .lines()
+            .any(|l| l.starts_with("tuned on data/kb-eval/dev-extra.jsonl: top-1 correct")),
+        "{tuned}"
+    );
+    let settings: Vec<&str> = tuned
+        .lines()
+        .skip_while(|l| !l.starts_with("# the settings found"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("encoder "))
+        .collect();
+    let settings = settings.join("\n");
+    assert!(
+        settings.contains("[retrieval.scoring.articles]")
+            && settings.contains("[retrieval.scoring.products]"),
+        "{tuned}"
+    );
+    let judged = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("encoder ") && l.contains("data/kb-eval/dev.jsonl: top-1"))
+            .unwrap_or_else(|| panic!("no evaluation line in {out}"))
+            .to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tuned.toml");
+    std::fs::write(&config, &settings).unwrap();
+    let again = stdout_of_success(&eval(&["--config", config.to_str().unwrap()]));
+    assert_eq!(judged(&again), judged(&tuned));
+    // The shipped settings were calibrated on other questions, so they judge differently:
+    // the configuration file was read, not ignored.
+    let shipped = stdout_of_success(&eval(&[]));
+    assert_ne!(judged(&shipped), judged(&tuned));
+}

@@ -62,9 +62,9 @@ pub struct EvalArgs {
     #[arg(long, required = true)]
     pub questions: PathBuf,
     /// Calibrate the scoring on these questions first (never the ones evaluated) and print
-    /// the settings found.
+    /// the settings found; give it more than once to calibrate on several files together.
     #[arg(long)]
-    pub tune: Option<PathBuf>,
+    pub tune: Vec<PathBuf>,
     /// List each question answered wrongly.
     #[arg(long)]
     pub misses: bool,
@@ -212,14 +212,41 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
         probe(&retriever, &qs, &vectors).map_err(retrieval)
     };
     let mut settings = cfg.retrieval.scoring;
-    if let Some(dev) = &a.tune {
-        let probes = probes_of(dev)?;
+    if a.tune.contains(&a.questions) {
+        return Err(CliError::Usage(format!(
+            "{} is both calibrated on (--tune) and evaluated (--questions); \
+             a calibration set must be apart from the questions it is judged by",
+            a.questions.display()
+        )));
+    }
+    if !a.tune.is_empty() {
+        let mut probes = Vec::new();
+        for dev in &a.tune {
+            probes.extend(probes_of(dev)?);
+        }
         settings = tune(&probes, settings);
+        // Printed as a configuration file takes it, nested under its sections, so that it
+        // can be pasted (or saved and given to --config) as it is.
+        #[derive(serde::Serialize)]
+        struct Scoring<'a> {
+            scoring: &'a crate::retrieval::RetrievalSettings,
+        }
+        #[derive(serde::Serialize)]
+        struct Nested<'a> {
+            retrieval: Scoring<'a>,
+        }
+        let nested = Nested {
+            retrieval: Scoring { scoring: &settings },
+        };
         println!(
-            "tuned on {}: {}\n[retrieval.scoring]\n{}",
-            dev.display(),
+            "tuned on {}: {}\n# the settings found, for the configuration file:\n{}",
+            a.tune
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" + "),
             evaluate(&probes, &settings).summary(),
-            toml::to_string(&settings).expect("settings serialise")
+            toml::to_string(&nested).expect("settings serialise")
         );
     }
     let probes = probes_of(&a.questions)?;
