@@ -332,6 +332,14 @@ fn kb_eval_calibrates_apart_from_what_it_judges_and_prints_settings_a_config_tak
         err.contains("data/kb-eval/dev.jsonl is both calibrated on (--tune) and evaluated"),
         "{err}"
     );
+    // The same file under another spelling too.
+    let out = eval(&["--tune", "./data/kb-eval/../kb-eval/dev.jsonl"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is both calibrated on"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Calibrated on another file, the settings found are printed as a configuration file
     // takes them: saved and given to --config, they judge the same questions the same way.

@@ -191,6 +191,18 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
 }
 
 fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
+    // Checked before any work, and by the file itself, however each path is spelt.
+    let same_file = |p: &PathBuf| match (p.canonicalize(), a.questions.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => *p == a.questions,
+    };
+    if a.tune.iter().any(same_file) {
+        return Err(CliError::Usage(format!(
+            "{} is both calibrated on (--tune) and evaluated (--questions); \
+             a calibration set must be apart from the questions it is judged by",
+            a.questions.display()
+        )));
+    }
     let cfg = a.service.resolve()?;
     let content = read_content(&a.content)?;
     let embedder = load_encoder(&cfg)?;
@@ -212,13 +224,6 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
         probe(&retriever, &qs, &vectors).map_err(retrieval)
     };
     let mut settings = cfg.retrieval.scoring;
-    if a.tune.contains(&a.questions) {
-        return Err(CliError::Usage(format!(
-            "{} is both calibrated on (--tune) and evaluated (--questions); \
-             a calibration set must be apart from the questions it is judged by",
-            a.questions.display()
-        )));
-    }
     if !a.tune.is_empty() {
         let mut probes = Vec::new();
         for dev in &a.tune {
@@ -228,15 +233,15 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
         // Printed as a configuration file takes it, nested under its sections, so that it
         // can be pasted (or saved and given to --config) as it is.
         #[derive(serde::Serialize)]
-        struct Scoring<'a> {
+        struct RetrievalSection<'a> {
             scoring: &'a crate::retrieval::RetrievalSettings,
         }
         #[derive(serde::Serialize)]
-        struct Nested<'a> {
-            retrieval: Scoring<'a>,
+        struct ConfigFile<'a> {
+            retrieval: RetrievalSection<'a>,
         }
-        let nested = Nested {
-            retrieval: Scoring { scoring: &settings },
+        let nested = ConfigFile {
+            retrieval: RetrievalSection { scoring: &settings },
         };
         println!(
             "tuned on {}: {}\n# the settings found, for the configuration file:\n{}",

@@ -1,6 +1,6 @@
 //! Sentence embeddings for retrieval: the mean of a BERT encoder's last hidden states
-//! (padding excluded), or its first token's state where the encoder was trained so
-//! (bge-small-en-v1.5), L2-normalised so that a dot product is the cosine similarity. The
+//! (padding excluded), or its first token's state where the encoder directory says so,
+//! L2-normalised so that a dot product is the cosine similarity. The
 //! encoder is either a dedicated sentence encoder (a bare `embeddings.*` checkpoint, such as
 //! all-MiniLM-L6-v2) or the encoder inside the shipped intent model (`bert.*`). Its pooling
 //! is read from `1_Pooling/config.json` as sentence-transformers writes it; without that
