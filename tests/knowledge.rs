@@ -204,6 +204,12 @@ fn answers_from_live_articles_and_products() {
         other["source"].is_null(),
         "nothing here answers that: {other}"
     );
+    // Nothing like it in the catalogue: said so, not the intent's "how to check out".
+    let kayaks = customer.ask("conv-kayaks", "do you sell kayaks?");
+    assert!(
+        kayaks["source"].is_null() && text(&kayaks).contains("couldn't find anything like that"),
+        "{kayaks}"
+    );
 
     // A follow-up about "it" is about the product of the conversation.
     let size = customer.ask("conv-follow", "do you sell the Trailrunner 2 in size 44?");

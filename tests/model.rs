@@ -223,6 +223,55 @@ fn int8_sentence_vectors_follow_the_f32_ones() {
     }
 }
 
+/// A blend of the two retrieval encoders: joined unit vectors whose dot product is the
+/// weighted mean of each encoder's cosine similarity, and a fingerprint of its own (so
+/// vectors stored by one encoder are made again), while one encoder alone keeps its own.
+#[test]
+fn a_blend_of_encoders_averages_their_similarities() {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let (bge, mini) = (models.join("bge-small-en-v1.5"), models.join("encoder"));
+    if !bge.join("model.safetensors").exists() || !mini.join("model.safetensors").exists() {
+        println!("skipped: scripts/setup.sh fetches both encoders into models/");
+        return;
+    }
+    let k = CpuKernels::F32;
+    let a = Embedder::load_kernels(&bge, &Device::Cpu, k).unwrap();
+    let b = Embedder::load_kernels(&mini, &Device::Cpu, k).unwrap();
+    // Weights need not sum to one: 1.4 and 0.6 are 0.7 and 0.3.
+    let blend = Embedder::blend_kernels(&[(&bge, 1.4), (&mini, 0.6)], &Device::Cpu, k).unwrap();
+    assert_eq!(blend.dims(), a.dims() + b.dims());
+    assert_ne!(blend.fingerprint(), a.fingerprint());
+    let alone = Embedder::blend_kernels(&[(&bge, 0.5)], &Device::Cpu, k).unwrap();
+    assert_eq!(alone.fingerprint(), a.fingerprint());
+    let texts = [
+        "can i send back headphones i opened",
+        "Returning opened or used items: you may open the packaging to inspect an item.",
+        "Kettle Pro 1.7 l stainless steel",
+    ];
+    let (va, vb, vj) = (
+        a.embed(&texts).unwrap(),
+        b.embed(&texts).unwrap(),
+        blend.embed(&texts).unwrap(),
+    );
+    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(x, y)| x * y).sum::<f32>();
+    for v in &vj {
+        assert!((dot(v, v) - 1.0).abs() < 1e-4);
+    }
+    for (i, j) in [(0, 1), (0, 2), (1, 2)] {
+        let want = 0.7 * dot(&va[i], &va[j]) + 0.3 * dot(&vb[i], &vb[j]);
+        let got = dot(&vj[i], &vj[j]);
+        assert!(
+            (got - want).abs() < 1e-4,
+            "texts {i} and {j}: {got} against {want}"
+        );
+    }
+    let e = Embedder::blend_kernels(&[(&bge, 1.0), (&mini, 0.0)], &Device::Cpu, k)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("weight above 0"), "{e}");
+}
+
 /// The tiny test model (hidden 32, 4 heads of 8) on the int8 kernels: its odd head size takes
 /// the attention's scalar path.
 #[test]

@@ -95,10 +95,10 @@ fn read_content(paths: &[PathBuf]) -> Result<Content, CliError> {
     Ok(all)
 }
 
-/// The retrieval encoder the configuration names, on its device.
+/// The retrieval encoder (or blend) the configuration names, on its device.
 pub(super) fn load_encoder(cfg: &crate::config::Config) -> Result<Embedder, CliError> {
     let device = super::run::config_device(cfg)?;
-    Ok(Embedder::load(&cfg.retrieval.encoder, &device)?)
+    Ok(Embedder::blend(&cfg.retrieval.encoders(), &device)?)
 }
 
 /// Embeds and indexes `content` in memory.

@@ -54,6 +54,12 @@ pub struct RunArgs {
     /// Sentence encoder for retrieval over articles and products (`retrieval.encoder`).
     #[arg(long, env = "PARLEY_ENCODER")]
     pub encoder: Option<PathBuf>,
+    /// Second encoder blended with it (`retrieval.blend_encoder`).
+    #[arg(long, env = "PARLEY_BLEND_ENCODER")]
+    pub blend_encoder: Option<PathBuf>,
+    /// The second encoder's share of the similarity, 0 for none (`retrieval.blend_weight`).
+    #[arg(long, env = "PARLEY_BLEND_WEIGHT")]
+    pub blend_weight: Option<f32>,
     /// cpu, cuda or cuda:N.
     #[arg(long, env = "PARLEY_DEVICE")]
     pub device: Option<String>,
@@ -180,6 +186,8 @@ impl RunArgs {
         set(&mut c.state_dir, &self.state_dir);
         set(&mut c.model, &self.model);
         set(&mut c.retrieval.encoder, &self.encoder);
+        set(&mut c.retrieval.blend_encoder, &self.blend_encoder);
+        set(&mut c.retrieval.blend_weight, &self.blend_weight);
         set(&mut c.device, &self.device);
         set(&mut c.kb, &self.kb);
         set(&mut c.metrics_addr, &self.metrics_addr);
@@ -243,7 +251,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let classifier = Classifier::load(&cfg.model, &device)?;
     let oos_label = classifier.settings().oos_label.clone();
     let kb = Knowledge::load(&cfg.kb, classifier.labels(), &oos_label)?;
-    let embedder = Embedder::load(&cfg.retrieval.encoder, &device)?;
+    let embedder = Embedder::blend(&cfg.retrieval.encoders(), &device)?;
     let encoder = Encoder {
         dims: embedder.dims(),
         fingerprint: embedder.fingerprint().to_string(),

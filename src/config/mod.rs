@@ -182,14 +182,37 @@ pub struct Retrieval {
     /// The sentence encoder (Hugging Face layout) that embeds articles, products and
     /// questions. Changing it re-embeds the stored content at the next start.
     pub encoder: PathBuf,
+    /// A second encoder whose cosine similarity is blended with `encoder`'s (Hugging Face
+    /// layout); not used when `blend_weight` is 0.
+    pub blend_encoder: PathBuf,
+    /// The second encoder's share of the similarity, from 0 (off) to below 1: a text's
+    /// similarity is `(1 - w) * encoder's + w * blend_encoder's`. Changing either
+    /// re-embeds the stored content at the next start.
+    pub blend_weight: f32,
     /// How the two signals are fused, and the score an answer needs.
     pub scoring: crate::retrieval::RetrievalSettings,
+}
+
+impl Retrieval {
+    /// The encoders to embed with and each one's weight: `encoder` alone, or blended.
+    pub fn encoders(&self) -> Vec<(&Path, f32)> {
+        if self.blend_weight > 0.0 {
+            vec![
+                (self.encoder.as_path(), 1.0 - self.blend_weight),
+                (self.blend_encoder.as_path(), self.blend_weight),
+            ]
+        } else {
+            vec![(self.encoder.as_path(), 1.0)]
+        }
+    }
 }
 
 impl Default for Retrieval {
     fn default() -> Self {
         Self {
             encoder: "models/bge-small-en-v1.5".into(),
+            blend_encoder: "models/encoder".into(),
+            blend_weight: 0.0,
             scoring: crate::retrieval::RetrievalSettings::default(),
         }
     }
@@ -551,6 +574,13 @@ impl Config {
         if self.health.max_consecutive_aborts == 0 || self.health.stall_timeout_secs == 0 {
             return invalid("health", "limits must be at least 1");
         }
+        let w = self.retrieval.blend_weight;
+        if !(0.0..1.0).contains(&w) {
+            return invalid(
+                "retrieval.blend_weight",
+                "must be at least 0 (no blend) and below 1 (retrieval.encoder keeps a share)",
+            );
+        }
         if self.limits.max_text_bytes == 0 {
             return invalid("limits.max_text_bytes", "must be at least 1");
         }
@@ -685,6 +715,30 @@ mod tests {
         );
         let c = Config::parse("[kafka]\n\"message.max.bytes\" = \"2000000\"\n").unwrap();
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn a_blend_of_encoders_is_off_by_default_and_its_weight_checked() {
+        let c = Config::default();
+        assert_eq!(
+            c.retrieval.encoders(),
+            vec![(Path::new("models/bge-small-en-v1.5"), 1.0)]
+        );
+        let c =
+            Config::parse("[retrieval]\nblend_encoder = \"m/e\"\nblend_weight = 0.25\n").unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            c.retrieval.encoders(),
+            vec![
+                (Path::new("models/bge-small-en-v1.5"), 0.75),
+                (Path::new("m/e"), 0.25)
+            ]
+        );
+        for bad in ["1.0", "-0.1", "nan"] {
+            let c = Config::parse(&format!("[retrieval]\nblend_weight = {bad}\n")).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("retrieval.blend_weight"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -316,6 +316,37 @@ pub fn refers_to_product(text: &str) -> bool {
         })
 }
 
+/// "do you sell kayaks?", "does your shop stock pet food": whether the shop sells a kind of
+/// thing. Only the verbs of selling count: "do you have ..." asks as often about a store, an
+/// app or a discount as about a product. "do you sell it in blue" is about the product
+/// discussed before, not this.
+pub fn asks_whether_sold(text: &str) -> bool {
+    const GREETINGS: &[&str] = &["hi", "hello", "hey", "hiya", "ok", "so", "and", "also"];
+    const SELL: &[&str] = &["sell", "stock", "carry"];
+    const ADVERBS: &[&str] = &["still", "also", "even", "actually", "ever"];
+    let w = words(text);
+    let mut w: Vec<&str> = w.iter().map(String::as_str).collect();
+    while w.first().is_some_and(|x| GREETINGS.contains(x)) {
+        w.remove(0);
+    }
+    let rest: &[&str] = match w.as_slice() {
+        ["do" | "does", "you", "guys", rest @ ..]
+        | ["do" | "does", "you" | "u" | "ya", rest @ ..]
+        | ["do" | "does", "the" | "your", "shop" | "store", rest @ ..]
+        | ["are", "you", rest @ ..] => rest,
+        _ => return false,
+    };
+    let rest = match rest {
+        [adverb, rest @ ..] if ADVERBS.contains(adverb) => rest,
+        _ => rest,
+    };
+    match rest {
+        ["selling", object, ..] => !REFERENCES.contains(object),
+        [verb, object, ..] if SELL.contains(verb) => !REFERENCES.contains(object),
+        _ => false,
+    }
+}
+
 /// Whether a question asks about something this product's record says: one of its
 /// attributes, its price or its stock. "is it waterproof?" about a shoe with a `waterproof`
 /// attribute is about the shoe; "how long does it take to get a refund?" is not.
@@ -412,6 +443,30 @@ mod tests {
             "attributes": {"sizes": [40, 41, 42, 43, 44, 45, 46], "waterproof": true, "color": "slate blue"}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn questions_whether_the_shop_sells_a_kind_of_thing_are_told_apart() {
+        for yes in [
+            "do you sell kayaks?",
+            "Hi, do you guys sell golf clubs",
+            "does your shop stock pet food",
+            "do you still carry the old espresso machines",
+            "are you selling electric scooters",
+            "do u sell iphones",
+        ] {
+            assert!(asks_whether_sold(yes), "{yes}");
+        }
+        for no in [
+            "do you have a store in munich",
+            "do you have a student discount",
+            "do you sell it in blue?",
+            "can I sell my old phone to you",
+            "do you ship to norway",
+            "where do you sell the trailrunner",
+        ] {
+            assert!(!asks_whether_sold(no), "{no}");
+        }
     }
 
     #[test]

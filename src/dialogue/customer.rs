@@ -253,8 +253,17 @@ fn from_knowledge(
         // Nothing found for the message itself: "is it waterproof?" is about the product
         // discussed before, if it is still in the catalogue.
         None => {
-            let product = remembered?;
-            Some(answer_product(state, &product, text, out))
+            if let Some(product) = remembered {
+                return Some(answer_product(state, &product, text, out));
+            }
+            // "do you sell kayaks?" with nothing like it in a catalogue that was searched
+            // (it has products): say so, rather than how to check out.
+            if !retrieved.products.is_empty() && answers::asks_whether_sold(text) {
+                out.say(ctx.kb.reply("product_not_found", &Vars::new()));
+                resolved(state);
+                return Some(Outcome::Answered);
+            }
+            None
         }
     }
 }

@@ -46,6 +46,8 @@ struct Chat {
     now: DateTime<Utc>,
     n: usize,
     customer: Option<String>,
+    /// What retrieval finds for every message (nothing, unless a test sets it).
+    found: crate::retrieval::Found,
 }
 
 impl Chat {
@@ -59,6 +61,7 @@ impl Chat {
             now: "2026-11-28T10:00:00Z".parse().unwrap(),
             n: 0,
             customer: Some("cust-1".into()),
+            found: crate::retrieval::Found::default(),
         }
     }
 
@@ -116,7 +119,7 @@ impl Chat {
             Event::Customer {
                 message: &message,
                 prediction: &prediction,
-                found: &crate::retrieval::Found::default(),
+                found: &self.found,
             },
             &self.ctx(),
         );
@@ -1443,4 +1446,48 @@ fn a_return_without_a_number_asks_for_it_instead_of_offering_an_open_order() {
         "{}",
         reply(&s)
     );
+}
+
+/// A catalogue searched with nothing close: a product found, below its threshold.
+fn nothing_close() -> crate::retrieval::Found {
+    crate::retrieval::Found {
+        articles: Vec::new(),
+        products: vec![crate::retrieval::Hit {
+            kind: crate::wire::SourceKind::Product,
+            id: "NW-KI-0001".into(),
+            score: 0.55,
+            confident: false,
+            candidate: crate::retrieval::Candidate {
+                id: "NW-KI-0001".into(),
+                semantic: 0.55,
+                second_semantic: None,
+                bm25: 0.0,
+                name_coverage: 0.0,
+            },
+        }],
+    }
+}
+
+#[test]
+fn asking_for_something_the_catalogue_lacks_is_told_so_not_how_to_check_out() {
+    let mut c = Chat::new();
+    c.found = nothing_close();
+    let s = c.say("do you sell kayaks?", "place_order");
+    assert!(
+        reply(&s).contains("couldn't find anything like that"),
+        "{}",
+        reply(&s)
+    );
+    assert!(s.actions.iter().all(|a| match a {
+        Action::Reply { source, .. } => source.is_none(),
+        _ => true,
+    }));
+    // Other questions keep the intent path, and so does a shop with no catalogue loaded.
+    let s = c.say("how do i place an order", "place_order");
+    assert!(reply(&s).contains("Checkout"), "{}", reply(&s));
+    let s = c.say("do you have a student discount", "promo_code");
+    assert!(!reply(&s).contains("catalogue"), "{}", reply(&s));
+    c.found = crate::retrieval::Found::default();
+    let s = c.say("do you sell kayaks?", "place_order");
+    assert!(reply(&s).contains("Checkout"), "{}", reply(&s));
 }

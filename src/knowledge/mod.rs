@@ -74,6 +74,7 @@ pub const REQUIRED_TEMPLATES: &[&str] = &[
     "return_already",
     "delivered_missing",
     "not_delivered_yet",
+    "product_not_found",
 ];
 
 /// Placeholders the dialogue fills at run time; `policy.*` ones are filled at load time.
