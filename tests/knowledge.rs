@@ -204,7 +204,16 @@ fn answers_from_live_articles_and_products() {
         other["source"].is_null(),
         "nothing here answers that: {other}"
     );
-    // Nothing like it in the catalogue: said so, not the intent's "how to check out".
+    // A kind of thing rather than one product: those of the kind are offered, and the pick
+    // is answered; nothing of the kind is said so, not the intent's "how to check out".
+    let kettles = customer.ask("conv-kettles", "do you sell kettles?");
+    assert!(
+        text(&kettles).starts_with("We do, for example the Kettle Pro (EUR 59.90)")
+            && text(&kettles).contains("the Kettle Pro Mini (EUR 44.90)"),
+        "{kettles}"
+    );
+    let second = customer.ask("conv-kettles", "the second");
+    assert!(source_is(&second, "product", KETTLE_PRO_MINI), "{second}");
     let kayaks = customer.ask("conv-kayaks", "do you sell kayaks?");
     assert!(
         kayaks["source"].is_null() && text(&kayaks).contains("couldn't find anything like that"),

@@ -224,6 +224,16 @@ fn from_knowledge(
         }
     }
     let best = retrieved.best(ctx.retrieval);
+    // "do you sell kettles?" names a kind, not one product: no single product clears its
+    // threshold, and an article on a word of it may ("do you sell headphones?" is not about
+    // returning opened ones). The products of that kind the search found answer it first.
+    let kind = answers::sold_kind(text).filter(|_| !retrieved.products.is_empty());
+    if let Some(kind) = &kind {
+        let products = answers::products_of_kind(retrieved, kind, ctx);
+        if best.map(|h| h.kind) != Some(SourceKind::Product) && !products.is_empty() {
+            return Some(offer_products_of_kind(state, &products, text, out, ctx));
+        }
+    }
     match best.map(|h| h.kind) {
         Some(SourceKind::Product) => {
             let products = answers::found_products(retrieved, text, ctx);
@@ -256,16 +266,35 @@ fn from_knowledge(
             if let Some(product) = remembered {
                 return Some(answer_product(state, &product, text, out));
             }
-            // "do you sell kayaks?" with nothing like it in a catalogue that was searched
-            // (it has products): say so, rather than how to check out.
-            if !retrieved.products.is_empty() && answers::asks_whether_sold(text) {
-                out.say(ctx.kb.reply("product_not_found", &Vars::new()));
-                resolved(state);
-                return Some(Outcome::Answered);
-            }
-            None
+            // A kind of thing none of which is in a catalogue that has products: said so,
+            // rather than the intent's answer (for `place_order`, how to check out).
+            kind?;
+            out.say(ctx.kb.reply("product_not_found", &Vars::new()));
+            resolved(state);
+            Some(Outcome::Answered)
         }
     }
+}
+
+/// Products of the kind asked about: one is answered, several offered to pick from.
+fn offer_products_of_kind(
+    state: &mut Conversation,
+    products: &[Product],
+    text: &str,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) -> Outcome {
+    if let [one] = products {
+        return answer_product(state, one, text, out);
+    }
+    out.say(answers::some_of_kind(products));
+    state.pending = Some(Pending::ChooseProduct {
+        skus: products.iter().map(|p| p.sku.clone()).collect(),
+        question: text.to_string(),
+        asked_at: ctx.now,
+    });
+    resolved(state);
+    Outcome::Clarified
 }
 
 fn answer_product(

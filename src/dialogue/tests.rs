@@ -26,6 +26,19 @@ impl Orders for FakeOrders {
     }
 }
 
+/// Products by SKU; no articles.
+#[derive(Default)]
+struct FakeCatalog(HashMap<String, crate::wire::Product>);
+
+impl crate::dialogue::answers::Catalog for FakeCatalog {
+    fn article(&self, _: &str) -> Option<crate::wire::Article> {
+        None
+    }
+    fn product(&self, sku: &str) -> Option<crate::wire::Product> {
+        self.0.get(sku).cloned()
+    }
+}
+
 fn order(id: &str, customer: &str, status: OrderStatus, extra: serde_json::Value) -> Order {
     let mut v = serde_json::json!({"order_id": id, "customer_id": customer, "status": status,
         "items": [{"name": "Trail running shoes", "quantity": 1, "unit_price": 89.9}],
@@ -48,6 +61,7 @@ struct Chat {
     customer: Option<String>,
     /// What retrieval finds for every message (nothing, unless a test sets it).
     found: crate::retrieval::Found,
+    catalog: FakeCatalog,
 }
 
 impl Chat {
@@ -62,6 +76,7 @@ impl Chat {
             n: 0,
             customer: Some("cust-1".into()),
             found: crate::retrieval::Found::default(),
+            catalog: FakeCatalog::default(),
         }
     }
 
@@ -74,7 +89,7 @@ impl Chat {
         Context {
             kb: &self.kb,
             orders: &self.orders,
-            catalog: &crate::dialogue::answers::NoCatalog,
+            catalog: &self.catalog,
             retrieval: &crate::retrieval::RetrievalSettings::DEFAULT,
             settings: &self.settings,
             transcript_turns: 20,
@@ -1448,45 +1463,97 @@ fn a_return_without_a_number_asks_for_it_instead_of_offering_an_open_order() {
     );
 }
 
-/// A catalogue searched with nothing close: a product found, below its threshold.
-fn nothing_close() -> crate::retrieval::Found {
-    crate::retrieval::Found {
-        articles: Vec::new(),
-        products: vec![crate::retrieval::Hit {
+/// Products in the catalogue, and what a search finds: each of them, best first, none
+/// clearing its threshold (as for a question naming a kind rather than one product).
+fn searched(c: &mut Chat, products: &[(&str, &str, &str, f64)]) {
+    let mut hits = Vec::new();
+    for (i, (sku, name, category, price)) in products.iter().enumerate() {
+        let p: crate::wire::Product = serde_json::from_value(serde_json::json!({
+            "sku": sku, "name": name, "category": category,
+            "price": {"amount": price, "currency": "EUR"}, "stock": 5}))
+        .unwrap();
+        c.catalog.0.insert(sku.to_string(), p);
+        let score = 0.8 - 0.05 * i as f32;
+        hits.push(crate::retrieval::Hit {
             kind: crate::wire::SourceKind::Product,
-            id: "NW-KI-0001".into(),
-            score: 0.55,
+            id: sku.to_string(),
+            score,
             confident: false,
             candidate: crate::retrieval::Candidate {
-                id: "NW-KI-0001".into(),
-                semantic: 0.55,
+                id: sku.to_string(),
+                semantic: score,
                 second_semantic: None,
                 bm25: 0.0,
                 name_coverage: 0.0,
             },
-        }],
+        });
     }
+    c.found = crate::retrieval::Found {
+        articles: Vec::new(),
+        products: hits,
+    };
+}
+
+fn source_id(s: &Step) -> Option<&str> {
+    s.actions.iter().find_map(|a| match a {
+        Action::Reply { source, .. } => source.as_ref().map(|x| x.id.as_str()),
+        _ => None,
+    })
 }
 
 #[test]
-fn asking_for_something_the_catalogue_lacks_is_told_so_not_how_to_check_out() {
+fn asking_whether_the_shop_sells_a_kind_offers_products_of_it_or_says_there_are_none() {
     let mut c = Chat::new();
-    c.found = nothing_close();
+    searched(
+        &mut c,
+        &[
+            ("KT-1", "Kettle Pro", "Kettles", 59.9),
+            ("RC-1", "Rice Cooker", "Kitchen", 79.0),
+            ("KT-2", "Kettle Pro Mini", "Kettles", 44.9),
+            ("KT-3", "Clearview Glass Kettle", "Kettles", 39.9),
+            ("KT-4", "Gooseneck Kettle", "Kettles", 49.9),
+        ],
+    );
+    // Several: the best three of the kind, to pick from; the pick answers.
+    let s = c.say("do you sell kettles?", "place_order");
+    assert_eq!(
+        reply(&s),
+        "We do, for example the Kettle Pro (EUR 59.90), the Kettle Pro Mini (EUR 44.90) and \
+         the Clearview Glass Kettle (EUR 39.90). Which one would you like to know more about?"
+    );
+    assert_eq!(source_id(&s), None);
+    let s = c.say("the glass one", "out_of_scope");
+    assert_eq!(source_id(&s), Some("KT-3"), "{}", reply(&s));
+    assert!(reply(&s).contains("EUR 39.90"), "{}", reply(&s));
+    // One of the kind: its answer.
+    let s = c.say("do you stock rice cookers", "place_order");
+    assert_eq!(source_id(&s), Some("RC-1"), "{}", reply(&s));
+    // None of the kind in a catalogue that has products: said so, not how to check out.
     let s = c.say("do you sell kayaks?", "place_order");
     assert!(
         reply(&s).contains("couldn't find anything like that"),
         "{}",
         reply(&s)
     );
-    assert!(s.actions.iter().all(|a| match a {
-        Action::Reply { source, .. } => source.is_none(),
-        _ => true,
-    }));
+    assert_eq!(source_id(&s), None);
     // Other questions keep the intent path, and so does a shop with no catalogue loaded.
     let s = c.say("how do i place an order", "place_order");
     assert!(reply(&s).contains("Checkout"), "{}", reply(&s));
     let s = c.say("do you have a student discount", "promo_code");
     assert!(!reply(&s).contains("catalogue"), "{}", reply(&s));
+    // An article on a word of the question does not answer for a kind the catalogue has.
+    let article = crate::retrieval::Hit {
+        kind: crate::wire::SourceKind::Article,
+        id: "returns-opened-items".into(),
+        ..c.found.products[0].clone()
+    };
+    c.found.articles = vec![crate::retrieval::Hit {
+        score: 0.95,
+        confident: true,
+        ..article
+    }];
+    let s = c.say("do you sell kettles?", "place_order");
+    assert!(reply(&s).starts_with("We do, for example"), "{}", reply(&s));
     c.found = crate::retrieval::Found::default();
     let s = c.say("do you sell kayaks?", "place_order");
     assert!(reply(&s).contains("Checkout"), "{}", reply(&s));
