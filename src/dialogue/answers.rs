@@ -64,7 +64,7 @@ pub fn article_answer(a: &Article) -> (String, Source) {
 }
 
 /// Words of the question, lower case.
-fn words(text: &str) -> Vec<String> {
+pub(super) fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric() && c != '.')
         .map(|w| w.trim_matches('.').to_lowercase())
         .filter(|w| !w.is_empty())
@@ -299,7 +299,7 @@ const PRODUCT_CUES: &[&str] = &[
     "noise",
     "wireless",
 ];
-const REFERENCES: &[&str] = &[
+pub(super) const REFERENCES: &[&str] = &[
     "it", "its", "they", "them", "this", "that", "these", "those",
 ];
 
@@ -314,137 +314,6 @@ pub fn refers_to_product(text: &str) -> bool {
                 || PRODUCT_CUES.contains(&x.as_str())
                 || x.chars().all(|c| c.is_ascii_digit())
         })
-}
-
-/// The kind of thing "do you sell running shoes?" asks about: the object's words up to a
-/// preposition ("toys for toddlers": "toys"), in the form [`singular`] writes them, the
-/// last one its head ("shoe"). `None` when the message does not ask whether the shop sells
-/// something. Only the verbs of selling count: "do you have ..." asks as often about a
-/// store, an app or a discount as about a product. "do you sell it in blue" is about the
-/// product discussed before.
-pub fn sold_kind(text: &str) -> Option<Kind> {
-    const GREETINGS: &[&str] = &["hi", "hello", "hey", "hiya", "ok", "so", "and", "also"];
-    const SELL: &[&str] = &["sell", "stock", "carry", "selling", "stocking"];
-    const ADVERBS: &[&str] = &["still", "also", "even", "actually", "ever"];
-    const DETERMINERS: &[&str] = &["a", "an", "the", "any", "some", "such"];
-    // Where the object's noun phrase ends.
-    const ENDS: &[&str] = &[
-        "for", "with", "in", "from", "that", "which", "to", "on", "at", "like", "by", "near",
-        "under", "over", "here", "online", "now", "anymore", "too", "please", "or", "and",
-    ];
-    let w = words(text);
-    let mut w: Vec<&str> = w.iter().map(String::as_str).collect();
-    while w.first().is_some_and(|x| GREETINGS.contains(x)) {
-        w.remove(0);
-    }
-    let rest: &[&str] = match w.as_slice() {
-        ["do" | "does", "you", "guys", rest @ ..]
-        | ["do" | "does", "you" | "u" | "ya", rest @ ..]
-        | ["do" | "does", "the" | "your", "shop" | "store", rest @ ..]
-        | ["are", "you", rest @ ..] => rest,
-        _ => return None,
-    };
-    let rest = match rest {
-        [adverb, rest @ ..] if ADVERBS.contains(adverb) => rest,
-        _ => rest,
-    };
-    let object = match rest {
-        [verb, object @ ..] if SELL.contains(verb) => object,
-        _ => return None,
-    };
-    if object.first().is_some_and(|o| REFERENCES.contains(o)) {
-        return None;
-    }
-    let mut phrase: Vec<String> = object
-        .iter()
-        .skip_while(|x| DETERMINERS.contains(x))
-        .take_while(|x| !ENDS.contains(x))
-        .map(|x| singular(x))
-        .collect();
-    let head = phrase.pop()?;
-    Some(Kind {
-        head,
-        modifiers: phrase,
-    })
-}
-
-/// What a "do you sell ...?" question asks for ([`sold_kind`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Kind {
-    /// The noun: "shoe" of "running shoes".
-    pub head: String,
-    /// The words before it: "running".
-    pub modifiers: Vec<String>,
-}
-
-impl Kind {
-    /// A product is of the kind when its name or category ends in the head ("Running
-    /// shoes", "Hydrating Day Cream": a "Dress shoe" is no dress) and its record has every
-    /// other word ("wedding dresses" are not the Wrap Dress).
-    fn fits(&self, p: &Product) -> bool {
-        let category = p.category.as_deref().unwrap_or("");
-        let ends_in_head = [p.name.as_str(), category]
-            .iter()
-            .any(|t| words(t).last().is_some_and(|w| singular(w) == self.head));
-        if !ends_in_head {
-            return false;
-        }
-        let all: Vec<String> = [
-            p.name.as_str(),
-            category,
-            p.brand.as_deref().unwrap_or(""),
-            p.description.as_deref().unwrap_or(""),
-        ]
-        .iter()
-        .flat_map(|t| words(t))
-        .map(|w| singular(&w))
-        .collect();
-        self.modifiers.iter().all(|m| all.contains(m))
-    }
-}
-
-/// A word in the form question and catalogue are compared in: lower case, a plural's "s"
-/// ("es" after s, sh, ch, x or z; "ies" for y) taken off. Crude, but the same on both sides.
-fn singular(word: &str) -> String {
-    let w = word.to_lowercase();
-    if let Some(stem) = w.strip_suffix("ies").filter(|s| s.len() >= 2) {
-        format!("{stem}y")
-    } else if let Some(stem) = ["sses", "shes", "ches", "xes", "zes"]
-        .iter()
-        .find(|e| w.ends_with(*e))
-        .map(|_| &w[..w.len() - 2])
-    {
-        stem.to_string()
-    } else if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
-        w[..w.len() - 1].to_string()
-    } else {
-        w
-    }
-}
-
-/// Products of a kind ([`sold_kind`]) among those a search found, best first, at most three
-/// (the ones a customer can pick by position).
-pub fn products_of_kind(found: &Found, kind: &Kind, ctx: &Context<'_>) -> Vec<Product> {
-    found
-        .products
-        .iter()
-        .filter_map(|h| ctx.catalog.product(&h.id))
-        .filter(|p| kind.fits(p))
-        .take(3)
-        .collect()
-}
-
-/// "Yes, we have these" for several products of the kind asked about.
-pub fn some_of_kind(products: &[Product]) -> String {
-    let names: Vec<String> = products
-        .iter()
-        .map(|p| format!("the {} ({})", p.name, p.price))
-        .collect();
-    let list = match names.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => names.join(""),
-    };
-    format!("We do, for example {list}. Which one would you like to know more about?")
 }
 
 /// Whether a question asks about something this product's record says: one of its
@@ -543,80 +412,6 @@ mod tests {
             "attributes": {"sizes": [40, 41, 42, 43, 44, 45, 46], "waterproof": true, "color": "slate blue"}
         }))
         .unwrap()
-    }
-
-    #[test]
-    fn questions_whether_the_shop_sells_a_kind_of_thing_name_the_kind() {
-        for (text, head, modifiers) in [
-            ("do you sell kayaks?", "kayak", &[][..]),
-            ("Hi, do you guys sell golf clubs", "club", &["golf"][..]),
-            ("does your shop stock pet food", "food", &["pet"]),
-            (
-                "do you still carry the old espresso machines",
-                "machine",
-                &["old", "espresso"],
-            ),
-            (
-                "are you selling electric scooters",
-                "scooter",
-                &["electric"],
-            ),
-            ("do u sell any toys for toddlers?", "toy", &[]),
-            ("do you sell batteries", "battery", &[]),
-            ("do you sell running shoes online", "shoe", &["running"]),
-        ] {
-            let kind = sold_kind(text).unwrap_or_else(|| panic!("{text}"));
-            assert_eq!(kind.head, head, "{text}");
-            assert_eq!(kind.modifiers, modifiers, "{text}");
-        }
-        for no in [
-            "do you have a store in munich",
-            "do you have a student discount",
-            "do you sell it in blue?",
-            "can I sell my old phone to you",
-            "do you ship to norway",
-            "where do you sell the trailrunner",
-            "do you sell",
-        ] {
-            assert_eq!(sold_kind(no), None, "{no}");
-        }
-        for (plural, one) in [
-            ("Kettles", "kettle"),
-            ("glasses", "glass"),
-            ("watches", "watch"),
-            ("shoes", "shoe"),
-            ("dress", "dress"),
-        ] {
-            assert_eq!(singular(plural), one, "{plural}");
-        }
-    }
-
-    #[test]
-    fn a_product_is_of_a_kind_by_the_head_its_name_or_category_ends_in_and_every_other_word() {
-        let kind = |q: &str| sold_kind(q).unwrap();
-        let mut dress_shoe = shoe();
-        dress_shoe.name = "Ashford Oxford".into();
-        dress_shoe.category = Some("Dress shoes".into());
-        dress_shoe.description = Some("Leather oxford for weddings and the office.".into());
-        let mut runner = shoe();
-        runner.category = Some("Running shoes".into());
-        assert!(kind("do you sell running shoes").fits(&runner));
-        assert!(kind("do you sell shoes").fits(&dress_shoe));
-        assert!(!kind("do you sell wedding dresses").fits(&dress_shoe));
-        assert!(!kind("do you sell hiking shoes").fits(&runner));
-        assert!(!kind("do you sell kayaks").fits(&runner));
-    }
-
-    #[test]
-    fn several_products_of_a_kind_are_listed_to_pick_from() {
-        let mut a = shoe();
-        a.name = "Roadglide 5".into();
-        let text = some_of_kind(&[shoe(), a]);
-        assert_eq!(
-            text,
-            "We do, for example the Trailrunner 2 (EUR 129.00) and the Roadglide 5 (EUR 129.00). \
-             Which one would you like to know more about?"
-        );
     }
 
     #[test]

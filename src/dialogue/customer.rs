@@ -3,6 +3,7 @@
 use super::agent;
 use super::answers;
 use super::entities::{self, YesNo};
+use super::kind;
 use super::orders::{self, ORDER_INTENTS};
 use super::turn::{choice_vars, escalate, not_understood, resolved, Turnout};
 use super::{
@@ -188,6 +189,9 @@ pub(super) fn handle(
 /// Intents that hand over to a person; a confident one is never answered with an article.
 const PERSON_INTENTS: &[&str] = &["contact_human_agent", "complaint"];
 
+/// The intent a question whether the shop sells something is read as ("I want to buy ...").
+const PRODUCT_INTENTS: &[&str] = &["place_order"];
+
 /// Answers from the shop's articles and products, when they answer the message: a product
 /// question, a policy question, or what would otherwise be "I didn't get that". Requests
 /// about the customer's own orders, and confident requests to act (cancel, return...) not
@@ -227,9 +231,10 @@ fn from_knowledge(
     // "do you sell kettles?" names a kind, not one product: no single product clears its
     // threshold, and an article on a word of it may ("do you sell headphones?" is not about
     // returning opened ones). The products of that kind the search found answer it first.
-    let kind = answers::sold_kind(text).filter(|_| !retrieved.products.is_empty());
+    // Only when the search found products at all: a shop may keep no catalogue here.
+    let kind = kind::sold_kind(text).filter(|_| !retrieved.products.is_empty());
     if let Some(kind) = &kind {
-        let products = answers::products_of_kind(retrieved, kind, ctx);
+        let products = kind::products_of_kind(retrieved, kind, ctx.catalog);
         if best.map(|h| h.kind) != Some(SourceKind::Product) && !products.is_empty() {
             return Some(offer_products_of_kind(state, &products, text, out, ctx));
         }
@@ -266,9 +271,13 @@ fn from_knowledge(
             if let Some(product) = remembered {
                 return Some(answer_product(state, &product, text, out));
             }
-            // A kind of thing none of which is in a catalogue that has products: said so,
-            // rather than the intent's answer (for `place_order`, how to check out).
-            kind?;
+            // A kind of thing none of the products found is: said so, rather than the
+            // intent's answer on how to check out. A confident other intent keeps its own
+            // answer: "do you carry a warranty?" may be read as a question on guarantees.
+            let for_sale = !confident || PRODUCT_INTENTS.contains(&p.intent.as_str());
+            if kind.is_none() || !for_sale {
+                return None;
+            }
             out.say(ctx.kb.reply("product_not_found", &Vars::new()));
             resolved(state);
             Some(Outcome::Answered)
@@ -287,13 +296,12 @@ fn offer_products_of_kind(
     if let [one] = products {
         return answer_product(state, one, text, out);
     }
-    out.say(answers::some_of_kind(products));
+    out.say(kind::some_of_kind(products));
     state.pending = Some(Pending::ChooseProduct {
         skus: products.iter().map(|p| p.sku.clone()).collect(),
         question: text.to_string(),
         asked_at: ctx.now,
     });
-    resolved(state);
     Outcome::Clarified
 }
 

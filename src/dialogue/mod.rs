@@ -6,6 +6,7 @@ mod agent;
 pub mod answers;
 mod customer;
 pub mod entities;
+mod kind;
 mod orders;
 #[cfg(test)]
 mod tests;

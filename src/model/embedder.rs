@@ -116,7 +116,10 @@ impl Embedder {
         if let [one] = self.parts.as_slice() {
             return one.encoder.embed(texts);
         }
-        let mut joined: Vec<Vec<f32>> = vec![Vec::with_capacity(self.dims); texts.len()];
+        // Not `vec![..; n]`: its clones would not keep the capacity.
+        let mut joined: Vec<Vec<f32>> = (0..texts.len())
+            .map(|_| Vec::with_capacity(self.dims))
+            .collect();
         for part in &self.parts {
             for (out, v) in joined.iter_mut().zip(part.encoder.embed(texts)?) {
                 out.extend(v.iter().map(|x| x * part.scale));
