@@ -219,11 +219,17 @@ fn read_until(
             panic!("parley exited ({status}):\n{}", service.log_text());
         }
         if Instant::now() >= end {
-            assert!(
-                what.is_empty(),
-                "timed out waiting for {what}: have {} replies",
-                replies.records.len()
-            );
+            if !what.is_empty() {
+                // The service's own last lines say where it stood.
+                let log = service.log_text();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "timed out waiting for {what}: have {} replies; the service's log ends:\n{}",
+                    replies.records.len(),
+                    tail.join("\n")
+                );
+            }
             return;
         }
         replies.poll_for(Duration::from_millis(500));
