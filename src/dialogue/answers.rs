@@ -233,12 +233,22 @@ pub fn product_answer(p: &Product, question: &str) -> (String, Source) {
 
 /// "Which one do you mean?" between products.
 pub fn which_product(products: &[Product]) -> String {
+    format!("Do you mean {}?", listed(products, "or"))
+}
+
+/// "the Kettle Pro (EUR 59.90), the Kettle Pro Mini (EUR 44.90) or the ...": each product
+/// by name and price, the last one after `conjunction`.
+pub(super) fn listed(products: &[Product], conjunction: &str) -> String {
     let names: Vec<String> = products
         .iter()
         .map(|p| format!("the {} ({})", p.name, p.price))
         .collect();
-    let (last, rest) = names.split_last().expect("at least two products");
-    format!("Do you mean {} or {last}?", rest.join(", "))
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("{} {conjunction} {last}", rest.join(", "))
+        }
+        _ => names.concat(),
+    }
 }
 
 /// Which of the offered products the customer picked: by position ("the first", "2") or

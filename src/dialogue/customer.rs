@@ -233,9 +233,12 @@ fn from_knowledge(
     // returning opened ones). The products of that kind the search found answer it first.
     // Only when the search found products at all: a shop may keep no catalogue here.
     let kind = kind::sold_kind(text).filter(|_| !retrieved.products.is_empty());
-    if let Some(kind) = &kind {
+    if let Some(kind) = kind
+        .as_ref()
+        .filter(|_| best.map(|h| h.kind) != Some(SourceKind::Product))
+    {
         let products = kind::products_of_kind(retrieved, kind, ctx.catalog);
-        if best.map(|h| h.kind) != Some(SourceKind::Product) && !products.is_empty() {
+        if !products.is_empty() {
             return Some(offer_products_of_kind(state, &products, text, out, ctx));
         }
     }

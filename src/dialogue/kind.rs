@@ -2,7 +2,7 @@
 //! product clears its threshold for it, so the dialogue looks among the products the search
 //! found for those of the kind, and offers them, or says there are none.
 
-use super::answers::{words, Catalog, REFERENCES};
+use super::answers::{listed, words, Catalog, REFERENCES};
 use crate::retrieval::Found;
 use crate::wire::Product;
 
@@ -212,15 +212,10 @@ pub fn products_of_kind(found: &Found, kind: &Kind, catalog: &dyn Catalog) -> Ve
 
 /// "Yes, we have these" for several products of the kind asked about.
 pub fn some_of_kind(products: &[Product]) -> String {
-    let names: Vec<String> = products
-        .iter()
-        .map(|p| format!("the {} ({})", p.name, p.price))
-        .collect();
-    let list = match names.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => names.join(""),
-    };
-    format!("We do, for example {list}. Which one would you like to know more about?")
+    format!(
+        "We do, for example {}. Which one would you like to know more about?",
+        listed(products, "and")
+    )
 }
 
 #[cfg(test)]

@@ -26,9 +26,10 @@ pub const EMBED_MAX_TOKENS: usize = 128;
 /// Several encoders can be blended: each one's unit vector is scaled by the square root of
 /// its weight and the pieces are joined, so the joined vector has unit length and a dot
 /// product of two is exactly the weighted mean of the encoders' cosine similarities. The
-/// index, the stored vectors and the scoring need nothing else; two small encoders trained
-/// on different data disagree on different questions, and their mean ranks better than
-/// either (see the README's retrieval figures).
+/// index, the stored vectors and the scoring need nothing else. Two small encoders trained
+/// on different data disagree on different questions; their mean ranked better on the dev
+/// sets but not on the test set, so blending is off by default (README, "Blending two
+/// encoders").
 pub struct Embedder {
     parts: Vec<Part>,
     dims: usize,
@@ -42,11 +43,6 @@ struct Part {
 }
 
 impl Embedder {
-    /// Loads an encoder for the kernels the process was told to use (`--cpu-kernels`).
-    pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
-        Self::load_kernels(dir, device, super::cpu_kernels())
-    }
-
     /// Loads an encoder for the CPU kernels named.
     pub fn load_kernels(
         dir: &Path,
