@@ -109,19 +109,88 @@ fn key_words(key: &str) -> Vec<String> {
         .collect()
 }
 
-/// The attributes the question asks about, by key.
-fn asked_attributes<'p>(p: &'p Product, question: &[String]) -> Vec<(&'p String, &'p Value)> {
+/// The attributes the question asks about, by key: by name ("what sizes"), by a synonym
+/// ("is it heavy"), or by one of the values listed ("do you have it in blue", "in 42").
+fn asked_attributes<'p>(
+    p: &'p Product,
+    question: &[String],
+    name: &[String],
+) -> Vec<(&'p String, &'p Value)> {
     let stems: Vec<String> = question.iter().map(|w| stem(w)).collect();
     p.attributes
         .iter()
-        .filter(|(key, _)| {
+        .filter(|(key, value)| {
             let kw = key_words(key);
             kw.iter().any(|k| stems.contains(&stem(k)))
                 || SYNONYMS
                     .iter()
                     .any(|(word, keys)| stems.contains(&stem(word)) && keys.contains(&key.as_str()))
+                || named_value(value, question, name).is_some()
+                || (is_size(key) && asked_size(question, name).is_some())
         })
         .collect()
+}
+
+fn is_size(key: &str) -> bool {
+    key.to_lowercase().contains("size")
+}
+
+/// Words too common to name a listed value ("the", "have") on their own.
+const NOT_VALUES: &[&str] = &[
+    "the", "and", "for", "with", "you", "your", "have", "has", "does", "come", "comes", "any",
+    "one", "them", "they", "this", "that", "can", "get", "are", "what", "which", "how", "much",
+    "size", "sizes", "colour", "colours", "color", "colors", "also", "still", "too", "there",
+];
+
+/// The value of a listed attribute (sizes, colours, uses) that the question names, as the
+/// record writes it: "matt black" for "in black". Words of the product's own name do not
+/// count ("Trailrunner 2" does not ask for size 2); a short word only names a value that is
+/// exactly that word ("XL"), and a single letter only after "in" or "size" ("in M", not the
+/// "s" of "what's").
+fn named_value(v: &Value, question: &[String], name: &[String]) -> Option<String> {
+    let Value::Array(items) = v else {
+        return None;
+    };
+    let listed: Vec<(String, Vec<String>)> = items
+        .iter()
+        .map(value_text)
+        .map(|text| {
+            let w = words(&text);
+            (text, w)
+        })
+        .filter(|(_, w)| !w.is_empty() && w.len() <= 3)
+        .collect();
+    question.iter().enumerate().find_map(|(i, w)| {
+        if name.contains(w) || NOT_VALUES.contains(&w.as_str()) {
+            return None;
+        }
+        let number = w.chars().all(|c| c.is_ascii_digit());
+        let after_in = i
+            .checked_sub(1)
+            .is_some_and(|j| matches!(question[j].as_str(), "in" | "size"));
+        let fits = |lw: &Vec<String>| match w.chars().count() {
+            _ if number => lw.len() == 1 && &lw[0] == w,
+            1 => after_in && lw.len() == 1 && &lw[0] == w,
+            2 => lw.len() == 1 && &lw[0] == w,
+            _ => lw.contains(w),
+        };
+        listed
+            .iter()
+            .find(|(_, lw)| fits(lw))
+            .map(|(text, _)| text.clone())
+    })
+}
+
+/// A size the question asks for, listed or not: a short number after "in" or "size" ("do
+/// you have it in 42", "size 48?") that is not part of the product's name.
+fn asked_size<'q>(question: &'q [String], name: &[String]) -> Option<&'q String> {
+    question.iter().enumerate().find_map(|(i, w)| {
+        let number = w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit());
+        let after = i
+            .checked_sub(1)
+            .is_some_and(|j| matches!(question[j].as_str(), "in" | "size" | "eu" | "uk" | "us"));
+        (number && after && !name.contains(w)).then_some(w)
+    })
 }
 
 /// Crude English stemming for matching attribute names: "sizes" / "size", "colours".
@@ -169,11 +238,85 @@ fn value_text(v: &Value) -> String {
 /// its size is not bounded.
 const MAX_VALUE_CHARS: usize = 200;
 
-/// One sentence about an attribute. For a list of sizes, it also says whether the size
-/// the customer named is one of them (a number of the question that is not part of the
-/// product's name).
+/// Unit suffixes of attribute keys and how a reply writes them after the value:
+/// `weight_g: 1050` reads "weight: 1050 g", `battery_life_months: 6` "battery life: 6 months".
+const UNITS: &[(&str, &str)] = &[
+    ("l", "l"),
+    ("ml", "ml"),
+    ("g", "g"),
+    ("kg", "kg"),
+    ("w", "W"),
+    ("v", "V"),
+    ("mah", "mAh"),
+    ("h", "hours"),
+    ("hours", "hours"),
+    ("min", "minutes"),
+    ("minutes", "minutes"),
+    ("days", "days"),
+    ("months", "months"),
+    ("years", "years"),
+    ("cm", "cm"),
+    ("mm", "mm"),
+    ("db", "dB"),
+    ("hz", "Hz"),
+    ("gb", "GB"),
+    ("pct", "%"),
+    ("percent", "%"),
+];
+
+/// An attribute key as words for the reply, and the unit its values are in.
+fn label_and_unit(key: &str) -> (String, Option<&'static str>) {
+    let parts: Vec<String> = key
+        .split(['_', '-', ' '])
+        .map(str::to_lowercase)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let unit = match parts.split_last() {
+        Some((last, rest)) if !rest.is_empty() => UNITS
+            .iter()
+            .find(|(suffix, _)| suffix == last)
+            .map(|(_, unit)| *unit),
+        _ => None,
+    };
+    let label: Vec<String> = match unit {
+        Some(_) => parts[..parts.len() - 1].to_vec(),
+        None => parts,
+    };
+    let label: Vec<String> = label
+        .into_iter()
+        .filter(|p| !UNIT_PARTS.contains(&p.as_str()))
+        .collect();
+    (label.join(" "), unit)
+}
+
+/// A value with its unit, where the value is a number (or numbers): "6 months", "30, 50 l",
+/// "1 year".
+fn with_unit(v: &Value, text: String, unit: Option<&str>) -> String {
+    let numeric = match v {
+        Value::Number(_) => true,
+        Value::Array(items) => !items.is_empty() && items.iter().all(Value::is_number),
+        Value::String(s) => s.trim().parse::<f64>().is_ok(),
+        _ => false,
+    };
+    match unit {
+        Some("%") if numeric => format!("{text}%"),
+        Some(unit) if numeric => {
+            let one = v.as_f64() == Some(1.0) || text.trim() == "1";
+            let unit = match unit.strip_suffix('s') {
+                Some(singular) if one && unit.len() > 3 => singular,
+                _ => unit,
+            };
+            format!("{text} {unit}")
+        }
+        _ => text,
+    }
+}
+
+/// One sentence about an attribute. For a list (sizes, colours), it also says whether what
+/// the customer named is one of them; for sizes, a number the customer asked for that is
+/// not listed is said not to be.
 fn attribute_sentence(key: &str, v: &Value, question: &[String], name: &[String]) -> String {
-    let label = key_words(key).join(" ");
+    let (label, unit) = label_and_unit(key);
     let mut value = value_text(v);
     if value.chars().count() > MAX_VALUE_CHARS {
         value = format!(
@@ -181,18 +324,18 @@ fn attribute_sentence(key: &str, v: &Value, question: &[String], name: &[String]
             value.chars().take(MAX_VALUE_CHARS).collect::<String>()
         );
     }
+    let value = with_unit(v, value, unit);
     let mut s = format!("{label}: {value}");
-    if let (Value::Array(items), true) = (v, key.to_lowercase().contains("size")) {
-        let listed: Vec<String> = items.iter().map(|i| value_text(i).to_lowercase()).collect();
-        let asked = question.iter().find(|w| {
-            !name.contains(w)
-                && (w.chars().all(|c| c.is_ascii_digit()) || listed.contains(w))
-                && w.len() <= 4
+    if let Some(listed) = named_value(v, question, name) {
+        s.push_str(&format!(" ({listed} is one of them)"));
+    } else if let (Value::Array(_), true) = (v, is_size(key)) {
+        let unlisted = asked_size(question, name).or_else(|| {
+            question.iter().find(|w| {
+                !name.contains(w) && w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit())
+            })
         });
-        match asked {
-            Some(w) if listed.contains(w) => s.push_str(&format!(" ({w} is one of them)")),
-            Some(w) => s.push_str(&format!(" ({w} is not one of them)")),
-            None => {}
+        if let Some(w) = unlisted {
+            s.push_str(&format!(" ({w} is not one of them)"));
         }
     }
     s
@@ -203,7 +346,7 @@ pub fn product_answer(p: &Product, question: &str) -> (String, Source) {
     let q = words(question);
     let mut parts = Vec::new();
     let name = words(&p.name);
-    for (key, value) in asked_attributes(p, &q) {
+    for (key, value) in asked_attributes(p, &q, &name) {
         parts.push(attribute_sentence(key, value, &q, &name));
     }
     let stock = match p.stock {
@@ -313,6 +456,28 @@ pub(super) const REFERENCES: &[&str] = &[
     "it", "its", "they", "them", "this", "that", "these", "those",
 ];
 
+/// "what about 45?", "and in black?", "ok how about tablets": a short follow-up that asks
+/// the last question again about something else; what it asks about (1 to 4 words).
+pub(super) fn follow_up(text: &str) -> Option<Vec<String>> {
+    let w = words(text);
+    let mut w: &[String] = &w;
+    while let [first, rest @ ..] = w {
+        if !matches!(
+            first.as_str(),
+            "ok" | "okay" | "so" | "hmm" | "right" | "thanks"
+        ) {
+            break;
+        }
+        w = rest;
+    }
+    let rest = match w {
+        [what, about, rest @ ..] if (what == "what" || what == "how") && about == "about" => rest,
+        [and, rest @ ..] if and == "and" => rest,
+        _ => return None,
+    };
+    (1..=4).contains(&rest.len()).then(|| rest.to_vec())
+}
+
 /// "is it waterproof?", "how much is it?", "do you have it in 44?": a follow-up about the
 /// product discussed before, not a new subject.
 pub fn refers_to_product(text: &str) -> bool {
@@ -331,7 +496,8 @@ pub fn refers_to_product(text: &str) -> bool {
 /// attribute is about the shoe; "how long does it take to get a refund?" is not.
 pub fn asks_about(p: &Product, question: &str) -> bool {
     let q = words(question);
-    q.iter().any(|w| PRICE_OR_STOCK.contains(&w.as_str())) || !asked_attributes(p, &q).is_empty()
+    q.iter().any(|w| PRICE_OR_STOCK.contains(&w.as_str()))
+        || !asked_attributes(p, &q, &words(&p.name)).is_empty()
 }
 
 /// A message phrased as a question ("can I return opened headphones?").
@@ -446,6 +612,61 @@ mod tests {
     }
 
     #[test]
+    fn a_value_named_in_the_question_is_answered_from_its_list() {
+        let mut p = shoe();
+        p.attributes.insert(
+            "colors".into(),
+            serde_json::json!(["matt black", "slate blue"]),
+        );
+        p.attributes
+            .insert("apparel_sizes".into(), serde_json::json!(["S", "M", "XL"]));
+        let (text, _) = product_answer(&p, "do you have it in 42");
+        assert!(text.contains("sizes: 40-46 (42 is one of them)"), "{text}");
+        let (text, _) = product_answer(&p, "do you have it in 47");
+        assert!(text.contains("(47 is not one of them)"), "{text}");
+        let (text, _) = product_answer(&p, "does it come in black?");
+        assert!(
+            text.contains("colors: matt black, slate blue (matt black is one of them)"),
+            "{text}"
+        );
+        let (text, _) = product_answer(&p, "in XL?");
+        assert!(
+            text.contains("apparel sizes: S, M, XL (XL is one of them)"),
+            "{text}"
+        );
+        let (text, _) = product_answer(&p, "do you have it in m");
+        assert!(text.contains("(M is one of them)"), "{text}");
+        // The "s" of "what's" and the "2" of "Trailrunner 2" name no value.
+        let (text, _) = product_answer(&p, "what's the price of the trailrunner 2");
+        assert!(
+            !text.contains("one of them") && !text.contains("sizes"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn units_in_attribute_keys_follow_the_value() {
+        let mut p = shoe();
+        p.attributes = serde_json::from_value(serde_json::json!({
+            "weight_g": 1050, "battery_life_months": 6, "warranty_years": 1,
+            "fits_capacity_l": [30, 50], "recycled_pct": 80, "finish": "matt"
+        }))
+        .unwrap();
+        let (text, _) = product_answer(&p, "how heavy is it");
+        assert!(text.contains(": weight: 1050 g."), "{text}");
+        let (text, _) = product_answer(&p, "how long does the battery last");
+        assert!(text.contains("battery life: 6 months"), "{text}");
+        let (text, _) = product_answer(&p, "what warranty does it have");
+        assert!(text.contains("warranty: 1 year."), "{text}");
+        let (text, _) = product_answer(&p, "what capacity does it fit");
+        assert!(text.contains("fits capacity: 30, 50 l"), "{text}");
+        let (text, _) = product_answer(&p, "how much is recycled");
+        assert!(text.contains("recycled: 80%"), "{text}");
+        let (text, _) = product_answer(&p, "what finish is it");
+        assert!(text.contains("finish: matt."), "{text}");
+    }
+
+    #[test]
     fn the_customer_picks_a_product_by_its_distinct_words_or_position() {
         let mk = |sku: &str, name: &str| {
             let mut p = shoe();
@@ -491,6 +712,17 @@ mod tests {
         assert!(refers_to_product("is it waterproof?"));
         assert!(refers_to_product("do you have it in 44"));
         assert!(!refers_to_product("where is my order"));
+        assert_eq!(follow_up("ok what about 45?"), Some(vec!["45".to_string()]));
+        assert_eq!(
+            follow_up("and in black"),
+            Some(vec!["in".to_string(), "black".to_string()])
+        );
+        assert_eq!(follow_up("what about it"), Some(vec!["it".to_string()]));
+        assert_eq!(
+            follow_up("what about my refund for the order I sent back"),
+            None
+        );
+        assert_eq!(follow_up("where is my order"), None);
         assert!(is_question("can I return opened headphones"));
         assert!(!is_question("I want to return my headphones"));
     }

@@ -2,6 +2,7 @@
 
 use super::agent;
 use super::answers;
+use super::courtesy;
 use super::entities::{self, YesNo};
 use super::kind;
 use super::orders::{self, ORDER_INTENTS};
@@ -172,6 +173,16 @@ pub(super) fn handle(
         return out.finish(state, ctx, outcome);
     }
 
+    // Courtesy alone ("thanks!", "hi", "ok bye") is answered in kind and is no failure to
+    // understand; a question asked before stays open, unless the message answers it ("no
+    // thanks" to "shall I cancel it?").
+    if let Some(c) = courtesy::courtesy(text) {
+        if state.pending.is_none() || entities::yes_no(text).is_none() {
+            out.say(ctx.kb.reply(c.template(), &Vars::new()));
+            return out.finish(state, ctx, Outcome::Answered);
+        }
+    }
+
     if let Some(pending) = state.pending.take() {
         if let Some(outcome) = answer_pending(&mut state, pending, &found, &mut out, ctx) {
             return out.finish(state, ctx, outcome);
@@ -217,11 +228,14 @@ fn from_knowledge(
     }
     // "is it waterproof?" after the Trailrunner 2: the product discussed, when the question
     // asks about something its record says, wins over an article on the same word.
+    // "what about 45?" is about it too, when its record says something about 45.
+    let refers = answers::refers_to_product(text);
     let remembered = state
         .product
         .as_deref()
-        .filter(|_| answers::refers_to_product(text))
-        .and_then(|sku| ctx.catalog.product(sku));
+        .filter(|_| refers || answers::follow_up(text).is_some())
+        .and_then(|sku| ctx.catalog.product(sku))
+        .filter(|p| refers || answers::asks_about(p, text));
     if let Some(p) = remembered.as_ref().filter(|p| answers::asks_about(p, text)) {
         if retrieved.best(ctx.retrieval).map(|h| h.kind) != Some(SourceKind::Product) {
             return Some(answer_product(state, p, text, out));
@@ -232,7 +246,18 @@ fn from_knowledge(
     // threshold, and an article on a word of it may ("do you sell headphones?" is not about
     // returning opened ones). The products of that kind the search found answer it first.
     // Only when the search found products at all: a shop may keep no catalogue here.
-    let kind = kind::sold_kind(text).filter(|_| !retrieved.products.is_empty());
+    // "what about tablets?" after "do you sell laptops?" asks the same of tablets. The
+    // transcript already holds this message, so the one before it is second from the end.
+    let previous = state
+        .transcript
+        .iter()
+        .rev()
+        .filter(|t| t.role == Role::Customer)
+        .nth(1)
+        .map(|t| t.text.as_str());
+    let kind = kind::sold_kind(text)
+        .or_else(|| kind::follow_up_kind(text, previous))
+        .filter(|_| !retrieved.products.is_empty());
     if let Some(kind) = kind
         .as_ref()
         .filter(|_| best.map(|h| h.kind) != Some(SourceKind::Product))

@@ -2,7 +2,7 @@
 //! product clears its threshold for it, so the dialogue looks among the products the search
 //! found for those of the kind, and offers them, or says there are none.
 
-use super::answers::{listed, words, Catalog, REFERENCES};
+use super::answers::{self, listed, words, Catalog, REFERENCES};
 use crate::retrieval::Found;
 use crate::wire::Product;
 
@@ -85,6 +85,14 @@ pub fn sold_kind(text: &str) -> Option<Kind> {
     text.split(['?', '!', ';', ',', '\n'])
         .flat_map(|s| s.split(". "))
         .find_map(clause_kind)
+}
+
+/// "what about tablets?" right after "do you sell laptops?": the same question about
+/// another kind. `previous` is the customer's message before this one.
+pub fn follow_up_kind(text: &str, previous: Option<&str>) -> Option<Kind> {
+    sold_kind(previous?)?;
+    let object = answers::follow_up(text)?;
+    clause_kind(&format!("do you sell {}", object.join(" ")))
 }
 
 /// The kind a clause asks for, when it is the question.

@@ -4,6 +4,7 @@
 
 mod agent;
 pub mod answers;
+mod courtesy;
 mod customer;
 pub mod entities;
 mod kind;

@@ -256,6 +256,34 @@ fn off_topic_twice_in_a_row_escalates() {
 }
 
 #[test]
+fn courtesy_is_answered_in_kind_and_never_reaches_a_person() {
+    let mut c = Chat::new();
+    let s = c.say("hi", "out_of_scope");
+    assert_eq!(s.outcome, Outcome::Answered);
+    assert!(reply(&s).starts_with("Hello!"), "{}", reply(&s));
+    let s = c.say("thank you so much!", "out_of_scope");
+    assert!(reply(&s).starts_with("You're welcome"), "{}", reply(&s));
+    let s = c.say("ok thx, bye", "out_of_scope");
+    assert!(reply(&s).contains("Have a great day"), "{}", reply(&s));
+    assert!(escalations(&s).is_empty());
+    assert_eq!(c.state.failures, 0);
+
+    // A question asked before stays open through a thank-you...
+    let mut c = Chat::new().with_order(processing());
+    c.say("cancel my order", "cancel_order");
+    assert!(c.state.pending.is_some());
+    let s = c.say("thanks", "out_of_scope");
+    assert!(reply(&s).starts_with("You're welcome"), "{}", reply(&s));
+    assert!(c.state.pending.is_some());
+    // ...and "no thanks" to "shall I cancel it?" is a no.
+    let mut c = Chat::new().with_order(processing());
+    c.say("cancel order A-60001", "cancel_order");
+    let s = c.say("no thanks", "out_of_scope");
+    assert!(reply(&s).contains("won't change"), "{}", reply(&s));
+    assert!(requests(&s).is_empty());
+}
+
+#[test]
 fn an_answered_message_resets_the_failure_count() {
     let mut c = Chat::new();
     c.say("asdf", "out_of_scope");
@@ -1560,4 +1588,34 @@ fn asking_whether_the_shop_sells_a_kind_offers_products_of_it_or_says_there_are_
     c.found = crate::retrieval::Found::default();
     let s = c.say("do you sell kayaks?", "place_order");
     assert!(reply(&s).contains("Checkout"), "{}", reply(&s));
+}
+
+#[test]
+fn what_about_asks_the_last_question_again_of_something_else() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("KT-1", "Kettle Pro", "Kettles", 59.9),
+            ("TB-1", "Slate Tablet 10", "Tablets", 299.0),
+        ],
+    );
+    // "do you sell kayaks?" then "what about tablets": the same question about tablets.
+    c.say("do you sell kayaks?", "place_order");
+    let s = c.say("ok what about tablets", "out_of_scope");
+    assert_eq!(source_id(&s), Some("TB-1"), "{}", reply(&s));
+    // A product discussed before: "what about 45?" asks its sizes again, when they list 45.
+    let mut shoe = c.catalog.0["KT-1"].clone();
+    shoe.sku = "SH-1".into();
+    shoe.name = "Trailrunner 2".into();
+    shoe.attributes
+        .insert("sizes".into(), serde_json::json!([40, 41, 42, 43, 44, 45]));
+    c.catalog.0.insert("SH-1".into(), shoe);
+    c.state.product = Some("SH-1".into());
+    c.found = crate::retrieval::Found::default();
+    let s = c.say("what about 45?", "out_of_scope");
+    assert!(reply(&s).contains("(45 is one of them)"), "{}", reply(&s));
+    // Something the record does not list is not taken for the product.
+    let s = c.say("what about 47 days", "out_of_scope");
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
 }

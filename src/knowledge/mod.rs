@@ -75,6 +75,9 @@ pub const REQUIRED_TEMPLATES: &[&str] = &[
     "delivered_missing",
     "not_delivered_yet",
     "product_not_found",
+    "greeting",
+    "thanks",
+    "goodbye",
 ];
 
 /// Placeholders the dialogue fills at run time; `policy.*` ones are filled at load time.
