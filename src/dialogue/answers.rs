@@ -100,7 +100,7 @@ const SYNONYMS: &[(&str, &[&str])] = &[
 
 /// Unit suffixes in attribute keys (`capacity_l`, `weight_g`) that say nothing about what
 /// the customer asks.
-const UNIT_PARTS: &[&str] = &["l", "g", "kg", "w", "h", "cm", "mm", "ml", "v", "mah"];
+const UNIT_PARTS: &[&str] = &["l", "g", "kg", "w", "h", "cm", "mm", "ml", "v", "mah", "in"];
 
 fn key_words(key: &str) -> Vec<String> {
     key.split(['_', '-', ' '])
@@ -127,9 +127,20 @@ fn asked_attributes<'p>(
                     .any(|(word, keys)| stems.contains(&stem(word)) && keys.contains(&key.as_str()))
                 || named_value(value, question, name).is_some()
                 || (is_size(key) && asked_size(question, name).is_some())
+                || (key.to_lowercase().contains("colo")
+                    && question.iter().any(|w| COLOURS.contains(&w.as_str())))
         })
         .collect()
 }
+
+/// Colour names: a question naming one asks for the colours ("in light blue?"), even one
+/// the record does not list.
+#[rustfmt::skip]
+const COLOURS: &[&str] = &[
+    "black", "white", "grey", "gray", "silver", "gold", "red", "pink", "orange", "yellow",
+    "green", "blue", "navy", "purple", "violet", "brown", "beige", "cream", "olive", "teal",
+    "turquoise", "khaki", "burgundy", "charcoal", "ivory", "rose", "copper", "bronze",
+];
 
 fn is_size(key: &str) -> bool {
     key.to_lowercase().contains("size")
@@ -165,14 +176,27 @@ fn named_value(v: &Value, question: &[String], name: &[String]) -> Option<String
             return None;
         }
         let number = w.chars().all(|c| c.is_ascii_digit());
-        let after_in = i
-            .checked_sub(1)
-            .is_some_and(|j| matches!(question[j].as_str(), "in" | "size"));
+        if number && counts_something(question, i) {
+            return None;
+        }
+        let before = i.checked_sub(1).map(|j| question[j].as_str());
+        let after_in = matches!(before, Some("in" | "size"));
+        // A value of several words named in part ("black" for "matt black") counts unless
+        // the question says which variant it means ("light blue" is not "slate blue") or a
+        // number of the value is missing ("iphone 12" is not "iPhone 15").
+        let in_part = |lw: &Vec<String>| {
+            lw.contains(w)
+                && lw
+                    .iter()
+                    .all(|x| question.contains(x) || !x.chars().any(|c| c.is_ascii_digit()))
+                && (lw.iter().all(|x| question.contains(x))
+                    || before.is_none_or(|b| lw.contains(&b.to_string()) || LEADS.contains(&b)))
+        };
         let fits = |lw: &Vec<String>| match w.chars().count() {
             _ if number => lw.len() == 1 && &lw[0] == w,
             1 => after_in && lw.len() == 1 && &lw[0] == w,
             2 => lw.len() == 1 && &lw[0] == w,
-            _ => lw.contains(w),
+            _ => in_part(lw),
         };
         listed
             .iter()
@@ -181,11 +205,56 @@ fn named_value(v: &Value, question: &[String], name: &[String]) -> Option<String
     })
 }
 
+/// Words that may come right before a listed value without saying which variant: "come in
+/// black", "any black ones", "is it black".
+const LEADS: &[&str] = &[
+    "in",
+    "a",
+    "an",
+    "the",
+    "any",
+    "it",
+    "come",
+    "comes",
+    "have",
+    "has",
+    "got",
+    "available",
+    "also",
+    "or",
+    "and",
+    "with",
+    "is",
+    "do",
+    "does",
+    "get",
+    "for",
+    "of",
+    "my",
+];
+
+/// Words after a number that make it a count, not a size or a listed value: "in 2 days",
+/// "within 30 days", "3 times".
+const QUANTITIES: &[&str] = &[
+    "day", "days", "week", "weeks", "hour", "hours", "hrs", "minute", "minutes", "min", "mins",
+    "month", "months", "year", "years", "working", "business", "times", "pieces", "pcs", "items",
+    "euro", "euros", "eur", "percent", "am", "pm", "kg", "g", "km", "cm", "mm",
+];
+
+/// Whether the number at `i` counts something ("in 2 days").
+fn counts_something(question: &[String], i: usize) -> bool {
+    question
+        .get(i + 1)
+        .is_some_and(|next| QUANTITIES.contains(&next.as_str()))
+}
+
 /// A size the question asks for, listed or not: a short number after "in" or "size" ("do
-/// you have it in 42", "size 48?") that is not part of the product's name.
+/// you have it in 42", "size 48?") that is not part of the product's name or a count ("in
+/// 2 days").
 fn asked_size<'q>(question: &'q [String], name: &[String]) -> Option<&'q String> {
     question.iter().enumerate().find_map(|(i, w)| {
-        let number = w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit());
+        let number =
+            w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit()) && !counts_something(question, i);
         let after = i
             .checked_sub(1)
             .is_some_and(|j| matches!(question[j].as_str(), "in" | "size" | "eu" | "uk" | "us"));
@@ -240,28 +309,40 @@ const MAX_VALUE_CHARS: usize = 200;
 
 /// Unit suffixes of attribute keys and how a reply writes them after the value:
 /// `weight_g: 1050` reads "weight: 1050 g", `battery_life_months: 6` "battery life: 6 months".
-const UNITS: &[(&str, &str)] = &[
-    ("l", "l"),
-    ("ml", "ml"),
-    ("g", "g"),
-    ("kg", "kg"),
-    ("w", "W"),
-    ("v", "V"),
-    ("mah", "mAh"),
-    ("h", "hours"),
-    ("hours", "hours"),
-    ("min", "minutes"),
-    ("minutes", "minutes"),
-    ("days", "days"),
-    ("months", "months"),
-    ("years", "years"),
-    ("cm", "cm"),
-    ("mm", "mm"),
-    ("db", "dB"),
-    ("hz", "Hz"),
-    ("gb", "GB"),
-    ("pct", "%"),
-    ("percent", "%"),
+/// Single letters are units only beside words that go with them: `dimensions_w` is a width,
+/// not watts, and `bluetooth_v` a version, not volts.
+const UNITS: &[(&str, &str, &[&str])] = &[
+    (
+        "l",
+        "l",
+        &["capacity", "volume", "tank", "litres", "liters"],
+    ),
+    ("w", "W", &["power", "wattage", "output", "watts"]),
+    ("v", "V", &["voltage", "input", "output", "battery"]),
+    (
+        "h",
+        "hours",
+        &["battery", "life", "runtime", "playtime", "charging", "time"],
+    ),
+    ("ml", "ml", &[]),
+    ("g", "g", &[]),
+    ("kg", "kg", &[]),
+    ("mah", "mAh", &[]),
+    ("hours", "hours", &[]),
+    ("minutes", "minutes", &[]),
+    ("days", "days", &[]),
+    ("months", "months", &[]),
+    ("years", "years", &[]),
+    ("cm", "cm", &[]),
+    ("mm", "mm", &[]),
+    ("in", "inches", &[]),
+    ("inches", "inches", &[]),
+    ("db", "dB", &[]),
+    ("hz", "Hz", &[]),
+    ("gb", "GB", &[]),
+    ("tb", "TB", &[]),
+    ("pct", "%", &[]),
+    ("percent", "%", &[]),
 ];
 
 /// An attribute key as words for the reply, and the unit its values are in.
@@ -274,42 +355,57 @@ fn label_and_unit(key: &str) -> (String, Option<&'static str>) {
     let unit = match parts.split_last() {
         Some((last, rest)) if !rest.is_empty() => UNITS
             .iter()
-            .find(|(suffix, _)| suffix == last)
-            .map(|(_, unit)| *unit),
+            .find(|(suffix, _, with)| {
+                suffix == last
+                    && (with.is_empty() || rest.iter().any(|r| with.contains(&r.as_str())))
+            })
+            .map(|(_, unit, _)| *unit),
         _ => None,
     };
-    let label: Vec<String> = match unit {
-        Some(_) => parts[..parts.len() - 1].to_vec(),
-        None => parts,
-    };
-    let label: Vec<String> = label
-        .into_iter()
-        .filter(|p| !UNIT_PARTS.contains(&p.as_str()))
-        .collect();
-    (label.join(" "), unit)
+    match unit {
+        Some(_) => (parts[..parts.len() - 1].join(" "), unit),
+        None => (spelled(&parts), None),
+    }
 }
 
-/// A value with its unit, where the value is a number (or numbers): "6 months", "30, 50 l",
-/// "1 year".
-fn with_unit(v: &Value, text: String, unit: Option<&str>) -> String {
-    let numeric = match v {
+/// Key parts as words: the single letters of dimensions spelled out (`dimensions_w` reads
+/// "dimensions width"), units without a number dropped.
+fn spelled(parts: &[String]) -> String {
+    parts
+        .iter()
+        .filter_map(|p| match p.as_str() {
+            "w" => Some("width"),
+            "h" => Some("height"),
+            "l" => Some("length"),
+            "d" => Some("depth"),
+            "v" => Some("version"),
+            p if UNIT_PARTS.contains(&p) => None,
+            p => Some(p),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_numeric(v: &Value) -> bool {
+    match v {
         Value::Number(_) => true,
         Value::Array(items) => !items.is_empty() && items.iter().all(Value::is_number),
         Value::String(s) => s.trim().parse::<f64>().is_ok(),
         _ => false,
-    };
-    match unit {
-        Some("%") if numeric => format!("{text}%"),
-        Some(unit) if numeric => {
-            let one = v.as_f64() == Some(1.0) || text.trim() == "1";
-            let unit = match unit.strip_suffix('s') {
-                Some(singular) if one && unit.len() > 3 => singular,
-                _ => unit,
-            };
-            format!("{text} {unit}")
-        }
-        _ => text,
     }
+}
+
+/// A number (or numbers) with its unit: "6 months", "30, 50 l", "1 year", "80%".
+fn with_unit(v: &Value, text: String, unit: &str) -> String {
+    if unit == "%" {
+        return format!("{text}%");
+    }
+    let one = v.as_f64() == Some(1.0) || text.trim() == "1";
+    let unit = match unit.strip_suffix('s') {
+        Some(singular) if one && unit.len() > 3 => singular,
+        _ => unit,
+    };
+    format!("{text} {unit}")
 }
 
 /// One sentence about an attribute. For a list (sizes, colours), it also says whether what
@@ -324,14 +420,28 @@ fn attribute_sentence(key: &str, v: &Value, question: &[String], name: &[String]
             value.chars().take(MAX_VALUE_CHARS).collect::<String>()
         );
     }
-    let value = with_unit(v, value, unit);
+    // A unit goes after a number; with any other value the key keeps all its words
+    // (`delivery_days: "2-3"` reads "delivery days: 2-3").
+    let (label, value) = match unit {
+        Some(unit) if is_numeric(v) => (label, with_unit(v, value, unit)),
+        Some(_) => (
+            spelled(
+                &key.split(['_', '-', ' '])
+                    .map(str::to_lowercase)
+                    .collect::<Vec<_>>(),
+            ),
+            value,
+        ),
+        None => (label, value),
+    };
     let mut s = format!("{label}: {value}");
     if let Some(listed) = named_value(v, question, name) {
         s.push_str(&format!(" ({listed} is one of them)"));
     } else if let (Value::Array(_), true) = (v, is_size(key)) {
         let unlisted = asked_size(question, name).or_else(|| {
-            question.iter().find(|w| {
-                !name.contains(w) && w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit())
+            question.iter().enumerate().find_map(|(i, w)| {
+                let number = w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit());
+                (number && !name.contains(w) && !counts_something(question, i)).then_some(w)
             })
         });
         if let Some(w) = unlisted {
@@ -484,10 +594,10 @@ pub fn refers_to_product(text: &str) -> bool {
     let w = words(text);
     w.len() <= 12
         && w.iter().any(|x| REFERENCES.contains(&x.as_str()))
-        && w.iter().any(|x| {
+        && w.iter().enumerate().any(|(i, x)| {
             PRICE_OR_STOCK.contains(&x.as_str())
                 || PRODUCT_CUES.contains(&x.as_str())
-                || x.chars().all(|c| c.is_ascii_digit())
+                || (x.chars().all(|c| c.is_ascii_digit()) && !counts_something(&w, i))
         })
 }
 
@@ -645,6 +755,48 @@ mod tests {
     }
 
     #[test]
+    fn counts_partial_names_and_dimensions_are_not_misread() {
+        let mut p = shoe();
+        p.attributes = serde_json::from_value(serde_json::json!({
+            "sizes": [28, 30, 32], "colors": ["slate blue", "matt black"],
+            "compatible_with": ["iPhone 15", "iPhone 14"],
+            "age_min": 3, "dimensions_w": 40, "bluetooth_v": 5.3, "delivery_days": "2-3",
+            "screen_size_in": 13.3
+        }))
+        .unwrap();
+        // A count is not a size.
+        let (text, _) = product_answer(&p, "can it arrive in 2 days");
+        assert!(!text.contains("one of them"), "{text}");
+        let (text, _) = product_answer(&p, "can I return it within 30 days");
+        assert!(!text.contains("one of them"), "{text}");
+        // A variant the record does not list is not claimed.
+        let (text, _) = product_answer(&p, "do you have it in light blue");
+        assert!(!text.contains("is one of them"), "{text}");
+        assert!(text.contains("colors: slate blue, matt black."), "{text}");
+        let (text, _) = product_answer(&p, "does it work with my iphone 12");
+        assert!(!text.contains("is one of them"), "{text}");
+        let (text, _) = product_answer(&p, "does it work with the iphone 14");
+        assert!(text.contains("(iPhone 14 is one of them)"), "{text}");
+        // Letters that are not units, and units without a number.
+        let (text, _) = product_answer(&p, "what age is it for");
+        assert!(
+            text.contains("age min: 3") && !text.contains("minutes"),
+            "{text}"
+        );
+        let (text, _) = product_answer(&p, "what are the dimensions");
+        assert!(text.contains("dimensions width: 40"), "{text}");
+        let (text, _) = product_answer(&p, "which bluetooth");
+        assert!(text.contains("bluetooth version: 5.3"), "{text}");
+        let (text, _) = product_answer(&p, "how many delivery days");
+        assert!(text.contains("delivery days: 2-3"), "{text}");
+        let (text, _) = product_answer(&p, "how big is the screen");
+        assert!(text.contains("screen size: 13.3 inches"), "{text}");
+        // "in black" does not ask for the screen size.
+        let (text, _) = product_answer(&p, "is it in black");
+        assert!(!text.contains("screen"), "{text}");
+    }
+
+    #[test]
     fn units_in_attribute_keys_follow_the_value() {
         let mut p = shoe();
         p.attributes = serde_json::from_value(serde_json::json!({
@@ -711,6 +863,7 @@ mod tests {
     fn follow_ups_and_questions_are_told_apart() {
         assert!(refers_to_product("is it waterproof?"));
         assert!(refers_to_product("do you have it in 44"));
+        assert!(!refers_to_product("can it arrive in 2 days?"));
         assert!(!refers_to_product("where is my order"));
         assert_eq!(follow_up("ok what about 45?"), Some(vec!["45".to_string()]));
         assert_eq!(

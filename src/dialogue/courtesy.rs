@@ -24,138 +24,40 @@ impl Courtesy {
     }
 }
 
+// One word per line would make these lists five screens long.
+#[rustfmt::skip]
 const GREETING: &[&str] = &[
-    "hi",
-    "hello",
-    "hey",
-    "hiya",
-    "heya",
-    "howdy",
-    "morning",
-    "afternoon",
-    "evening",
-    "hallo",
-    "yo",
+    "hi", "hii", "hiii", "hello", "helloo", "hey", "heyy", "hiya", "heya", "howdy", "morning",
+    "afternoon", "evening", "hallo", "yo",
 ];
+#[rustfmt::skip]
 const THANKS: &[&str] = &[
-    "thanks",
-    "thank",
-    "thx",
-    "thanx",
-    "thnx",
-    "ty",
-    "tnx",
-    "cheers",
-    "thankyou",
-    "appreciated",
-    "appreciate",
+    "thanks", "thank", "thx", "thanx", "thnx", "ty", "tysm", "ta", "tnx", "cheers", "thankyou",
+    "appreciated", "appreciate",
 ];
-const GOODBYE: &[&str] = &[
-    "bye", "goodbye", "byebye", "cya", "ciao", "farewell", "later",
-];
+#[rustfmt::skip]
+const GOODBYE: &[&str] = &["bye", "goodbye", "byebye", "cya", "ciao", "farewell", "later", "night"];
 /// Words that may surround the courtesy without adding a request: "ok great, thank you so
-/// much for your help, have a nice day".
+/// much, have a nice day". Nothing that asks for something: "help", "speak", "team" and
+/// "please" are not here ("hello, I wanted to speak to the team please" is a request).
+#[rustfmt::skip]
 const FILLER: &[&str] = &[
-    "ok",
-    "okay",
-    "k",
-    "kk",
-    "great",
-    "perfect",
-    "cool",
-    "awesome",
-    "nice",
-    "good",
-    "fine",
-    "lovely",
-    "brilliant",
-    "excellent",
-    "super",
-    "wonderful",
-    "amazing",
-    "fantastic",
-    "alright",
-    "all",
-    "right",
-    "you",
-    "u",
-    "so",
-    "very",
-    "much",
-    "a",
-    "lot",
-    "many",
-    "for",
-    "the",
-    "your",
-    "help",
-    "helping",
-    "info",
-    "information",
-    "answer",
-    "reply",
-    "that",
-    "thats",
-    "it",
-    "its",
-    "is",
-    "was",
-    "i",
-    "we",
-    "have",
-    "day",
-    "weekend",
-    "see",
-    "ya",
-    "then",
-    "again",
-    "there",
-    "bot",
-    "oh",
-    "ah",
-    "yes",
-    "yeah",
-    "yep",
-    "no",
-    "nope",
-    "got",
-    "understood",
-    "makes",
-    "sense",
-    "sounds",
-    "well",
-    "just",
-    "wanted",
-    "to",
-    "say",
-    "everyone",
-    "guys",
-    "team",
-    "dear",
-    "sir",
-    "madam",
-    "anyway",
-    "anyways",
-    "now",
-    "take",
-    "care",
-    "speak",
-    "talk",
-    "soon",
-    "indeed",
-    "really",
-    "truly",
-    "kindly",
-    "and",
-    "or",
-    "but",
-    "too",
-    "also",
-    "me",
-    "my",
-    "mate",
-    "please",
-    "pls",
+    "ok", "okay", "k", "kk", "great", "perfect", "cool", "awesome", "nice", "good", "fine",
+    "lovely", "brilliant", "excellent", "super", "wonderful", "amazing", "fantastic", "alright",
+    "all", "right", "you", "u", "so", "very", "much", "a", "lot", "many", "the", "that",
+    "thats", "it", "its", "is", "was", "i", "we", "have", "day", "weekend", "see", "ya", "then",
+    "again", "there", "bot", "oh", "ah", "yes", "yeah", "yep", "no", "nope", "got",
+    "understood", "makes", "sense", "sounds", "well", "just", "everyone", "guys", "dear",
+    "sir", "madam", "anyway", "anyways", "now", "take", "care", "indeed", "really", "truly",
+    "kindly", "and", "or", "but", "too", "also", "me", "my", "mate",
+];
+/// Words that only belong to a thank-you or a goodbye: "thanks for your help", "just wanted
+/// to say thanks", "talk soon, bye"; with a greeting alone ("hi, help") they ask for
+/// something.
+#[rustfmt::skip]
+const THANKING: &[&str] = &[
+    "for", "your", "help", "helping", "info", "information", "answer", "answers", "reply",
+    "wanted", "to", "say", "soon",
 ];
 
 /// The courtesy a message is made of, if it is made of nothing else: every word a greeting,
@@ -169,7 +71,11 @@ pub fn courtesy(text: &str) -> Option<Courtesy> {
     }
     let is = |list: &[&str], x: &str| list.contains(&x);
     let courteous = |x: &str| is(GREETING, x) || is(THANKS, x) || is(GOODBYE, x);
-    if !w.iter().all(|x| courteous(x) || is(FILLER, x)) {
+    let thanking = w.iter().any(|x| is(THANKS, x) || is(GOODBYE, x));
+    if !w
+        .iter()
+        .all(|x| courteous(x) || is(FILLER, x) || (thanking && is(THANKING, x)))
+    {
         return None;
     }
     // "good morning", "have a nice day", "take care": fillers that are a greeting or a
@@ -208,6 +114,10 @@ mod tests {
             ("bye", Courtesy::Goodbye),
             ("ok thank you, have a nice day", Courtesy::Goodbye),
             ("Thanks! Take care", Courtesy::Goodbye),
+            ("just wanted to say thanks for your help", Courtesy::Thanks),
+            ("hii", Courtesy::Greeting),
+            ("tysm", Courtesy::Thanks),
+            ("good night", Courtesy::Goodbye),
         ] {
             assert_eq!(courtesy(text), Some(expected), "{text}");
         }
@@ -217,6 +127,9 @@ mod tests {
     fn a_request_with_courtesy_is_a_request() {
         for text in [
             "hi, where is my order?",
+            "Hello, I wanted to speak to the team please",
+            "hi, help",
+            "hello, anyone there? please",
             "thanks, can I also get an invoice",
             "hello I want to cancel",
             "thank you, but the parcel never arrived",

@@ -2,7 +2,7 @@
 
 use super::agent;
 use super::answers;
-use super::courtesy;
+use super::courtesy::{self, Courtesy};
 use super::entities::{self, YesNo};
 use super::kind;
 use super::orders::{self, ORDER_INTENTS};
@@ -176,9 +176,24 @@ pub(super) fn handle(
     // Courtesy alone ("thanks!", "hi", "ok bye") is answered in kind and is no failure to
     // understand; a question asked before stays open, unless the message answers it ("no
     // thanks" to "shall I cancel it?").
-    if let Some(c) = courtesy::courtesy(text) {
-        if state.pending.is_none() || entities::yes_no(text).is_none() {
+    if let Some(c) = courtesy::courtesy(text).filter(|_| !wants_person(prediction, ctx)) {
+        // Only a thank-you can answer a yes/no question: "ok bye" cancels nothing.
+        let yes_no_asked = matches!(
+            state.pending,
+            Some(
+                Pending::Confirm { .. }
+                    | Pending::OrderNumber {
+                        offered: Some(_),
+                        ..
+                    }
+            )
+        );
+        if !(c == Courtesy::Thanks && yes_no_asked && entities::yes_no(text).is_some()) {
             out.say(ctx.kb.reply(c.template(), &Vars::new()));
+            // Someone waiting for a person is told they still are.
+            if matches!(state.handoff, Handoff::Queued { .. }) {
+                out.say(ctx.kb.reply("already_escalated", &Vars::new()));
+            }
             return out.finish(state, ctx, Outcome::Answered);
         }
     }
@@ -199,6 +214,11 @@ pub(super) fn handle(
 
 /// Intents that hand over to a person; a confident one is never answered with an article.
 const PERSON_INTENTS: &[&str] = &["contact_human_agent", "complaint"];
+
+/// The model is sure the customer asks for a person or complains: never small talk.
+fn wants_person(p: &Prediction, ctx: &Context<'_>) -> bool {
+    p.confidence >= ctx.settings.clarify_below && PERSON_INTENTS.contains(&p.intent.as_str())
+}
 
 /// The intent a question whether the shop sells something is read as ("I want to buy ...").
 const PRODUCT_INTENTS: &[&str] = &["place_order"];
@@ -460,7 +480,11 @@ fn answer_pending(
                 skus.iter().filter_map(|s| ctx.catalog.product(s)).collect();
             match answers::pick_product(text, &offered) {
                 Some(i) => Some(answer_product(state, &offered[i], &question, out)),
-                None if offered.len() >= 2 && !is_new_request(text, out.prediction, ctx) => {
+                // "what about tablets?" after "do you sell laptops?" is a new question.
+                None if offered.len() >= 2
+                    && !is_new_request(text, out.prediction, ctx)
+                    && answers::follow_up(text).is_none() =>
+                {
                     out.say(answers::which_product(&offered));
                     state.pending = Some(Pending::ChooseProduct {
                         skus,

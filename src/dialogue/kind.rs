@@ -92,8 +92,73 @@ pub fn sold_kind(text: &str) -> Option<Kind> {
 pub fn follow_up_kind(text: &str, previous: Option<&str>) -> Option<Kind> {
     sold_kind(previous?)?;
     let object = answers::follow_up(text)?;
+    if object.iter().any(|w| NOT_KINDS.contains(&w.as_str())) {
+        return None;
+    }
     clause_kind(&format!("do you sell {}", object.join(" ")))
 }
+
+/// Words of a follow-up that ask about the shop's service, not a kind of goods: "and
+/// shipping?", "what about the refund", "and when will it arrive".
+const NOT_KINDS: &[&str] = &[
+    "shipping",
+    "delivery",
+    "deliveries",
+    "postage",
+    "refund",
+    "refunds",
+    "return",
+    "returns",
+    "exchange",
+    "exchanges",
+    "warranty",
+    "guarantee",
+    "payment",
+    "payments",
+    "order",
+    "orders",
+    "price",
+    "prices",
+    "discount",
+    "discounts",
+    "stock",
+    "size",
+    "sizes",
+    "colour",
+    "colours",
+    "color",
+    "colors",
+    "when",
+    "where",
+    "how",
+    "why",
+    "what",
+    "which",
+    "who",
+    "will",
+    "can",
+    "could",
+    "would",
+    "is",
+    "are",
+    "does",
+    "do",
+    "arrive",
+    "cost",
+    "costs",
+    "it",
+    "that",
+    "this",
+    "them",
+    "those",
+    "me",
+    "my",
+    "you",
+    "your",
+    "tracking",
+    "invoice",
+    "account",
+];
 
 /// The kind a clause asks for, when it is the question.
 fn clause_kind(clause: &str) -> Option<Kind> {
@@ -287,6 +352,26 @@ mod tests {
         ] {
             assert_eq!(sold_kind(no), None, "{no}");
         }
+    }
+
+    #[test]
+    fn what_about_follows_a_question_on_a_kind_only_for_goods() {
+        let before = Some("do you sell laptops?");
+        let kind = |text: &str| follow_up_kind(text, before).map(|k| k.head);
+        assert_eq!(kind("ok what about tablets"), Some("tablets".to_string()));
+        assert_eq!(kind("and gaming mice?"), Some("mice".to_string()));
+        for text in [
+            "what about the refund",
+            "and shipping?",
+            "and when will it arrive",
+        ] {
+            assert_eq!(kind(text), None, "{text}");
+        }
+        assert_eq!(
+            follow_up_kind("what about tablets", Some("where is my order")),
+            None
+        );
+        assert_eq!(follow_up_kind("what about tablets", None), None);
     }
 
     #[test]

@@ -269,12 +269,41 @@ fn courtesy_is_answered_in_kind_and_never_reaches_a_person() {
     assert_eq!(c.state.failures, 0);
 
     // A question asked before stays open through a thank-you...
-    let mut c = Chat::new().with_order(processing());
-    c.say("cancel my order", "cancel_order");
+    let mut c = Chat::new();
+    let s = c.say("cancel my order", "cancel_order");
+    assert!(reply(&s).contains("order number"), "{}", reply(&s));
     assert!(c.state.pending.is_some());
     let s = c.say("thanks", "out_of_scope");
     assert!(reply(&s).starts_with("You're welcome"), "{}", reply(&s));
     assert!(c.state.pending.is_some());
+    // "ok thanks" while the bot waits for an order number is no failure either.
+    let s = c.say("ok thanks", "out_of_scope");
+    assert!(reply(&s).starts_with("You're welcome"), "{}", reply(&s));
+    assert_eq!(c.state.failures, 0);
+    assert!(c.state.pending.is_some());
+    // To "Is this about your order A-60001?", "ok thanks" is a yes.
+    let mut c = Chat::new().with_order(processing());
+    c.say("cancel my order", "cancel_order");
+    let s = c.say("ok thanks", "out_of_scope");
+    assert!(reply(&s).contains("Shall I cancel"), "{}", reply(&s));
+    // "ok bye" cancels nothing.
+    let mut c = Chat::new().with_order(processing());
+    c.say("cancel order A-60001", "cancel_order");
+    let s = c.say("ok bye", "out_of_scope");
+    assert!(requests(&s).is_empty());
+    assert!(reply(&s).contains("Have a great day"), "{}", reply(&s));
+    // A customer waiting for a person is told they still are.
+    let mut c = Chat::new();
+    c.state.handoff = Handoff::Queued {
+        reason: EscalationReason::CustomerRequest,
+        since: c.now,
+    };
+    let s = c.say("hello?", "out_of_scope");
+    assert!(reply(&s).contains("in the queue"), "{}", reply(&s));
+    // A confident request for a person is not small talk.
+    let mut c = Chat::new();
+    let s = c.say("hello hello", "contact_human_agent");
+    assert!(!reply(&s).starts_with("Hello!"), "{}", reply(&s));
     // ...and "no thanks" to "shall I cancel it?" is a no.
     let mut c = Chat::new().with_order(processing());
     c.say("cancel order A-60001", "cancel_order");
@@ -1603,6 +1632,22 @@ fn what_about_asks_the_last_question_again_of_something_else() {
     // "do you sell kayaks?" then "what about tablets": the same question about tablets.
     c.say("do you sell kayaks?", "place_order");
     let s = c.say("ok what about tablets", "out_of_scope");
+    assert_eq!(source_id(&s), Some("TB-1"), "{}", reply(&s));
+    // Also while the bot waits for a pick among products of the kind offered before.
+    c.catalog.0.insert("KT-2".into(), {
+        let mut p = c.catalog.0["KT-1"].clone();
+        p.sku = "KT-2".into();
+        p.name = "Kettle Pro Mini".into();
+        p
+    });
+    c.found.products.insert(1, {
+        let mut h = c.found.products[0].clone();
+        h.id = "KT-2".into();
+        h
+    });
+    let s = c.say("do you sell kettles?", "place_order");
+    assert!(reply(&s).starts_with("We do"), "{}", reply(&s));
+    let s = c.say("what about tablets?", "out_of_scope");
     assert_eq!(source_id(&s), Some("TB-1"), "{}", reply(&s));
     // A product discussed before: "what about 45?" asks its sizes again, when they list 45.
     let mut shoe = c.catalog.0["KT-1"].clone();
