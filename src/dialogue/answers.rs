@@ -592,6 +592,17 @@ pub(super) fn follow_up(text: &str) -> Option<Vec<String>> {
 /// product discussed before, not a new subject.
 pub fn refers_to_product(text: &str) -> bool {
     let w = words(text);
+    // "how much?", "price?", "in stock?": nothing but the price or stock asked for.
+    const BARE: &[&str] = &[
+        "how", "what", "whats", "s", "is", "the", "in", "and", "ok", "so",
+    ];
+    if w.len() <= 4
+        && w.iter().any(|x| PRICE_OR_STOCK.contains(&x.as_str()))
+        && w.iter()
+            .all(|x| PRICE_OR_STOCK.contains(&x.as_str()) || BARE.contains(&x.as_str()))
+    {
+        return true;
+    }
     w.len() <= 12
         && w.iter().any(|x| REFERENCES.contains(&x.as_str()))
         && w.iter().enumerate().any(|(i, x)| {
@@ -864,6 +875,10 @@ mod tests {
         assert!(refers_to_product("is it waterproof?"));
         assert!(refers_to_product("do you have it in 44"));
         assert!(!refers_to_product("can it arrive in 2 days?"));
+        assert!(refers_to_product("how much?"));
+        assert!(refers_to_product("what's the price"));
+        assert!(refers_to_product("in stock?"));
+        assert!(!refers_to_product("how much is shipping"));
         assert!(!refers_to_product("where is my order"));
         assert_eq!(follow_up("ok what about 45?"), Some(vec!["45".to_string()]));
         assert_eq!(

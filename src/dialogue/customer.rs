@@ -237,7 +237,14 @@ fn from_knowledge(
     let text = out.message.text.as_str();
     let p = out.prediction;
     let confident = p.confidence >= 0.6 && p.intent != ctx.oos_label;
-    if entities.order_id.is_some() || entities::mentions_own_order(text) {
+    // An SKU looks like an order number ("NW-KT-0001 price?"): the product the search
+    // found by its SKU written out is what the message is about.
+    let lower = text.to_lowercase();
+    let sku = retrieved
+        .products
+        .first()
+        .is_some_and(|h| h.confident && lower.contains(&h.id.to_lowercase()));
+    if (entities.order_id.is_some() && !sku) || entities::mentions_own_order(text) {
         return None;
     }
     if confident && PERSON_INTENTS.contains(&p.intent.as_str()) {
@@ -275,9 +282,13 @@ fn from_knowledge(
         .filter(|t| t.role == Role::Customer)
         .nth(1)
         .map(|t| t.text.as_str());
-    let kind = kind::sold_kind(text)
+    let catalogue = !retrieved.products.is_empty();
+    let sold = kind::sold_kind(text)
         .or_else(|| kind::follow_up_kind(text, previous))
-        .filter(|_| !retrieved.products.is_empty());
+        .filter(|_| catalogue);
+    let kind = sold
+        .clone()
+        .or_else(|| kind::wanted_kind(text).filter(|_| catalogue));
     if let Some(kind) = kind
         .as_ref()
         .filter(|_| best.map(|h| h.kind) != Some(SourceKind::Product))
@@ -323,7 +334,7 @@ fn from_knowledge(
             // intent's answer on how to check out. A confident other intent keeps its own
             // answer: "do you carry a warranty?" may be read as a question on guarantees.
             let for_sale = !confident || PRODUCT_INTENTS.contains(&p.intent.as_str());
-            if kind.is_none() || !for_sale {
+            if sold.is_none() || !for_sale {
                 return None;
             }
             out.say(ctx.kb.reply("product_not_found", &Vars::new()));

@@ -130,10 +130,62 @@ fn clause_kind(clause: &str) -> Option<Kind> {
         [adverb, rest @ ..] if ADVERBS.contains(adverb) => rest,
         _ => rest,
     };
-    let object = match rest {
-        [verb, object @ ..] if SELL.contains(verb) => object,
-        _ => return None,
-    };
+    match rest {
+        [verb, object @ ..] if SELL.contains(verb) => object_kind(object),
+        _ => None,
+    }
+}
+
+/// A kind asked for less directly: "I'm looking for a rain jacket", "I need a waterproof
+/// jacket for hiking, what do you have?", "do you have any kettles?", "what backpacks do you
+/// have?". These words ask as often for other things ("I need a refund", "do you have any
+/// discounts"), so such a kind only counts when the catalogue has products of it: none of
+/// it is never said to be missing.
+pub fn wanted_kind(text: &str) -> Option<Kind> {
+    text.split(['?', '!', ';', ',', '\n'])
+        .flat_map(|s| s.split(". "))
+        .find_map(|clause| {
+            let w = words(clause);
+            let mut w: Vec<&str> = w.iter().map(String::as_str).collect();
+            while w.first().is_some_and(|x| GREETINGS.contains(x)) {
+                w.remove(0);
+            }
+            match w.as_slice() {
+                ["i", "m" | "am", "looking", "for", object @ ..]
+                | ["im", "looking", "for", object @ ..]
+                | ["looking", "for", object @ ..]
+                | ["i", "need" | "want", object @ ..]
+                | ["i", "d", "like", object @ ..]
+                | ["do" | "does", "you" | "u", "have", "any", object @ ..] => {
+                    // "I need to ...", "I want my ...": a determiner or a plain noun only.
+                    if object
+                        .first()
+                        .is_some_and(|x| *x == "to" || x.ends_with("ing"))
+                    {
+                        return None;
+                    }
+                    object_kind(object)
+                }
+                ["what" | "which", object @ .., "do", "you" | "u", "have" | "sell" | "stock"] => {
+                    let object: Vec<&str> = object
+                        .iter()
+                        .skip_while(|x| {
+                            matches!(
+                                **x,
+                                "kind" | "kinds" | "sort" | "sorts" | "type" | "types" | "of"
+                            )
+                        })
+                        .copied()
+                        .collect();
+                    object_kind(&object)
+                }
+                _ => None,
+            }
+        })
+}
+
+/// The kind an object names: "running shoes" of "do you sell running shoes for trails".
+fn object_kind(object: &[&str]) -> Option<Kind> {
     let first_word = object.first()?;
     if REFERENCES.contains(first_word)
         || NOT_GOODS.contains(first_word)
@@ -301,6 +353,35 @@ mod tests {
             "💡 do you sell ✨",
         ] {
             assert_eq!(sold_kind(no), None, "{no}");
+        }
+    }
+
+    #[test]
+    fn a_kind_wanted_in_other_words_is_read_too() {
+        let head = |text: &str| wanted_kind(text).map(|k| (k.head, k.modifiers));
+        let kind =
+            |h: &str, m: &[&str]| Some((h.to_string(), m.iter().map(|x| x.to_string()).collect()));
+        assert_eq!(
+            head("I need a waterproof jacket for hiking, what do you have?"),
+            kind("jacket", &["waterproof"])
+        );
+        assert_eq!(
+            head("hi, I'm looking for a rain jacket"),
+            kind("jacket", &["rain"])
+        );
+        assert_eq!(head("do you have any kettles?"), kind("kettles", &[]));
+        assert_eq!(head("what backpacks do you have"), kind("backpacks", &[]));
+        assert_eq!(
+            head("what kind of headphones do you sell"),
+            kind("headphones", &[])
+        );
+        for text in [
+            "I need to return my order",
+            "I want my money back",
+            "I'm looking for my order",
+            "where is my order",
+        ] {
+            assert_eq!(head(text), None, "{text}");
         }
     }
 

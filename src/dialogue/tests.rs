@@ -1664,3 +1664,36 @@ fn what_about_asks_the_last_question_again_of_something_else() {
     let s = c.say("what about 47 days", "out_of_scope");
     assert_eq!(source_id(&s), None, "{}", reply(&s));
 }
+
+#[test]
+fn a_kind_wanted_in_other_words_is_offered_but_never_said_to_be_missing() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("KT-1", "Kettle Pro", "Kettles", 59.9),
+            ("KT-2", "Kettle Pro Mini", "Kettles", 44.9),
+        ],
+    );
+    let s = c.say("hi, I'm looking for a kettle", "place_order");
+    assert!(reply(&s).starts_with("We do, for example"), "{}", reply(&s));
+    // "I need a refund" names no kind the catalogue has: the intent answers, as before.
+    let mut c = Chat::new();
+    searched(&mut c, &[("KT-1", "Kettle Pro", "Kettles", 59.9)]);
+    let s = c.say("I need a refund", "get_refund");
+    assert!(!reply(&s).contains("catalogue"), "{}", reply(&s));
+    let s = c.say("do you have any kayaks", "out_of_scope");
+    assert!(!reply(&s).contains("catalogue"), "{}", reply(&s));
+}
+
+#[test]
+fn a_product_named_by_its_sku_is_not_taken_for_an_order() {
+    let mut c = Chat::new();
+    searched(&mut c, &[("NW-KT-0001", "Kettle Pro", "Kettles", 59.9)]);
+    c.found.products[0].confident = true;
+    let s = c.say("NW-KT-0001 price?", "check_cancellation_fee");
+    assert_eq!(source_id(&s), Some("NW-KT-0001"), "{}", reply(&s));
+    // An order number is still an order number.
+    let s = c.say("where is order A-55102?", "track_order");
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
+}

@@ -258,6 +258,25 @@ impl Collection {
             .map_err(RetrievalError::lexical(self.what))
     }
 
+    /// The id of a document written out in `text` ("NW-KT-0001 price?", "nw-kt-0001"): a
+    /// word with a digit in it that is an id here, as typed or in upper or lower case.
+    pub fn id_in(&self, text: &str) -> Option<String> {
+        let entries = self.entries.read().expect("entries lock");
+        text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '?' | '!' | ';' | '(' | ')'))
+            .map(|t| t.trim_matches(|c: char| !c.is_alphanumeric()))
+            .filter(|t| t.len() >= 3 && t.chars().any(|c| c.is_ascii_digit()))
+            .find_map(|t| {
+                [t.to_string(), t.to_uppercase(), t.to_lowercase()]
+                    .into_iter()
+                    .find_map(|id| {
+                        entries
+                            .get(&key_of(&id))
+                            .filter(|e| e.id == id)
+                            .map(|e| e.id.clone())
+                    })
+            })
+    }
+
     /// The documents either signal finds among its best `k`, each scored by both.
     pub fn candidates(
         &self,

@@ -185,9 +185,13 @@ impl Retriever {
 
     /// The best [`TOP`] articles and products for a question, best first.
     pub fn search(&self, text: &str, vector: Option<&[f32]>) -> Result<Found, RetrievalError> {
+        let mut products = self.ranked(SourceKind::Product, text, vector)?;
+        if let Some(sku) = self.products.id_in(text) {
+            named_by_id(&mut products, sku, self.settings.products.threshold);
+        }
         Ok(Found {
             articles: self.ranked(SourceKind::Article, text, vector)?,
-            products: self.ranked(SourceKind::Product, text, vector)?,
+            products,
         })
     }
 
@@ -240,6 +244,40 @@ pub fn rank(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> V
         }
     }
     hits
+}
+
+/// How far a product named by its SKU clears the threshold: ahead of any other product,
+/// and of an article unless that one clears its own by more ("can I return NW-KT-0001?"
+/// may be about returns).
+const NAMED_BY_ID_MARGIN: f32 = 0.1;
+
+/// A product whose SKU the question writes out is the one meant, whatever the signals say:
+/// the word index splits "NW-KT-0001" into parts most SKUs share, and an SKU means nothing
+/// to the encoder.
+fn named_by_id(hits: &mut Vec<Hit>, sku: String, threshold: f32) {
+    let found = hits
+        .iter()
+        .position(|h| h.id == sku)
+        .map(|i| hits.remove(i));
+    let candidate = found.map(|h| h.candidate).unwrap_or(Candidate {
+        id: sku.clone(),
+        semantic: 0.0,
+        second_semantic: None,
+        bm25: 0.0,
+        name_coverage: 1.0,
+    });
+    let best = hits.first().map_or(f32::MIN, |h| h.score);
+    hits.insert(
+        0,
+        Hit {
+            kind: SourceKind::Product,
+            id: sku,
+            score: (threshold + NAMED_BY_ID_MARGIN).max(best + NAMED_BY_ID_MARGIN),
+            confident: true,
+            candidate,
+        },
+    );
+    hits.truncate(TOP);
 }
 
 /// What a search found, best first in each kind.
@@ -300,6 +338,35 @@ mod tests {
             bm25: 0.0,
             name_coverage: 0.0,
         }
+    }
+
+    #[test]
+    fn a_product_named_by_its_sku_is_the_confident_best() {
+        let hit = |id: &str, score: f32| Hit {
+            kind: SourceKind::Product,
+            id: id.into(),
+            score,
+            confident: score >= 0.9,
+            candidate: Candidate {
+                id: id.into(),
+                ..candidate(score, None)
+            },
+        };
+        let mut hits = vec![hit("A", 0.95), hit("B", 0.6)];
+        named_by_id(&mut hits, "B".into(), 0.9);
+        assert_eq!(hits[0].id, "B");
+        assert!(hits[0].confident && hits[0].score > 1.0);
+        assert_eq!(hits.len(), 2);
+        // Not among the candidates at all: still the one meant.
+        let mut hits = vec![hit("A", 0.5)];
+        named_by_id(&mut hits, "C".into(), 0.9);
+        assert_eq!(hits[0].id, "C");
+        assert!(hits[0].confident);
+        let found = Found {
+            articles: Vec::new(),
+            products: hits,
+        };
+        assert_eq!(found.products(0.1).len(), 1);
     }
 
     #[test]
