@@ -237,13 +237,17 @@ fn from_knowledge(
     let text = out.message.text.as_str();
     let p = out.prediction;
     let confident = p.confidence >= 0.6 && p.intent != ctx.oos_label;
-    // An SKU looks like an order number ("NW-KT-0001 price?"): the product the search
-    // found by its SKU written out is what the message is about.
-    let lower = text.to_lowercase();
-    let sku = retrieved
-        .products
-        .first()
-        .is_some_and(|h| h.confident && lower.contains(&h.id.to_lowercase()));
+    // An SKU looks like an order number ("NW-KT-0001 price?"): when what was read as an
+    // order number is part of the SKU of the product found first, and no "order" word
+    // says otherwise, the message is about the product.
+    let sku = match (&entities.order_id, retrieved.products.first()) {
+        (Some(id), Some(h)) => {
+            h.confident
+                && h.id.to_lowercase().contains(&id.to_lowercase())
+                && !answers::words(text).iter().any(|w| w.starts_with("order"))
+        }
+        _ => false,
+    };
     if (entities.order_id.is_some() && !sku) || entities::mentions_own_order(text) {
         return None;
     }
@@ -286,9 +290,11 @@ fn from_knowledge(
     let sold = kind::sold_kind(text)
         .or_else(|| kind::follow_up_kind(text, previous))
         .filter(|_| catalogue);
+    // "I'd like the jacket in a bigger size, can I exchange it?" is an exchange.
+    let acting = confident && ORDER_INTENTS.contains(&p.intent.as_str());
     let kind = sold
         .clone()
-        .or_else(|| kind::wanted_kind(text).filter(|_| catalogue));
+        .or_else(|| kind::wanted_kind(text).filter(|_| catalogue && !acting));
     if let Some(kind) = kind
         .as_ref()
         .filter(|_| best.map(|h| h.kind) != Some(SourceKind::Product))
@@ -321,6 +327,9 @@ fn from_knowledge(
             let (answer, source) = answers::article_answer(&article);
             out.say(answer);
             out.source = Some(source);
+            // The subject is the article now: a later "how much?" is not about a product
+            // discussed before it.
+            state.product = None;
             resolved(state);
             Some(Outcome::Answered)
         }
@@ -535,6 +544,8 @@ fn handle_intent(
         state.repeat = None;
         return not_understood(state, out, ctx, "clarify");
     }
+    // Another subject: the product discussed before is no longer "it".
+    state.product = None;
     if let Some(options) = ambiguous(out.prediction, intent, ctx) {
         out.say(ctx.kb.reply("clarify_between", &choice_vars(ctx, &options)));
         // An in-scope question was understood this far: earlier failures do not count

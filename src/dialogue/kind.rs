@@ -158,10 +158,7 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
                 | ["i", "d", "like", object @ ..]
                 | ["do" | "does", "you" | "u", "have", "any", object @ ..] => {
                     // "I need to ...", "I want my ...": a determiner or a plain noun only.
-                    if object
-                        .first()
-                        .is_some_and(|x| *x == "to" || x.ends_with("ing"))
-                    {
+                    if object.first().is_some_and(|x| *x == "to") {
                         return None;
                     }
                     object_kind(object)
@@ -370,6 +367,10 @@ mod tests {
             kind("jacket", &["rain"])
         );
         assert_eq!(head("do you have any kettles?"), kind("kettles", &[]));
+        assert_eq!(
+            head("I'm looking for running shoes"),
+            kind("shoes", &["running"])
+        );
         assert_eq!(head("what backpacks do you have"), kind("backpacks", &[]));
         assert_eq!(
             head("what kind of headphones do you sell"),

@@ -1697,3 +1697,34 @@ fn a_product_named_by_its_sku_is_not_taken_for_an_order() {
     let s = c.say("where is order A-55102?", "track_order");
     assert_eq!(source_id(&s), None, "{}", reply(&s));
 }
+
+#[test]
+fn a_product_is_forgotten_once_the_subject_changes() {
+    let mut c = Chat::new();
+    searched(&mut c, &[("KT-1", "Kettle Pro", "Kettles", 59.9)]);
+    c.found = crate::retrieval::Found::default();
+    c.state.product = Some("KT-1".into());
+    let s = c.say("how much?", "out_of_scope");
+    assert_eq!(source_id(&s), Some("KT-1"), "{}", reply(&s));
+    c.say("what is your refund policy", "check_refund_policy");
+    assert_eq!(c.state.product, None);
+    let s = c.say("how much?", "out_of_scope");
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
+}
+
+#[test]
+fn a_request_to_act_on_an_order_is_not_a_kind_wanted() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("JK-1", "Stormshell Jacket", "Jackets", 229.0),
+            ("JK-2", "Drizzle Rain Jacket", "Jackets", 99.0),
+        ],
+    );
+    let s = c.say(
+        "I'd like the jacket in a bigger size, can I exchange it?",
+        "exchange_item",
+    );
+    assert!(!reply(&s).starts_with("We do"), "{}", reply(&s));
+}

@@ -259,12 +259,17 @@ impl Collection {
     }
 
     /// The id of a document written out in `text` ("NW-KT-0001 price?", "nw-kt-0001"): a
-    /// word with a digit in it that is an id here, as typed or in upper or lower case.
+    /// word with a letter and a digit in it that is an id here, as typed or in upper or
+    /// lower case. A bare number may as well be an order number, a year or a price.
     pub fn id_in(&self, text: &str) -> Option<String> {
         let entries = self.entries.read().expect("entries lock");
         text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '?' | '!' | ';' | '(' | ')'))
             .map(|t| t.trim_matches(|c: char| !c.is_alphanumeric()))
-            .filter(|t| t.len() >= 3 && t.chars().any(|c| c.is_ascii_digit()))
+            .filter(|t| {
+                t.len() >= 3
+                    && t.chars().any(|c| c.is_ascii_digit())
+                    && t.chars().any(char::is_alphabetic)
+            })
             .find_map(|t| {
                 [t.to_string(), t.to_uppercase(), t.to_lowercase()]
                     .into_iter()

@@ -187,7 +187,8 @@ impl Retriever {
     pub fn search(&self, text: &str, vector: Option<&[f32]>) -> Result<Found, RetrievalError> {
         let mut products = self.ranked(SourceKind::Product, text, vector)?;
         if let Some(sku) = self.products.id_in(text) {
-            named_by_id(&mut products, sku, self.settings.products.threshold);
+            let s = &self.settings;
+            named_by_id(&mut products, sku, s.products.threshold, s.ambiguity_margin);
         }
         Ok(Found {
             articles: self.ranked(SourceKind::Article, text, vector)?,
@@ -246,15 +247,15 @@ pub fn rank(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> V
     hits
 }
 
-/// How far a product named by its SKU clears the threshold: ahead of any other product,
-/// and of an article unless that one clears its own by more ("can I return NW-KT-0001?"
-/// may be about returns).
+/// How far a product named by its SKU clears the threshold, and the best other product by
+/// more than the ambiguity margin (so no "which one?"); an article still answers when it
+/// clears its own threshold by more ("can I return NW-KT-0001?" may be about returns).
 const NAMED_BY_ID_MARGIN: f32 = 0.1;
 
 /// A product whose SKU the question writes out is the one meant, whatever the signals say:
 /// the word index splits "NW-KT-0001" into parts most SKUs share, and an SKU means nothing
 /// to the encoder.
-fn named_by_id(hits: &mut Vec<Hit>, sku: String, threshold: f32) {
+fn named_by_id(hits: &mut Vec<Hit>, sku: String, threshold: f32, margin: f32) {
     let found = hits
         .iter()
         .position(|h| h.id == sku)
@@ -272,7 +273,7 @@ fn named_by_id(hits: &mut Vec<Hit>, sku: String, threshold: f32) {
         Hit {
             kind: SourceKind::Product,
             id: sku,
-            score: (threshold + NAMED_BY_ID_MARGIN).max(best + NAMED_BY_ID_MARGIN),
+            score: threshold.max(best) + margin + NAMED_BY_ID_MARGIN,
             confident: true,
             candidate,
         },
@@ -353,13 +354,13 @@ mod tests {
             },
         };
         let mut hits = vec![hit("A", 0.95), hit("B", 0.6)];
-        named_by_id(&mut hits, "B".into(), 0.9);
+        named_by_id(&mut hits, "B".into(), 0.9, 0.1);
         assert_eq!(hits[0].id, "B");
-        assert!(hits[0].confident && hits[0].score > 1.0);
+        assert!(hits[0].confident && hits[0].score - hits[1].score > 0.1);
         assert_eq!(hits.len(), 2);
         // Not among the candidates at all: still the one meant.
         let mut hits = vec![hit("A", 0.5)];
-        named_by_id(&mut hits, "C".into(), 0.9);
+        named_by_id(&mut hits, "C".into(), 0.9, 0.1);
         assert_eq!(hits[0].id, "C");
         assert!(hits[0].confident);
         let found = Found {
