@@ -251,7 +251,7 @@ fn from_knowledge(
     if (entities.order_id.is_some() && !sku) || entities::mentions_own_order(text) {
         return None;
     }
-    if confident && PERSON_INTENTS.contains(&p.intent.as_str()) {
+    if wants_person(p, ctx) {
         return None;
     }
     if confident && ORDER_INTENTS.contains(&p.intent.as_str()) && !answers::is_question(text) {
