@@ -2,6 +2,7 @@
 //! the owned record type the service works with.
 
 mod admin;
+mod context;
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
 pub use admin::{ensure_changelog, ensure_topics};
+pub use context::ReadToEnd;
 
 use crate::config::Config;
 use crate::wire::OutRecord;

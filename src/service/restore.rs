@@ -14,14 +14,14 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use super::ServiceError;
 use crate::config::Config;
-use crate::kafka::{client_config, restore_consumer_config, KafkaError};
+use crate::kafka::{client_config, restore_consumer_config, KafkaError, ReadToEnd};
 use crate::state::Store;
 
 /// A local copy last brought up to date longer ago than this is restored in full: compaction
@@ -74,7 +74,7 @@ struct Progress {
 pub(super) struct Restorer {
     changelog: String,
     /// Reads the changelog (read_committed), assigned by hand.
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<ReadToEnd>,
     /// Reads high watermarks without isolation (see the module comment).
     probe: BaseConsumer,
     running: HashMap<i32, Progress>,
@@ -84,7 +84,7 @@ pub(super) struct Restorer {
 impl Restorer {
     pub fn new(cfg: &Config) -> Result<Self, KafkaError> {
         let consumer = restore_consumer_config(cfg)
-            .create()
+            .create_with_context(ReadToEnd)
             .map_err(KafkaError::client("creating the restore consumer"))?;
         let probe = client_config(cfg, &[("group.id", &format!("{}-probe", cfg.group_id))])
             .create()
@@ -256,7 +256,11 @@ impl Restorer {
 
     /// A changelog partition's start and end as `reader` sees them: the probe (no isolation)
     /// sees the high watermark, the restore consumer (`read_committed`) the stable end.
-    fn ends(&self, reader: &BaseConsumer, partition: i32) -> Result<(i64, i64), KafkaError> {
+    fn ends<C: ConsumerContext>(
+        &self,
+        reader: &BaseConsumer<C>,
+        partition: i32,
+    ) -> Result<(i64, i64), KafkaError> {
         reader
             .fetch_watermarks(&self.changelog, partition, TIMEOUT)
             .map_err(KafkaError::client(format!(

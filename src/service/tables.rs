@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::retry::{self, Backoff, STARTUP_DEADLINE};
 use super::{output, ServiceError};
 use crate::config::Config;
-use crate::kafka::{client_config, future_record, KafkaError, Record};
+use crate::kafka::{client_config, future_record, KafkaError, ReadToEnd, Record};
 use crate::metrics::{Health, Metrics};
 use crate::state::{StateBatch, StateError, Store};
 use crate::wire::{decode_order, DecodeError, ErrorKind, Order};
@@ -72,7 +72,7 @@ pub struct TableLoader {
     store: Arc<Store>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<ReadToEnd>,
     producer: FutureProducer,
     /// High watermarks at start-up: ready once every partition has read up to them.
     catch_up: HashMap<i32, i64>,
@@ -93,7 +93,7 @@ impl TableLoader {
         // transaction marker that is never delivered.
         let group = table.group(&cfg);
         let topic = table.topic(&cfg).to_string();
-        let consumer: StreamConsumer = client_config(
+        let consumer: StreamConsumer<ReadToEnd> = client_config(
             &cfg,
             &[
                 ("group.id", &group),
@@ -104,7 +104,7 @@ impl TableLoader {
                 ("isolation.level", "read_committed"),
             ],
         )
-        .create()
+        .create_with_context(ReadToEnd)
         .map_err(KafkaError::client(format!(
             "creating the {} consumer",
             table.name()
