@@ -227,6 +227,29 @@ fn answers_from_live_articles_and_products() {
     let follow = customer.ask("conv-follow", "is it waterproof?");
     assert!(source_is(&follow, "product", TRAILRUNNER), "{follow}");
     assert!(text(&follow).contains("waterproof: yes"), "{follow}");
+    // What no attribute lists, its description may say; and taking it says where to order.
+    let plate = customer.ask("conv-follow", "does it have a rock plate?");
+    assert!(source_is(&plate, "product", TRAILRUNNER), "{plate}");
+    assert!(
+        text(&plate).contains("a rock plate for rooty, wet paths"),
+        "{plate}"
+    );
+    let take = customer.ask("conv-follow", "ok I'll take it");
+    assert!(source_is(&take, "product", TRAILRUNNER), "{take}");
+    assert!(
+        text(&take)
+            .contains("order the Trailrunner 2 here: https://shop.northwind.example/p/NW-SH-0001"),
+        "{take}"
+    );
+    // Two products named to be compared are compared, on what tells them apart.
+    let diff = customer.ask(
+        "conv-compare",
+        "what's the difference between the kettle pro and the kettle pro mini?",
+    );
+    assert!(
+        text(&diff).contains("capacity: 1.7 l") && text(&diff).contains("capacity: 0.8 l"),
+        "{diff}"
+    );
 
     // Two products fit: the bot asks which, and the answer picks one.
     let which = customer.ask("conv-kettle", "how much is the brewmaster kettle?");

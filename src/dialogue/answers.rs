@@ -83,6 +83,14 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("wet", &["waterproof", "water_resistance"]),
     ("water", &["waterproof", "water_resistance"]),
     ("heavy", &["weight_g", "weight_kg", "weight"]),
+    ("heavier", &["weight_g", "weight_kg", "weight"]),
+    ("heaviest", &["weight_g", "weight_kg", "weight"]),
+    ("lighter", &["weight_g", "weight_kg", "weight"]),
+    ("lightest", &["weight_g", "weight_kg", "weight"]),
+    ("bigger", &["dimensions_cm", "capacity_l", "size"]),
+    ("biggest", &["dimensions_cm", "capacity_l", "size"]),
+    ("larger", &["dimensions_cm", "capacity_l", "size"]),
+    ("smaller", &["dimensions_cm", "capacity_l", "size"]),
     ("weigh", &["weight_g", "weight_kg", "weight"]),
     ("big", &["dimensions_cm", "capacity_l", "size"]),
     ("hold", &["capacity_l", "capacity"]),
@@ -111,7 +119,7 @@ fn key_words(key: &str) -> Vec<String> {
 
 /// The attributes the question asks about, by key: by name ("what sizes"), by a synonym
 /// ("is it heavy"), or by one of the values listed ("do you have it in blue", "in 42").
-fn asked_attributes<'p>(
+pub(super) fn asked_attributes<'p>(
     p: &'p Product,
     question: &[String],
     name: &[String],
@@ -263,7 +271,7 @@ fn asked_size<'q>(question: &'q [String], name: &[String]) -> Option<&'q String>
 }
 
 /// Crude English stemming for matching attribute names: "sizes" / "size", "colours".
-fn stem(w: &str) -> String {
+pub(super) fn stem(w: &str) -> String {
     let w = w.to_lowercase();
     for suffix in ["ing", "es", "s"] {
         if w.len() > suffix.len() + 2 && w.ends_with(suffix) {
@@ -411,7 +419,12 @@ fn with_unit(v: &Value, text: String, unit: &str) -> String {
 /// One sentence about an attribute. For a list (sizes, colours), it also says whether what
 /// the customer named is one of them; for sizes, a number the customer asked for that is
 /// not listed is said not to be.
-fn attribute_sentence(key: &str, v: &Value, question: &[String], name: &[String]) -> String {
+pub(super) fn attribute_sentence(
+    key: &str,
+    v: &Value,
+    question: &[String],
+    name: &[String],
+) -> String {
     let (label, unit) = label_and_unit(key);
     let mut value = value_text(v);
     if value.chars().count() > MAX_VALUE_CHARS {
@@ -459,16 +472,20 @@ pub fn product_answer(p: &Product, question: &str) -> (String, Source) {
     for (key, value) in asked_attributes(p, &q, &name) {
         parts.push(attribute_sentence(key, value, &q, &name));
     }
-    let stock = match p.stock {
-        0 => "out of stock at the moment".to_string(),
-        n if n < 5 => format!("in stock (only {n} left)"),
-        _ => "in stock".to_string(),
-    };
+    let stock = super::shopping::stock_phrase(p.stock);
     let name = match &p.brand {
         Some(b) => format!("The {} by {b}", p.name),
         None => format!("The {}", p.name),
     };
-    let mut text = if parts.is_empty() {
+    // Nothing asked of its attributes, but its description may answer ("does the Kettle
+    // Pro keep the water warm?").
+    let detail = parts
+        .is_empty()
+        .then(|| super::shopping::detail(p, question))
+        .flatten();
+    let mut text = if let Some(sentence) = detail {
+        format!("{name}: {sentence} It is {stock}, {}.", p.price)
+    } else if parts.is_empty() {
         format!("{name} is {stock}, {}.", p.price)
     } else {
         format!("{name}: {}. It is {stock}, {}.", parts.join("; "), p.price)
@@ -476,12 +493,16 @@ pub fn product_answer(p: &Product, question: &str) -> (String, Source) {
     if let Some(url) = &p.url {
         text.push_str(&format!(" {url}"));
     }
-    let source = Source {
+    (text, product_source(p))
+}
+
+/// A reply's source when it speaks of this product.
+pub fn product_source(p: &Product) -> Source {
+    Source {
         kind: SourceKind::Product,
         id: p.sku.clone(),
         title: p.name.clone(),
-    };
-    (text, source)
+    }
 }
 
 /// "Which one do you mean?" between products.
@@ -600,6 +621,25 @@ pub fn refers_to_product(text: &str) -> bool {
         && w.iter().any(|x| PRICE_OR_STOCK.contains(&x.as_str()))
         && w.iter()
             .all(|x| PRICE_OR_STOCK.contains(&x.as_str()) || BARE.contains(&x.as_str()))
+    {
+        return true;
+    }
+    // "what sizes?", "which colours do you have": nothing but an attribute asked for.
+    #[rustfmt::skip]
+    const ATTRIBUTES: &[&str] = &[
+        "size", "sizes", "colour", "colours", "color", "colors", "weight", "material",
+        "materials", "capacity", "battery", "dimensions", "measurements",
+    ];
+    const ASKING: &[&str] = &[
+        "which", "do", "you", "have", "are", "there", "does", "it", "come", "any", "other",
+    ];
+    if w.len() <= 5
+        && w.iter().any(|x| ATTRIBUTES.contains(&x.as_str()))
+        && w.iter().all(|x| {
+            [ATTRIBUTES, BARE, ASKING, PRICE_OR_STOCK]
+                .iter()
+                .any(|list| list.contains(&x.as_str()))
+        })
     {
         return true;
     }

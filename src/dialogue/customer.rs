@@ -6,6 +6,7 @@ use super::courtesy::{self, Courtesy};
 use super::entities::{self, YesNo};
 use super::kind;
 use super::orders::{self, ORDER_INTENTS};
+use super::shopping;
 use super::turn::{choice_vars, escalate, not_understood, resolved, Turnout};
 use super::{
     escalation, push_turn, Action, Context, Conversation, Handoff, Outcome, Pending, Repeat, Step,
@@ -254,6 +255,19 @@ fn from_knowledge(
     if wants_person(p, ctx) {
         return None;
     }
+    let best = retrieved.best(ctx.retrieval);
+    let discussed = state
+        .product
+        .as_deref()
+        .and_then(|sku| ctx.catalog.product(sku));
+    // "ok I'll take it" after a product: where to buy it (the bot takes no orders itself),
+    // unless the message names another product ("I'll take the Kettle Pro Mini then").
+    if let Some(product) = discussed.as_ref().filter(|_| shopping::wants_to_buy(text)) {
+        let other = best.filter(|h| h.kind == SourceKind::Product && h.id != product.sku);
+        if other.is_none() {
+            return Some(sell(state, product, out, ctx));
+        }
+    }
     if confident && ORDER_INTENTS.contains(&p.intent.as_str()) && !answers::is_question(text) {
         return None;
     }
@@ -261,18 +275,16 @@ fn from_knowledge(
     // asks about something its record says, wins over an article on the same word.
     // "what about 45?" is about it too, when its record says something about 45.
     let refers = answers::refers_to_product(text);
-    let remembered = state
-        .product
-        .as_deref()
+    let remembered = discussed
+        .clone()
+        .filter(|_| !shopping::about_service(text))
         .filter(|_| refers || answers::follow_up(text).is_some())
-        .and_then(|sku| ctx.catalog.product(sku))
         .filter(|p| refers || answers::asks_about(p, text));
     if let Some(p) = remembered.as_ref().filter(|p| answers::asks_about(p, text)) {
         if retrieved.best(ctx.retrieval).map(|h| h.kind) != Some(SourceKind::Product) {
             return Some(answer_product(state, p, text, out));
         }
     }
-    let best = retrieved.best(ctx.retrieval);
     // "do you sell kettles?" names a kind, not one product: no single product clears its
     // threshold, and an article on a word of it may ("do you sell headphones?" is not about
     // returning opened ones). The products of that kind the search found answer it first.
@@ -304,11 +316,38 @@ fn from_knowledge(
             return Some(offer_products_of_kind(state, &products, text, out, ctx));
         }
     }
+    // "what's the difference between the Kettle Pro and the Kettle Pro Mini?"
+    // The products are named in the question, so none need clear a threshold; an article
+    // that does wins ("is express faster than standard delivery?").
+    let compared = match best.map(|h| h.kind) {
+        Some(SourceKind::Article) => Vec::new(),
+        _ if shopping::compares(text) => {
+            shopping::compared(retrieved, text, discussed.as_ref(), ctx.catalog)
+        }
+        _ => Vec::new(),
+    };
     match best.map(|h| h.kind) {
+        _ if !compared.is_empty() => {
+            let products = compared;
+            out.say(
+                shopping::comparison(&products, text)
+                    .unwrap_or_else(|| answers::which_product(&products)),
+            );
+            out.source = products.first().map(answers::product_source);
+            state.product = None;
+            state.pending = Some(Pending::ChooseProduct {
+                skus: products.iter().map(|p| p.sku.clone()).collect(),
+                question: text.to_string(),
+                asked_at: ctx.now,
+            });
+            resolved(state);
+            Some(Outcome::Answered)
+        }
         Some(SourceKind::Product) => {
             let products = answers::found_products(retrieved, text, ctx);
             match products.len() {
                 0 => None,
+                1 if shopping::wants_to_buy(text) => Some(sell(state, &products[0], out, ctx)),
                 1 => Some(answer_product(state, &products[0], text, out)),
                 _ => {
                     out.say(answers::which_product(&products));
@@ -338,6 +377,11 @@ fn from_knowledge(
         None => {
             if let Some(product) = remembered {
                 return Some(answer_product(state, &product, text, out));
+            }
+            // "does it work with alexa?": about the product discussed, but nothing its
+            // record lists; its description may say, and otherwise that is said.
+            if let Some(product) = discussed.filter(|_| shopping::asks_detail(text)) {
+                return Some(answer_detail(state, &product, text, out, ctx));
             }
             // A kind of thing none of the products found is: said so, rather than the
             // intent's answer on how to check out. A confident other intent keeps its own
@@ -383,6 +427,46 @@ fn answer_product(
     out.say(answer);
     out.source = Some(source);
     state.product = Some(product.sku.clone());
+    resolved(state);
+    Outcome::Answered
+}
+
+/// Where to buy the product: the bot takes no orders itself.
+fn sell(
+    state: &mut Conversation,
+    product: &Product,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) -> Outcome {
+    let template = if product.stock == 0 {
+        "buy_product_sold_out"
+    } else {
+        "buy_product"
+    };
+    out.say(ctx.kb.reply(template, &shopping::product_vars(product)));
+    out.source = Some(answers::product_source(product));
+    state.product = Some(product.sku.clone());
+    resolved(state);
+    Outcome::Answered
+}
+
+/// A question about the product discussed that its attributes do not answer: the sentence
+/// of its description that does, or that its details do not say (never a guess).
+fn answer_detail(
+    state: &mut Conversation,
+    product: &Product,
+    text: &str,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) -> Outcome {
+    if answers::asks_about(product, text) || shopping::detail(product, text).is_some() {
+        return answer_product(state, product, text, out);
+    }
+    out.say(
+        ctx.kb
+            .reply("product_detail_unknown", &shopping::product_vars(product)),
+    );
+    out.source = Some(answers::product_source(product));
     resolved(state);
     Outcome::Answered
 }
@@ -498,8 +582,24 @@ fn answer_pending(
         } => {
             let offered: Vec<Product> =
                 skus.iter().filter_map(|s| ctx.catalog.product(s)).collect();
-            match answers::pick_product(text, &offered) {
+            let picked = answers::pick_product(text, &offered)
+                .or_else(|| shopping::by_price(text, &offered));
+            match picked {
+                Some(i) if shopping::wants_to_buy(text) => Some(sell(state, &offered[i], out, ctx)),
                 Some(i) => Some(answer_product(state, &offered[i], &question, out)),
+                // "does it have noise cancelling?", "which ones are in stock?": asked of
+                // all of them, answered for each.
+                None if offered.len() >= 2 && shopping::asked_of_all(&offered, text) => {
+                    let compared = shopping::comparison(&offered, text)?;
+                    out.say(compared);
+                    state.pending = Some(Pending::ChooseProduct {
+                        skus,
+                        question,
+                        asked_at,
+                    });
+                    resolved(state);
+                    Some(Outcome::Answered)
+                }
                 // "what about tablets?" after "do you sell laptops?" is a new question.
                 None if offered.len() >= 2
                     && !is_new_request(text, out.prediction, ctx)

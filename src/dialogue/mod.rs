@@ -9,6 +9,7 @@ mod customer;
 pub mod entities;
 mod kind;
 mod orders;
+mod shopping;
 #[cfg(test)]
 mod tests;
 mod turn;

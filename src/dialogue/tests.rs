@@ -1728,3 +1728,170 @@ fn a_request_to_act_on_an_order_is_not_a_kind_wanted() {
     );
     assert!(!reply(&s).starts_with("We do"), "{}", reply(&s));
 }
+
+/// A product in the catalogue with attributes and a description, found by no search.
+fn stocked(
+    c: &mut Chat,
+    sku: &str,
+    name: &str,
+    price: f64,
+    stock: u64,
+    attributes: serde_json::Value,
+) {
+    let p: crate::wire::Product = serde_json::from_value(serde_json::json!({
+        "sku": sku, "name": name, "price": {"amount": price, "currency": "EUR"},
+        "stock": stock, "attributes": attributes, "url": format!("https://shop.example/p/{sku}"),
+        "description": "Packable rain jacket. The hood has a stiffened brim."}))
+    .unwrap();
+    c.catalog.0.insert(sku.to_string(), p);
+}
+
+#[test]
+fn taking_the_product_discussed_says_where_to_order_it() {
+    let mut c = Chat::new();
+    stocked(
+        &mut c,
+        "JK-1",
+        "Drizzle Rain Jacket",
+        99.0,
+        27,
+        serde_json::json!({}),
+    );
+    c.state.product = Some("JK-1".into());
+    let s = c.say("ok I'll take it", "out_of_scope");
+    let text = reply(&s);
+    assert!(
+        text.contains("order the Drizzle Rain Jacket here: https://shop.example/p/JK-1"),
+        "{text}"
+    );
+    assert_eq!(source_id(&s), Some("JK-1"));
+    assert_eq!(s.outcome, Outcome::Answered);
+    // Sold out: it cannot be ordered, and that is said.
+    stocked(
+        &mut c,
+        "TN-1",
+        "Skyline 3 Tent",
+        299.0,
+        0,
+        serde_json::json!({}),
+    );
+    c.state.product = Some("TN-1".into());
+    let s = c.say("great, how do I order it?", "place_order");
+    assert!(
+        reply(&s).contains("out of stock at the moment"),
+        "{}",
+        reply(&s)
+    );
+    // Taking it back is a return, not a purchase.
+    let s = c.say("I'll take it back", "return_item");
+    assert!(!reply(&s).contains("order the"), "{}", reply(&s));
+}
+
+#[test]
+fn a_detail_of_the_product_comes_from_its_description_or_is_said_to_be_unknown() {
+    let mut c = Chat::new();
+    stocked(
+        &mut c,
+        "JK-1",
+        "Drizzle Rain Jacket",
+        99.0,
+        27,
+        serde_json::json!({"sizes": ["S", "M", "L"]}),
+    );
+    c.state.product = Some("JK-1".into());
+    let s = c.say("does it have a hood?", "out_of_scope");
+    assert!(
+        reply(&s).contains("The hood has a stiffened brim."),
+        "{}",
+        reply(&s)
+    );
+    let s = c.say("does it work with alexa?", "contact_customer_service");
+    assert!(
+        reply(&s).contains("product details of the Drizzle Rain Jacket don't say"),
+        "{}",
+        reply(&s)
+    );
+    assert_eq!(source_id(&s), Some("JK-1"));
+    // "what sizes?" with no "it" is about the jacket too.
+    let s = c.say("what sizes?", "place_order");
+    assert!(reply(&s).contains("sizes: S, M, L"), "{}", reply(&s));
+    // A return question that names an attribute ("fit") is not about the record.
+    let s = c.say(
+        "can I take it back if it doesn't fit?",
+        "check_refund_policy",
+    );
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
+}
+
+#[test]
+fn offered_products_are_picked_by_price_and_compared_on_what_is_asked() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("HP-1", "Q3 Headphones", "Headphones", 69.0),
+            ("HP-2", "Studio 80 Headphones", "Headphones", 149.0),
+            ("HP-3", "Q5 Headphones", "Headphones", 129.0),
+        ],
+    );
+    for (sku, anc) in [("HP-1", false), ("HP-2", false), ("HP-3", true)] {
+        let p = c.catalog.0.get_mut(sku).unwrap();
+        p.attributes
+            .insert("noise_cancelling".into(), serde_json::json!(anc));
+    }
+    let s = c.say("do you sell headphones?", "place_order");
+    assert!(reply(&s).starts_with("We do"), "{}", reply(&s));
+    // Asked of all three: answered for each, and the pick stays open.
+    let s = c.say("do they have noise cancelling?", "check_cancellation_fee");
+    let text = reply(&s);
+    assert!(
+        text.contains("Q3 Headphones: noise cancelling: no")
+            && text.contains("Q5 Headphones: noise cancelling: yes"),
+        "{text}"
+    );
+    assert!(matches!(
+        c.state.pending,
+        Some(Pending::ChooseProduct { .. })
+    ));
+    let s = c.say("which one is the cheapest?", "place_order");
+    assert_eq!(source_id(&s), Some("HP-1"), "{}", reply(&s));
+}
+
+#[test]
+fn two_products_named_to_compare_are_compared_not_asked_about() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("BP-45", "Summit 45 Trekking Pack", "Backpacks", 159.0),
+            ("BP-30", "Summit 30 Daypack", "Backpacks", 89.0),
+            ("CH-30", "GaN Charger 30 W", "Chargers", 35.0),
+        ],
+    );
+    c.found.products[0].confident = true;
+    c.found.products[1].confident = true;
+    for (sku, grams) in [("BP-45", 1750), ("BP-30", 1050)] {
+        let p = c.catalog.0.get_mut(sku).unwrap();
+        p.attributes
+            .insert("weight_g".into(), serde_json::json!(grams));
+    }
+    let s = c.say(
+        "which is lighter, the summit 45 or the summit 30?",
+        "out_of_scope",
+    );
+    let text = reply(&s);
+    assert!(
+        text.contains("Summit 45 Trekking Pack: weight: 1750 g")
+            && text.contains("Summit 30 Daypack: weight: 1050 g")
+            && !text.contains("Charger"),
+        "{text}"
+    );
+    assert_eq!(s.outcome, Outcome::Answered);
+    // Then one of them is taken.
+    let s = c.say("I'll take the cheaper one", "place_order");
+    assert!(
+        reply(&s).contains("order the Summit 30 Daypack"),
+        "{}",
+        reply(&s)
+    );
+}

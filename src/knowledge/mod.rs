@@ -78,6 +78,9 @@ pub const REQUIRED_TEMPLATES: &[&str] = &[
     "greeting",
     "thanks",
     "goodbye",
+    "buy_product",
+    "buy_product_sold_out",
+    "product_detail_unknown",
 ];
 
 /// Placeholders the dialogue fills at run time; `policy.*` ones are filled at load time.
@@ -97,6 +100,8 @@ pub const RUNTIME_VARS: &[&str] = &[
     "address",
     "first",
     "second",
+    "product.name",
+    "product.page",
 ];
 
 #[derive(Debug, Deserialize)]
