@@ -595,7 +595,18 @@ pub(super) fn follow_up(text: &str) -> Option<Vec<String>> {
     while let [first, rest @ ..] = w {
         if !matches!(
             first.as_str(),
-            "ok" | "okay" | "so" | "hmm" | "right" | "thanks"
+            "ok" | "okay"
+                | "so"
+                | "hmm"
+                | "right"
+                | "thanks"
+                | "great"
+                | "cool"
+                | "nice"
+                | "perfect"
+                | "alright"
+                | "oh"
+                | "ah"
         ) {
             break;
         }
@@ -921,6 +932,10 @@ mod tests {
         assert!(!refers_to_product("how much is shipping"));
         assert!(!refers_to_product("where is my order"));
         assert_eq!(follow_up("ok what about 45?"), Some(vec!["45".to_string()]));
+        assert_eq!(
+            follow_up("great, and in navy?"),
+            Some(vec!["in".to_string(), "navy".to_string()])
+        );
         assert_eq!(
             follow_up("and in black"),
             Some(vec!["in".to_string(), "black".to_string()])

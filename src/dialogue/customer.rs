@@ -311,8 +311,17 @@ fn from_knowledge(
         .as_ref()
         .filter(|_| best.map(|h| h.kind) != Some(SourceKind::Product))
     {
-        let products = kind::products_of_kind(retrieved, kind, ctx.catalog);
-        if !products.is_empty() {
+        let fitting = kind::products_of_kind(retrieved, kind, ctx.catalog);
+        if !fitting.is_empty() {
+            // "headphones under 100 euros": those over the budget are not offered.
+            let cap = shopping::price_cap(text);
+            let products: Vec<Product> = shopping::within(fitting.clone(), cap)
+                .into_iter()
+                .take(OFFERED)
+                .collect();
+            if let (true, Some(cap)) = (products.is_empty(), cap) {
+                return Some(nothing_within(state, cap, &fitting, out));
+            }
             return Some(offer_products_of_kind(state, &products, text, out, ctx));
         }
     }
@@ -395,6 +404,29 @@ fn from_knowledge(
             Some(Outcome::Answered)
         }
     }
+}
+
+/// How many products of a kind are offered to pick from.
+const OFFERED: usize = 3;
+
+/// Nothing found within the customer's budget: said so, with the cheapest found, which is
+/// then the product discussed ("how much is it in black?").
+fn nothing_within(
+    state: &mut Conversation,
+    cap: f64,
+    found: &[Product],
+    out: &mut Turnout<'_>,
+) -> Outcome {
+    out.say(shopping::none_within(cap, found));
+    let cheapest = found
+        .iter()
+        .min_by(|a, b| a.price.amount.total_cmp(&b.price.amount));
+    if let Some(p) = cheapest {
+        out.source = Some(answers::product_source(p));
+        state.product = Some(p.sku.clone());
+    }
+    resolved(state);
+    Outcome::Answered
 }
 
 /// Products of the kind asked about: one is answered, several offered to pick from.
@@ -582,6 +614,24 @@ fn answer_pending(
         } => {
             let offered: Vec<Product> =
                 skus.iter().filter_map(|s| ctx.catalog.product(s)).collect();
+            // "anything under 50?": those within the budget, or the cheapest and that
+            // none is.
+            if let Some(cap) = shopping::price_cap(text) {
+                let within = shopping::within(offered.clone(), Some(cap));
+                return Some(match within.as_slice() {
+                    [] => {
+                        out.say(shopping::none_within(cap, &offered));
+                        state.pending = Some(Pending::ChooseProduct {
+                            skus,
+                            question,
+                            asked_at,
+                        });
+                        Outcome::Answered
+                    }
+                    [one] => answer_product(state, one, &question, out),
+                    several => offer_products_of_kind(state, several, &question, out, ctx),
+                });
+            }
             let picked = answers::pick_product(text, &offered)
                 .or_else(|| shopping::by_price(text, &offered));
             match picked {

@@ -278,7 +278,6 @@ pub fn products_of_kind(found: &Found, kind: &Kind, catalog: &dyn Catalog) -> Ve
         .iter()
         .filter_map(|h| catalog.product(&h.id))
         .filter(|p| kind.fits(p))
-        .take(3)
         .collect()
 }
 

@@ -381,6 +381,102 @@ pub fn about_service(text: &str) -> bool {
         })
 }
 
+/// Words that put a ceiling on the price ("under 50", "max 120 eur", "less than EUR 80").
+const CEILINGS: &[&[&str]] = &[
+    &["under"],
+    &["below"],
+    &["less", "than"],
+    &["up", "to"],
+    &["max"],
+    &["maximum"],
+    &["no", "more", "than"],
+    &["not", "more", "than"],
+    &["cheaper", "than"],
+    &["budget", "is"],
+    &["budget", "of"],
+    &["budget"],
+];
+/// Money words around a price.
+const MONEY: &[&str] = &[
+    "eur", "euro", "euros", "e", "bucks", "usd", "dollars", "gbp", "pounds",
+];
+/// Words before a ceiling that make it an age ("toys for kids under 5").
+const AGES: &[&str] = &[
+    "kids", "kid", "children", "child", "baby", "babies", "toddler", "toddlers", "aged", "age",
+    "boy", "girl", "son", "daughter",
+];
+
+/// The most the customer wants to pay, when the message says so: "headphones under 100
+/// euros", "max 120 eur", "anything below €50?". Not a weight, a size or an age ("under 2
+/// kg", "for kids under 5").
+pub fn price_cap(text: &str) -> Option<f64> {
+    let w = words(text);
+    (0..w.len()).find_map(|i| {
+        let lead = CEILINGS
+            .iter()
+            .find(|c| w.len() >= i + c.len() && w[i..].iter().zip(c.iter()).all(|(a, b)| a == b))?;
+        if w[i.saturating_sub(2)..i]
+            .iter()
+            .any(|x| AGES.contains(&x.as_str()))
+        {
+            return None;
+        }
+        let mut j = i + lead.len();
+        if w.get(j).is_some_and(|x| MONEY.contains(&x.as_str())) {
+            j += 1;
+        }
+        let amount = money_amount(w.get(j)?)?;
+        // "under 2 kg" is a weight; "under 100 euros", "under 50?" a price.
+        match w.get(j + 1) {
+            Some(next) if !MONEY.contains(&next.as_str()) && UNITS.contains(&next.as_str()) => None,
+            _ => Some(amount),
+        }
+    })
+}
+
+/// Units a number under a ceiling may be measured in, which make it no price.
+#[rustfmt::skip]
+const UNITS: &[&str] = &[
+    "kg", "g", "grams", "kilos", "l", "litres", "liters", "ml", "cm", "mm", "m", "inch",
+    "inches", "w", "watts", "hours", "h", "days", "weeks", "years", "months", "km", "db",
+    "minutes", "mins", "lbs",
+];
+
+/// "50", "49.99", "50eur", "50e": the amount.
+fn money_amount(word: &str) -> Option<f64> {
+    let digits = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &word[digits.len()..];
+    if !(unit.is_empty() || MONEY.contains(&unit)) {
+        return None;
+    }
+    digits.parse::<f64>().ok().filter(|a| *a > 0.0)
+}
+
+/// The products at or under the price ceiling.
+pub fn within(products: Vec<Product>, cap: Option<f64>) -> Vec<Product> {
+    match cap {
+        Some(cap) => products
+            .into_iter()
+            .filter(|p| p.price.amount <= cap)
+            .collect(),
+        None => products,
+    }
+}
+
+/// Nothing of what was found is within the ceiling: said so, with the cheapest of them.
+pub fn none_within(cap: f64, found: &[Product]) -> String {
+    let cheapest = found
+        .iter()
+        .min_by(|a, b| a.price.amount.total_cmp(&b.price.amount));
+    match cheapest {
+        Some(p) => format!(
+            "I couldn't find one for {} {cap:.2} or less. The cheapest I found is the {} ({}).",
+            p.price.currency, p.name, p.price
+        ),
+        None => format!("I couldn't find one for {cap:.2} or less."),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,6 +595,36 @@ mod tests {
         assert!(about_service("can I take it back if it doesn't fit?"));
         assert!(about_service("how much is shipping for it?"));
         assert!(!about_service("does it have a hood?"));
+    }
+
+    #[test]
+    fn a_budget_is_read_but_not_a_weight_or_an_age() {
+        for (text, cap) in [
+            ("do you sell headphones under 100 euros?", Some(100.0)),
+            ("I'm looking for running shoes, max 120 eur", Some(120.0)),
+            ("anything under 50?", Some(50.0)),
+            ("anything below €49.99", Some(49.99)),
+            ("less than EUR 80 please", Some(80.0)),
+            ("my budget is 60", Some(60.0)),
+            ("under 50eur", Some(50.0)),
+            ("a tent under 2 kg", None),
+            ("toys for kids under 5", None),
+            ("do you sell headphones", None),
+            ("under the bed storage", None),
+        ] {
+            assert_eq!(price_cap(text), cap, "{text}");
+        }
+        let offered = vec![
+            product("A", "Kettle Pro", 59.9, serde_json::json!({})),
+            product("B", "Glass Kettle", 39.9, serde_json::json!({})),
+        ];
+        assert_eq!(within(offered.clone(), Some(50.0)).len(), 1);
+        assert_eq!(within(offered.clone(), None).len(), 2);
+        let text = none_within(30.0, &offered);
+        assert!(
+            text.contains("EUR 30.00 or less") && text.contains("Glass Kettle (EUR 39.90)"),
+            "{text}"
+        );
     }
 
     #[test]
