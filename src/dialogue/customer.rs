@@ -260,16 +260,27 @@ fn from_knowledge(
         .product
         .as_deref()
         .and_then(|sku| ctx.catalog.product(sku));
-    // "ok I'll take it" after a product: where to buy it (the bot takes no orders itself),
-    // unless the message names another product ("I'll take the Kettle Pro Mini then").
-    if let Some(product) = discussed.as_ref().filter(|_| shopping::wants_to_buy(text)) {
-        let other = best.filter(|h| h.kind == SourceKind::Product && h.id != product.sku);
-        if other.is_none() {
-            return Some(sell(state, product, out, ctx));
-        }
-    }
     if confident && ORDER_INTENTS.contains(&p.intent.as_str()) && !answers::is_question(text) {
         return None;
+    }
+    let found = shopping::found_records(retrieved, ctx.catalog);
+    // "ok I'll take it" after a product: where to buy it (the bot takes no orders itself).
+    // "I'll take the mini one" names another product found. Words of the service around an
+    // order ("can I buy it with PayPal?") make it no purchase, whatever article is found
+    // ("how do I order it" finds the article on tracking orders).
+    if shopping::wants_to_buy(text) {
+        let named: Vec<Product> = shopping::named_in(&found, text)
+            .into_iter()
+            .filter(|p| discussed.as_ref().is_none_or(|d| d.sku != p.sku))
+            .collect();
+        let bought = match named.as_slice() {
+            [one] => Some(one.clone()),
+            [] => discussed.clone(),
+            _ => None,
+        };
+        if let Some(product) = bought {
+            return Some(sell(state, &product, text, out, ctx));
+        }
     }
     // "is it waterproof?" after the Trailrunner 2: the product discussed, when the question
     // asks about something its record says, wins over an article on the same word.
@@ -325,14 +336,24 @@ fn from_knowledge(
             return Some(offer_products_of_kind(state, &products, text, out, ctx));
         }
     }
+    // "can I return the Drizzle Rain Jacket if it doesn't fit?" names a product but asks
+    // about the service: an article that answers it, or the intent's path.
+    let best = match best {
+        Some(h)
+            if h.kind == SourceKind::Product
+                && shopping::about_service(text)
+                && !shopping::buys(text) =>
+        {
+            retrieved.article()
+        }
+        other => other,
+    };
     // "what's the difference between the Kettle Pro and the Kettle Pro Mini?"
     // The products are named in the question, so none need clear a threshold; an article
     // that does wins ("is express faster than standard delivery?").
     let compared = match best.map(|h| h.kind) {
         Some(SourceKind::Article) => Vec::new(),
-        _ if shopping::compares(text) => {
-            shopping::compared(retrieved, text, discussed.as_ref(), ctx.catalog)
-        }
+        _ if shopping::compares(text) => shopping::compared(&found, text, discussed.as_ref()),
         _ => Vec::new(),
     };
     match best.map(|h| h.kind) {
@@ -356,7 +377,7 @@ fn from_knowledge(
             let products = answers::found_products(retrieved, text, ctx);
             match products.len() {
                 0 => None,
-                1 if shopping::wants_to_buy(text) => Some(sell(state, &products[0], out, ctx)),
+                1 if shopping::buys(text) => Some(sell(state, &products[0], text, out, ctx)),
                 1 => Some(answer_product(state, &products[0], text, out)),
                 _ => {
                     out.say(answers::which_product(&products));
@@ -389,7 +410,9 @@ fn from_knowledge(
             }
             // "does it work with alexa?": about the product discussed, but nothing its
             // record lists; its description may say, and otherwise that is said.
-            if let Some(product) = discussed.filter(|_| shopping::asks_detail(text)) {
+            // Not when the model is sure of a request about an order or the account.
+            let acting = confident && ORDER_INTENTS.contains(&p.intent.as_str());
+            if let Some(product) = discussed.filter(|_| !acting && shopping::asks_detail(text)) {
                 return Some(answer_detail(state, &product, text, out, ctx));
             }
             // A kind of thing none of the products found is: said so, rather than the
@@ -463,13 +486,19 @@ fn answer_product(
     Outcome::Answered
 }
 
-/// Where to buy the product: the bot takes no orders itself.
+/// Where to buy the product: the bot takes no orders itself. "can I order it in size 47?"
+/// asks about a size first: the product's answer says whether it is one, with the link.
 fn sell(
     state: &mut Conversation,
     product: &Product,
+    text: &str,
     out: &mut Turnout<'_>,
     ctx: &Context<'_>,
 ) -> Outcome {
+    let q = answers::words(text);
+    if !answers::asked_attributes(product, &q, &answers::words(&product.name)).is_empty() {
+        return answer_product(state, product, text, out);
+    }
     let template = if product.stock == 0 {
         "buy_product_sold_out"
     } else {
@@ -612,6 +641,10 @@ fn answer_pending(
             question,
             asked_at,
         } => {
+            // "is anyone available to help me?" asks for a person, not about the products.
+            if wants_person(out.prediction, ctx) {
+                return None;
+            }
             let offered: Vec<Product> =
                 skus.iter().filter_map(|s| ctx.catalog.product(s)).collect();
             // "anything under 50?": those within the budget, or the cheapest and that
@@ -635,7 +668,7 @@ fn answer_pending(
             let picked = answers::pick_product(text, &offered)
                 .or_else(|| shopping::by_price(text, &offered));
             match picked {
-                Some(i) if shopping::wants_to_buy(text) => Some(sell(state, &offered[i], out, ctx)),
+                Some(i) if shopping::buys(text) => Some(sell(state, &offered[i], text, out, ctx)),
                 Some(i) => Some(answer_product(state, &offered[i], &question, out)),
                 // "does it have noise cancelling?", "which ones are in stock?": asked of
                 // all of them, answered for each.

@@ -1895,3 +1895,66 @@ fn two_products_named_to_compare_are_compared_not_asked_about() {
         reply(&s)
     );
 }
+
+#[test]
+fn buying_names_the_product_meant_and_answers_a_size_first() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("KT-2", "Kettle Pro Mini", "Kettles", 44.9),
+            ("KT-1", "Kettle Pro", "Kettles", 59.9),
+        ],
+    );
+    c.state.product = Some("KT-1".into());
+    // The Mini is found, if not confidently, and named by its own word.
+    let s = c.say("I'll take the mini one", "place_order");
+    assert!(
+        reply(&s).contains("order the Kettle Pro Mini"),
+        "{}",
+        reply(&s)
+    );
+    stocked(
+        &mut c,
+        "SH-1",
+        "Trailrunner 2",
+        129.0,
+        14,
+        serde_json::json!({"sizes": [40, 41, 42, 43, 44, 45, 46]}),
+    );
+    c.found = crate::retrieval::Found::default();
+    c.state.product = Some("SH-1".into());
+    let s = c.say("can I order it in size 47?", "place_order");
+    assert!(reply(&s).contains("47 is not one of them"), "{}", reply(&s));
+    // Paying or delivery is not buying.
+    let s = c.say("can I buy it with PayPal?", "check_payment_methods");
+    assert!(!reply(&s).contains("order the"), "{}", reply(&s));
+}
+
+#[test]
+fn a_service_question_naming_a_product_is_not_answered_from_its_record() {
+    let mut c = Chat::new();
+    searched(&mut c, &[("JK-1", "Drizzle Rain Jacket", "Jackets", 99.0)]);
+    c.found.products[0].confident = true;
+    c.found.products[0].score = 1.2;
+    let p = c.catalog.0.get_mut("JK-1").unwrap();
+    p.attributes
+        .insert("sizes".into(), serde_json::json!(["S", "M", "L"]));
+    let s = c.say(
+        "can I return the Drizzle Rain Jacket if it doesn't fit?",
+        "check_refund_policy",
+    );
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
+    // While a pick is open, asking for a person is not a question about the products.
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("HP-1", "Q3 Headphones", "Headphones", 69.0),
+            ("HP-2", "Q5 Headphones", "Headphones", 129.0),
+        ],
+    );
+    c.say("do you sell headphones?", "place_order");
+    let s = c.say("is anyone available to help me?", "contact_human_agent");
+    assert!(!reply(&s).contains("Side by side"), "{}", reply(&s));
+}

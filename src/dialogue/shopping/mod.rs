@@ -1,0 +1,179 @@
+//! A customer shopping among products: picking one of several by price or budget, comparing
+//! them, asking to buy the one discussed, and asking about it what its record does not list.
+//! Every answer comes from the live records; what they do not say is said not to be known.
+
+mod budget;
+mod buying;
+mod compare;
+mod details;
+
+pub use budget::{by_price, none_within, price_cap, within};
+pub use buying::{buys, wants_to_buy};
+pub use compare::{asked_of_all, compared, compares, comparison};
+pub use details::{asks_detail, detail};
+
+use super::answers::{words, Catalog, REFERENCES};
+use crate::knowledge::Vars;
+use crate::retrieval::Found;
+use crate::wire::Product;
+
+/// Words of the shop's service around a product: a question with one is for articles and
+/// intents, not the product's record ("can I return it?", "is it shipped yet?").
+#[rustfmt::skip]
+const SERVICE: &[&str] = &[
+    "return", "returns", "returned", "returning", "returnable", "refund", "refunds",
+    "refunded", "refundable", "exchange", "exchanged", "exchangeable", "cancel", "cancelled",
+    "canceled", "cancellation", "deliver", "delivered", "delivery", "arrive", "arrived",
+    "arriving", "ship", "shipped", "shipping", "dispatch", "dispatched", "postage", "post",
+    "send", "sent", "track", "tracking", "order", "ordered", "pay", "paid", "payment",
+    "paypal", "klarna", "instalments", "invoice", "receipt", "warranty", "guarantee",
+    "discount", "voucher", "coupon", "code", "account", "address", "broken", "faulty",
+    "damaged", "missing", "replacement",
+];
+
+/// Service words that are also what a product does, when the product is the subject:
+/// "does it cancel noise?", "does the Helix track sleep?", "does it send alerts?".
+const FEATURE_VERBS: &[&str] = &["cancel", "track", "send"];
+/// Words that ask a yes/no question, before its subject.
+const AUXILIARIES: &[&str] = &[
+    "does", "do", "did", "can", "could", "will", "would", "is", "are", "has",
+];
+/// Subjects that make the customer, or the shop, the one acting ("can I cancel it?").
+const PEOPLE: &[&str] = &["i", "we", "you", "u", "me"];
+
+/// The question is about the shop's service around the product rather than the product
+/// ("can I take it back if it doesn't fit?", "how much is shipping for it?"): for articles
+/// and intents, even when it names one of the product's attributes. Words in `except` do
+/// not count.
+pub fn about_service_except(text: &str, except: &[&str]) -> bool {
+    let w = words(text);
+    let service = |k: usize| {
+        let x = w[k].as_str();
+        if !SERVICE.contains(&x) || except.contains(&x) {
+            return false;
+        }
+        // "power delivery" is a way of charging.
+        if x == "delivery" && k > 0 && w[k - 1] == "power" {
+            return false;
+        }
+        if FEATURE_VERBS.contains(&x) {
+            let aux = (k.saturating_sub(5)..k)
+                .rev()
+                .find(|&a| AUXILIARIES.contains(&w[a].as_str()));
+            if aux.is_some_and(|a| w.get(a + 1).is_some_and(|s| !PEOPLE.contains(&s.as_str()))) {
+                return false;
+            }
+        }
+        true
+    };
+    (0..w.len()).any(service)
+        || w.windows(3).any(|t| {
+            matches!(t[0].as_str(), "take" | "send" | "bring" | "give" | "post")
+                && REFERENCES.contains(&t[1].as_str())
+                && t[2] == "back"
+        })
+}
+
+pub fn about_service(text: &str) -> bool {
+    about_service_except(text, &[])
+}
+
+/// Of `products`, those the question names: in full ("the Kettle Pro and the Kettle Pro
+/// Mini"), by a word of its name no other of them has ("is the Q5 better than the Q7?"), or
+/// by two words of its name ("the summit 30", whose "30" alone the GaN Charger 30 W shares).
+pub fn named_in(products: &[Product], question: &str) -> Vec<Product> {
+    let q = words(question);
+    let names: Vec<Vec<String>> = products.iter().map(|p| words(&p.name)).collect();
+    products
+        .iter()
+        .zip(&names)
+        .filter(|(_, name)| {
+            let full = !name.is_empty() && name.iter().all(|w| q.contains(w));
+            // Not a letter alone: the "s" of "what's" is not the Helix Watch S.
+            let own = name.iter().any(|w| {
+                w.len() > 1
+                    && q.contains(w)
+                    && !names.iter().filter(|n| *n != *name).any(|n| n.contains(w))
+            });
+            let several = name.iter().filter(|w| w.len() > 1 && q.contains(w)).count() >= 2;
+            full || own || several
+        })
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
+/// The products the search found, as the catalogue has them now.
+pub fn found_records(found: &Found, catalog: &dyn Catalog) -> Vec<Product> {
+    found
+        .products
+        .iter()
+        .filter_map(|h| catalog.product(&h.id))
+        .collect()
+}
+
+/// The placeholders of the buying replies.
+pub fn product_vars(p: &Product) -> Vars {
+    let page = match &p.url {
+        Some(url) => url.clone(),
+        None => format!("our online shop (article number {})", p.sku),
+    };
+    Vars::from([("product.name", p.name.clone()), ("product.page", page)])
+}
+
+/// Stock in words, as product answers say it.
+pub(super) fn stock_phrase(stock: u64) -> String {
+    match stock {
+        0 => "out of stock at the moment".to_string(),
+        n if n < 5 => format!("in stock (only {n} left)"),
+        _ => "in stock".to_string(),
+    }
+}
+
+#[cfg(test)]
+fn product(sku: &str, name: &str, price: f64, attributes: serde_json::Value) -> Product {
+    serde_json::from_value(serde_json::json!({
+        "sku": sku, "name": name, "price": {"amount": price, "currency": "EUR"},
+        "stock": 5, "attributes": attributes,
+        "description": "1.7-litre stainless steel kettle with a keep-warm function. Boils in 3 minutes!"
+    }))
+    .unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_questions_are_told_from_what_a_product_does() {
+        assert!(about_service("can I take it back if it doesn't fit?"));
+        assert!(about_service("how much is shipping for it?"));
+        assert!(about_service("can I cancel it?"));
+        assert!(about_service("is it returnable?"));
+        assert!(!about_service("does it have a hood?"));
+        assert!(!about_service("does it cancel noise?"));
+        assert!(!about_service("does the helix fit 3 track sleep?"));
+        assert!(!about_service("does it support power delivery?"));
+        assert!(!about_service("does it send alerts to my phone"));
+    }
+
+    #[test]
+    fn products_are_named_in_full_by_their_own_word_or_by_two_words() {
+        let found = [
+            product(
+                "P45",
+                "Summit 45 Trekking Pack",
+                159.0,
+                serde_json::json!({}),
+            ),
+            product("P30", "Summit 30 Daypack", 89.0, serde_json::json!({})),
+            product("CH", "GaN Charger 30 W", 35.0, serde_json::json!({})),
+            product("W", "Helix Watch S", 229.0, serde_json::json!({})),
+        ];
+        let named = named_in(
+            &found,
+            "what's the difference between the summit 45 and the summit 30?",
+        );
+        let skus: Vec<&str> = named.iter().map(|p| p.sku.as_str()).collect();
+        assert_eq!(skus, ["P45", "P30"]);
+    }
+}
