@@ -103,6 +103,9 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("age", &["age", "age_range"]),
     ("old", &["age", "age_range"]),
     ("noise", &["noise_cancelling"]),
+    ("people", &["persons", "capacity_persons"]),
+    ("sleep", &["persons", "capacity_persons"]),
+    ("sleeps", &["persons", "capacity_persons"]),
     ("anc", &["noise_cancelling"]),
 ];
 
@@ -459,6 +462,16 @@ pub(super) fn attribute_sentence(
         });
         if let Some(w) = unlisted {
             s.push_str(&format!(" ({w} is not one of them)"));
+        }
+    } else if key.to_lowercase().contains("colo") {
+        // "in red?" of a jacket in yellow, navy and olive: said, not left to be inferred.
+        // A colour some listed value has ("blue" of "slate blue") is not said to be missing.
+        let listed = words(&value_text(v));
+        let unlisted = question
+            .iter()
+            .find(|w| COLOURS.contains(&w.as_str()) && !name.contains(w) && !listed.contains(w));
+        if let Some(w) = unlisted {
+            s.push_str(&format!(" (not in {w})"));
         }
     }
     s

@@ -326,13 +326,21 @@ fn from_knowledge(
         if !fitting.is_empty() {
             // "headphones under 100 euros": those over the budget are not offered.
             let cap = shopping::price_cap(text);
-            let products: Vec<Product> = shopping::within(fitting.clone(), cap)
-                .into_iter()
-                .take(OFFERED)
-                .collect();
+            let mut products = shopping::within(fitting.clone(), cap);
             if let (true, Some(cap)) = (products.is_empty(), cap) {
                 return Some(nothing_within(state, cap, &fitting, out));
             }
+            // "what's the cheapest tent you have?": that one, of those found; "any cheap
+            // kettles?": the cheapest first.
+            if shopping::one_by_price(text) {
+                if let Some(i) = shopping::by_price(text, &products) {
+                    return Some(answer_product(state, &products[i], text, out));
+                }
+            }
+            if shopping::cheap_first(text) {
+                products.sort_by(|a, b| a.price.amount.total_cmp(&b.price.amount));
+            }
+            products.truncate(OFFERED);
             return Some(offer_products_of_kind(state, &products, text, out, ctx));
         }
     }
@@ -405,8 +413,35 @@ fn from_knowledge(
         // Nothing found for the message itself: "is it waterproof?" is about the product
         // discussed before, if it is still in the catalogue.
         None => {
+            // "how much is the q7?", "do you have the oakridge boots in 45": a product the
+            // message names for sure, though no score was confident of it. A yes/no question
+            // of one or two words about it ("is the q7 waterproof?") is answered like one
+            // about the product discussed.
+            // "ok what about the q7?" after "are the q5 headphones noise cancelling?" asks
+            // that again, of the Q7.
+            if let Some(named) = shopping::named_for_sure(&found, text) {
+                let before = previous.map(str::to_string);
+                let asked = match (answers::follow_up(text), &before) {
+                    (Some(_), Some(before)) => before.as_str(),
+                    _ => text,
+                };
+                if !shopping::about_service(asked) {
+                    if answers::asks_about(&named, asked) {
+                        return Some(answer_product(state, &named, asked, out));
+                    }
+                    let words = shopping::asked_words(&named, asked).len();
+                    if answers::is_question(asked) && (1..=2).contains(&words) {
+                        return Some(answer_detail(state, &named, asked, out, ctx));
+                    }
+                }
+            }
+            // "is it waterproof?" of a product whose record has no such attribute: its
+            // description, or that its details do not say; not its price alone.
             if let Some(product) = remembered {
-                return Some(answer_product(state, &product, text, out));
+                if answers::asks_about(&product, text) {
+                    return Some(answer_product(state, &product, text, out));
+                }
+                return Some(answer_detail(state, &product, text, out, ctx));
             }
             // "does it work with alexa?": about the product discussed, but nothing its
             // record lists; its description may say, and otherwise that is said.
@@ -528,6 +563,7 @@ fn answer_detail(
             .reply("product_detail_unknown", &shopping::product_vars(product)),
     );
     out.source = Some(answers::product_source(product));
+    state.product = Some(product.sku.clone());
     resolved(state);
     Outcome::Answered
 }
@@ -669,7 +705,13 @@ fn answer_pending(
                 .or_else(|| shopping::by_price(text, &offered));
             match picked {
                 Some(i) if shopping::buys(text) => Some(sell(state, &offered[i], text, out, ctx)),
-                Some(i) => Some(answer_product(state, &offered[i], &question, out)),
+                // "the pro one. does it come in black?" asks its own question.
+                Some(i) => {
+                    let asks = answers::asks_about(&offered[i], text)
+                        || shopping::detail(&offered[i], text).is_some();
+                    let asked = if asks { text } else { question.as_str() };
+                    Some(answer_product(state, &offered[i], asked, out))
+                }
                 // "does it have noise cancelling?", "which ones are in stock?": asked of
                 // all of them, answered for each.
                 None if offered.len() >= 2 && shopping::asked_of_all(&offered, text) => {

@@ -163,6 +163,21 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
                     }
                     object_kind(object)
                 }
+                // "what's the cheapest tent you have?", "cheapest kettle?"
+                ["what", "s" | "is", "the", sup, object @ ..]
+                | ["whats", "the", sup, object @ ..]
+                | [sup, object @ ..]
+                    if SUPERLATIVES.contains(sup) =>
+                {
+                    let mut object = object.to_vec();
+                    while object
+                        .last()
+                        .is_some_and(|x| matches!(*x, "you" | "u" | "have" | "sell" | "got" | "do"))
+                    {
+                        object.pop();
+                    }
+                    object_kind(&object)
+                }
                 ["what" | "which", object @ .., "do", "you" | "u", "have" | "sell" | "stock"] => {
                     let object: Vec<&str> = object
                         .iter()
@@ -180,6 +195,11 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
             }
         })
 }
+
+/// Words before a kind that ask for one of it by a measure ("the cheapest tent").
+const SUPERLATIVES: &[&str] = &[
+    "cheapest", "priciest", "lightest", "best", "smallest", "biggest",
+];
 
 /// The kind an object names: "running shoes" of "do you sell running shoes for trails".
 fn object_kind(object: &[&str]) -> Option<Kind> {
@@ -355,6 +375,15 @@ mod tests {
     #[test]
     fn a_kind_wanted_in_other_words_is_read_too() {
         let head = |text: &str| wanted_kind(text).map(|k| (k.head, k.modifiers));
+        assert_eq!(
+            head("what's the cheapest tent you have?"),
+            Some(("tent".into(), vec![]))
+        );
+        assert_eq!(head("cheapest kettle?"), Some(("kettle".into(), vec![])));
+        assert_eq!(
+            head("best running shoes"),
+            Some(("shoes".into(), vec!["running".into()]))
+        );
         let kind =
             |h: &str, m: &[&str]| Some((h.to_string(), m.iter().map(|x| x.to_string()).collect()));
         assert_eq!(

@@ -1958,3 +1958,67 @@ fn a_service_question_naming_a_product_is_not_answered_from_its_record() {
     let s = c.say("is anyone available to help me?", "contact_human_agent");
     assert!(!reply(&s).contains("Side by side"), "{}", reply(&s));
 }
+
+#[test]
+fn a_product_named_for_sure_is_answered_though_no_score_was_confident() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("HP-7", "Q7 ANC Headphones", "Headphones", 249.0),
+            ("HP-5", "Q5 Headphones", "Headphones", 129.0),
+        ],
+    );
+    for (sku, anc) in [("HP-7", true), ("HP-5", false)] {
+        let p = c.catalog.0.get_mut(sku).unwrap();
+        p.attributes
+            .insert("noise_cancelling".into(), serde_json::json!(anc));
+    }
+    let s = c.say("how much is the q7?", "check_payment_methods");
+    assert_eq!(source_id(&s), Some("HP-7"), "{}", reply(&s));
+    // A yes/no question its record does not answer is said to be unknown, not guessed.
+    let s = c.say("is the q7 waterproof?", "check_refund_policy");
+    assert!(
+        reply(&s).contains("product details of the Q7 ANC Headphones don't say"),
+        "{}",
+        reply(&s)
+    );
+    // "ok what about the q5?" asks the question before it again, of the Q5.
+    c.say(
+        "are the q7 headphones noise cancelling?",
+        "check_cancellation_fee",
+    );
+    let s = c.say("ok what about the q5?", "out_of_scope");
+    assert_eq!(source_id(&s), Some("HP-5"), "{}", reply(&s));
+    assert!(reply(&s).contains("noise cancelling: no"), "{}", reply(&s));
+}
+
+#[test]
+fn the_cheapest_of_a_kind_is_answered_and_a_missing_colour_is_said() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("TN-2", "Skyline 2 Tent", "Tents", 249.0),
+            ("TN-1", "Solo Bivvy Tent", "Tents", 149.0),
+        ],
+    );
+    let s = c.say("what's the cheapest tent you have?", "out_of_scope");
+    assert_eq!(source_id(&s), Some("TN-1"), "{}", reply(&s));
+    stocked(
+        &mut c,
+        "JK-1",
+        "Drizzle Rain Jacket",
+        99.0,
+        27,
+        serde_json::json!({"colors": ["yellow", "navy", "olive"]}),
+    );
+    c.found = crate::retrieval::Found::default();
+    c.state.product = Some("JK-1".into());
+    let s = c.say("do you have it in red?", "out_of_scope");
+    assert!(
+        reply(&s).contains("colors: yellow, navy, olive (not in red)"),
+        "{}",
+        reply(&s)
+    );
+}

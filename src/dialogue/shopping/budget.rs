@@ -44,6 +44,24 @@ pub fn by_price(text: &str, offered: &[Product]) -> Option<usize> {
     offered.iter().position(|p| p.sku == chosen.sku)
 }
 
+/// The message asks for the one cheapest or dearest ("what's the cheapest tent you have?"),
+/// not for cheap ones in general.
+pub fn one_by_price(text: &str) -> bool {
+    let w = words(text);
+    let has = |s: &str| w.iter().any(|x| x == s);
+    has("cheapest") || has("priciest") || (has("most") || has("least")) && has("expensive")
+}
+
+/// The message asks for cheap ones ("do you have any cheap kettles?"): cheapest first.
+pub fn cheap_first(text: &str) -> bool {
+    words(text).iter().any(|x| {
+        matches!(
+            x.as_str(),
+            "cheap" | "cheaper" | "budget" | "affordable" | "inexpensive"
+        )
+    })
+}
+
 /// Words that put a ceiling on the price ("under 50", "max 120 eur", "less than EUR 80").
 const CEILINGS: &[&[&str]] = &[
     &["under"],

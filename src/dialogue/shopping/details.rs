@@ -26,7 +26,7 @@ const FILLER: &[&str] = &[
     "if", "by", "at", "from", "as", "s", "than", "much", "very", "need", "want", "keep",
     "when", "why", "where", "who", "best", "easy", "run", "runs", "all", "one", "not",
     "off", "out", "up", "down", "nice", "just", "like", "make", "makes", "enough", "we",
-    "your", "our", "am", "should", "does", "doesn", "t", "thing", "things",
+    "your", "our", "am", "should", "doesn", "t", "thing", "things", "about",
 ];
 
 /// Words a yes/no question may start with before "does it ...".
@@ -70,6 +70,12 @@ fn content(question: &[String], name: &[String]) -> Vec<String> {
         })
         .cloned()
         .collect()
+}
+
+/// The words of a question about `p` that name something beyond its name: "waterproof" of
+/// "is the q7 waterproof?".
+pub fn asked_words(p: &Product, question: &str) -> Vec<String> {
+    content(&words(question), &words(&p.name))
 }
 
 /// For a question about a product that asks none of its attributes ("does the Kettle Pro

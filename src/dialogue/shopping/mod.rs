@@ -7,10 +7,10 @@ mod buying;
 mod compare;
 mod details;
 
-pub use budget::{by_price, none_within, price_cap, within};
+pub use budget::{by_price, cheap_first, none_within, one_by_price, price_cap, within};
 pub use buying::{buys, wants_to_buy};
 pub use compare::{asked_of_all, compared, compares, comparison};
-pub use details::{asks_detail, detail};
+pub use details::{asked_words, asks_detail, detail};
 
 use super::answers::{words, Catalog, REFERENCES};
 use crate::knowledge::Vars;
@@ -102,6 +102,42 @@ pub fn named_in(products: &[Product], question: &str) -> Vec<Product> {
         .collect()
 }
 
+/// The one product of those found that the message names for sure, though no score was
+/// confident of it: by a word of its name no other found product has, that is a model code
+/// ("how much is the q7?") or comes with the name's last word ("do you have the oakridge
+/// boots in 45": "Oakridge Work Boot"). "the iphone 15 in stock" does not name the "iPhone
+/// 15 Case".
+pub fn named_for_sure(found: &[Product], question: &str) -> Option<Product> {
+    let q = words(question);
+    let names: Vec<Vec<String>> = found.iter().map(|p| words(&p.name)).collect();
+    let has = |w: &str| q.iter().any(|x| x == w || x.trim_end_matches('s') == w);
+    let sure: Vec<&Product> = found
+        .iter()
+        .zip(&names)
+        .filter(|(_, name)| {
+            let own: Vec<&String> = name
+                .iter()
+                .filter(|w| {
+                    w.len() > 1
+                        && q.contains(w)
+                        && !names.iter().filter(|n| *n != *name).any(|n| n.contains(w))
+                })
+                .collect();
+            let code = own.iter().any(|w| {
+                w.starts_with(|c: char| c.is_alphabetic())
+                    && w.contains(|c: char| c.is_ascii_digit())
+            });
+            let head = name.last().is_some_and(|h| has(h));
+            code || (!own.is_empty() && head)
+        })
+        .map(|(p, _)| p)
+        .collect();
+    match sure.as_slice() {
+        [one] => Some((*one).clone()),
+        _ => None,
+    }
+}
+
 /// The products the search found, as the catalogue has them now.
 pub fn found_records(found: &Found, catalog: &dyn Catalog) -> Vec<Product> {
     found
@@ -154,6 +190,24 @@ mod tests {
         assert!(!about_service("does the helix fit 3 track sleep?"));
         assert!(!about_service("does it support power delivery?"));
         assert!(!about_service("does it send alerts to my phone"));
+    }
+
+    #[test]
+    fn a_product_is_named_for_sure_by_a_model_code_or_its_own_word_and_kind() {
+        let found = [
+            product("Q7", "Q7 ANC Headphones", 249.0, serde_json::json!({})),
+            product("Q5", "Q5 Headphones", 129.0, serde_json::json!({})),
+            product("OB", "Oakridge Work Boot", 189.0, serde_json::json!({})),
+            product("IC", "iPhone 15 Case", 29.0, serde_json::json!({})),
+        ];
+        let sku = |q: &str| named_for_sure(&found, q).map(|p| p.sku);
+        assert_eq!(sku("how much is the q7?").as_deref(), Some("Q7"));
+        assert_eq!(
+            sku("do you have the oakridge boots in 45").as_deref(),
+            Some("OB")
+        );
+        assert_eq!(sku("do you have the iphone 15 in stock"), None);
+        assert_eq!(sku("how much are the headphones"), None);
     }
 
     #[test]
