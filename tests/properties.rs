@@ -1,5 +1,6 @@
 //! Property tests: whatever bytes arrive on the input topics and whatever customers and agents
-//! write, decoding and the dialogue never panic (one panic stopped the whole service), every
+//! write (about orders, or about odd products the search found), decoding and the dialogue
+//! never panic (one panic stopped the whole service), every
 //! refusal says why, and no reply shows a customer another customer's order.
 //!
 //! Each property runs 10,000 cases (`ProptestConfig::with_cases`, which `PROPTEST_CASES` does
@@ -514,6 +515,7 @@ enum Input {
         message_id: String,
         label: usize,
         confidence: f32,
+        hits: Vec<(String, f32, bool)>,
     },
     Agent {
         agent: String,
@@ -540,7 +542,100 @@ const ANSWERS: &[&str] = &[
     "12 High Street, Leeds, LS1 4AB, UK",
     "Bağdat Cd. 12, İstanbul, Turkey",
     "Flat 3, 12 High Street, Leeds, LS1 4AB, Narnia",
+    // About the products of `catalog` (found or not by the search of `hits`).
+    "ok I'll take it",
+    "I'll take the cheaper one",
+    "which is lighter, the q7 or the summit 30?",
+    "what's the difference between them",
+    "does it have a hood?",
+    "is it waterproof?",
+    "what sizes?",
+    "anything under 50?",
+    "what's the cheapest tent you have?",
+    "do you sell tents under 0.5 euros",
+    "how much is the q7?",
+    "ok what about the q7?",
+    "the first one. does it come in red?",
+    "is it better than the Ünïcødé 9000?",
+    "can I return the Summit 30 if it doesn't fit?",
+    "under €99999999999999999999999999 please",
 ];
+
+/// Products with odd records: an empty name, unicode, every JSON kind of attribute value,
+/// prices of 0 and near the largest float, nothing in stock, descriptions with and without
+/// sentences.
+fn catalog() -> &'static HashMap<String, parley::wire::Product> {
+    static CATALOG: OnceLock<HashMap<String, parley::wire::Product>> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        [
+            json!({"sku": "P-1", "name": "Q7 ANC Headphones", "price": {"amount": 249.0, "currency": "EUR"},
+                   "stock": 3, "description": "Over-ear. 40 h battery! Foldable?",
+                   "attributes": {"noise_cancelling": true, "colors": ["black", "rose gold"], "weight_g": 254}}),
+            json!({"sku": "P-2", "name": "Summit 30 Daypack", "price": {"amount": 0.0, "currency": "EUR"},
+                   "stock": 0, "description": "",
+                   "attributes": {"sizes": [], "weight_kg": null, "nested": {"a": [1, {"b": 2}]}, "sizes_eu": [40, "41½", true]}}),
+            json!({"sku": "P-3", "name": "Ünïcødé 9000 Tent", "price": {"amount": 1.7e308, "currency": "€"},
+                   "stock": 18446744073709551615u64, "description": "…", "url": "https://x.example/p/🏕",
+                   "attributes": {"persons": 2, "": "empty key", "colour": "r\u{0}ed"}}),
+            json!({"sku": "P-4", "name": "", "price": {"amount": 5.0, "currency": ""},
+                   "stock": 1, "attributes": {}}),
+        ]
+        .into_iter()
+        .map(|v| {
+            let p: parley::wire::Product = serde_json::from_value(v).unwrap();
+            (p.sku.clone(), p)
+        })
+        .collect()
+    })
+}
+
+struct FakeCatalog;
+
+impl parley::dialogue::answers::Catalog for FakeCatalog {
+    fn article(&self, _: &str) -> Option<parley::wire::Article> {
+        None
+    }
+    fn product(&self, sku: &str) -> Option<parley::wire::Product> {
+        catalog().get(sku).cloned()
+    }
+}
+
+/// What the search found for a message: some of the catalogue's products (and one it no
+/// longer has), each confident or not.
+fn hits() -> impl Strategy<Value = Vec<(String, f32, bool)>> {
+    prop::collection::vec(
+        (
+            prop::sample::select(&["P-1", "P-2", "P-3", "P-4", "P-gone"][..])
+                .prop_map(str::to_string),
+            prop_oneof![0.0f32..2.0, Just(f32::NAN), Just(-1.0f32)],
+            any::<bool>(),
+        ),
+        0..4,
+    )
+}
+
+fn found(hits: &[(String, f32, bool)]) -> parley::retrieval::Found {
+    let products = hits
+        .iter()
+        .map(|(id, score, confident)| parley::retrieval::Hit {
+            kind: parley::wire::SourceKind::Product,
+            id: id.clone(),
+            score: *score,
+            confident: *confident,
+            candidate: parley::retrieval::Candidate {
+                id: id.clone(),
+                semantic: *score,
+                second_semantic: None,
+                bm25: 0.0,
+                name_coverage: 0.0,
+            },
+        })
+        .collect();
+    parley::retrieval::Found {
+        articles: Vec::new(),
+        products,
+    }
+}
 
 /// Who writes a message: mostly the customer the conversation belongs to (a conversation is
 /// bound to its first customer and refuses others), sometimes nobody signed in, sometimes
@@ -609,13 +704,15 @@ fn input() -> impl Strategy<Value = Input> {
             who(),
             id(&["m-1", "m-2"]),
             prop_oneof![0.0f32..=1.0, Just(0.0f32), Just(1.0f32)],
+            hits(),
         )
-            .prop_map(|((text, label), customer, message_id, confidence)| Input::Customer {
+            .prop_map(|((text, label), customer, message_id, confidence, hits)| Input::Customer {
                 text,
                 customer,
                 message_id,
                 label,
                 confidence,
+                hits,
             }),
         1 => (
             id(&["agent-1", "agent-2"]),
@@ -681,7 +778,7 @@ fn converse(
         let ctx = Context {
             kb: &shared.kb,
             orders: &orders,
-            catalog: &parley::dialogue::answers::NoCatalog,
+            catalog: &FakeCatalog,
             retrieval: &parley::retrieval::RetrievalSettings::DEFAULT,
             settings: &settings,
             transcript_turns: 20,
@@ -696,6 +793,7 @@ fn converse(
                 message_id,
                 label,
                 confidence,
+                hits,
             } => {
                 let customer = match customer {
                     Who::Owner => Some(owner.to_string()),
@@ -722,10 +820,11 @@ fn converse(
                     confidence: *confidence,
                     top: vec![],
                 };
+                let found = found(hits);
                 let event = Event::Customer {
                     message: &message,
                     prediction: &prediction,
-                    found: &parley::retrieval::Found::default(),
+                    found: &found,
                 };
                 (step(state.clone(), event, &ctx), customer)
             }
@@ -815,6 +914,7 @@ fn the_turkish_address_change_from_the_issue() {
                     message_id: "m-1".into(),
                     label,
                     confidence: 0.97,
+                    hits: Vec::new(),
                 },
                 after_secs: 1,
             }];
