@@ -138,8 +138,7 @@ pub(super) fn asked_attributes<'p>(
                     .any(|(word, keys)| stems.contains(&stem(word)) && keys.contains(&key.as_str()))
                 || named_value(value, question, name).is_some()
                 || (is_size(key) && asked_size(question, name).is_some())
-                || (key.to_lowercase().contains("colo")
-                    && question.iter().any(|w| COLOURS.contains(&w.as_str())))
+                || (key.to_lowercase().contains("colo") && colour_asked(question, name).is_some())
         })
         .collect()
 }
@@ -463,18 +462,57 @@ pub(super) fn attribute_sentence(
         if let Some(w) = unlisted {
             s.push_str(&format!(" ({w} is not one of them)"));
         }
-    } else if key.to_lowercase().contains("colo") {
-        // "in red?" of a jacket in yellow, navy and olive: said, not left to be inferred.
-        // A colour some listed value has ("blue" of "slate blue") is not said to be missing.
-        let listed = words(&value_text(v));
-        let unlisted = question
-            .iter()
-            .find(|w| COLOURS.contains(&w.as_str()) && !name.contains(w) && !listed.contains(w));
-        if let Some(w) = unlisted {
-            s.push_str(&format!(" (not in {w})"));
+    } else if matches!(
+        key.to_lowercase().as_str(),
+        "color" | "colors" | "colour" | "colours"
+    ) {
+        if let Some(asked) = colour_asked(question, name) {
+            let listed: Vec<String> = words(&value_text(v)).iter().map(|w| grey(w)).collect();
+            // A colour some listed value has ("blue" of "slate blue") is not missing.
+            if !asked.split(' ').any(|w| listed.contains(&grey(w))) {
+                s.push_str(&format!(" (not in {asked})"));
+            }
         }
     }
     s
+}
+
+/// The colour asked for after "in" ("in red?", "do you have it in rose gold") or before
+/// "one" ("the light blue one"), not a colour word in passing ("for green tea", "on black
+/// friday", "white noise").
+fn colour_asked(question: &[String], name: &[String]) -> Option<String> {
+    #[rustfmt::skip]
+    const SHADES: &[&str] = &["light", "dark", "pale", "bright", "deep", "matt", "metallic"];
+    let shade = |w: &String| COLOURS.contains(&w.as_str()) || SHADES.contains(&w.as_str());
+    let phrase: Vec<&str> = match question.iter().position(|w| w == "in") {
+        Some(at) if question.get(at + 1).is_some_and(shade) => question[at + 1..]
+            .iter()
+            .take_while(|w| shade(w))
+            .map(String::as_str)
+            .collect(),
+        _ => {
+            let one = question
+                .iter()
+                .position(|w| matches!(w.as_str(), "one" | "version" | "colour" | "color"))?;
+            let start = question[..one]
+                .iter()
+                .rposition(|w| !shade(w))
+                .map_or(0, |i| i + 1);
+            question[start..one].iter().map(String::as_str).collect()
+        }
+    };
+    let colour = phrase.iter().any(|w| COLOURS.contains(w))
+        && !phrase.iter().any(|w| name.iter().any(|n| n == w));
+    colour.then(|| phrase.join(" "))
+}
+
+/// One spelling of grey.
+fn grey(w: &str) -> String {
+    if w == "gray" {
+        "grey".into()
+    } else {
+        w.to_string()
+    }
 }
 
 /// A product answer from its live record: what was asked (if an attribute), stock, price.
@@ -932,6 +970,45 @@ mod tests {
             &shoe(),
             "how long does it take to get a refund?"
         ));
+    }
+
+    #[test]
+    fn a_colour_asked_for_and_not_listed_is_said_not_to_be_there() {
+        let q = |t: &str| words(t);
+        let none: [String; 0] = [];
+        assert_eq!(
+            colour_asked(&q("do you have it in red?"), &none).as_deref(),
+            Some("red")
+        );
+        assert_eq!(
+            colour_asked(&q("q7 in rose gold?"), &none).as_deref(),
+            Some("rose gold")
+        );
+        assert_eq!(colour_asked(&q("can i set it for green tea?"), &none), None);
+        assert_eq!(colour_asked(&q("cheaper on black friday?"), &none), None);
+        assert_eq!(colour_asked(&q("does it play white noise"), &none), None);
+        assert_eq!(
+            colour_asked(&q("is the light blue one in stock"), &none).as_deref(),
+            Some("light blue")
+        );
+        assert_eq!(colour_asked(&q("is this one in stock"), &none), None);
+        let colours = serde_json::json!(["grey", "slate blue"]);
+        let line = |t: &str| attribute_sentence("colors", &colours, &q(t), &none);
+        assert!(!line("in gray?").contains("not in"), "{}", line("in gray?"));
+        assert!(!line("in blue?").contains("not in"), "{}", line("in blue?"));
+        assert!(
+            line("in red?").ends_with("(not in red)"),
+            "{}",
+            line("in red?")
+        );
+        // Only a colour list says so: "color screen: yes" is no colour list.
+        let screen = attribute_sentence(
+            "color_screen",
+            &serde_json::json!(true),
+            &q("in black?"),
+            &none,
+        );
+        assert!(!screen.contains("not in"), "{screen}");
     }
 
     #[test]

@@ -333,8 +333,17 @@ fn from_knowledge(
             // "what's the cheapest tent you have?": that one, of those found; "any cheap
             // kettles?": the cheapest first.
             if shopping::one_by_price(text) {
-                if let Some(i) = shopping::by_price(text, &products) {
-                    return Some(answer_product(state, &products[i], text, out));
+                // Of those in stock, when any is.
+                let in_stock: Vec<Product> =
+                    products.iter().filter(|p| p.stock > 0).cloned().collect();
+                let among = if in_stock.is_empty() {
+                    &products
+                } else {
+                    &in_stock
+                };
+                if let Some(i) = shopping::by_price(text, among) {
+                    out.say("Of those I found:".to_string());
+                    return Some(answer_product(state, &among[i], text, out));
                 }
             }
             if shopping::cheap_first(text) {
@@ -415,33 +424,43 @@ fn from_knowledge(
         None => {
             // "how much is the q7?", "do you have the oakridge boots in 45": a product the
             // message names for sure, though no score was confident of it. A yes/no question
-            // of one or two words about it ("is the q7 waterproof?") is answered like one
-            // about the product discussed.
-            // "ok what about the q7?" after "are the q5 headphones noise cancelling?" asks
-            // that again, of the Q7.
-            if let Some(named) = shopping::named_for_sure(&found, text) {
-                let before = previous.map(str::to_string);
-                let asked = match (answers::follow_up(text), &before) {
-                    (Some(_), Some(before)) => before.as_str(),
-                    _ => text,
+            // about it ("is the q7 waterproof?") is answered like one about the product
+            // discussed. "ok what about the q3?" after "do the q5 fold?" asks that again, of
+            // the Q3, and its price and stock when that does not apply to it.
+            if let Some(named) = shopping::named_for_sure(&found, text).filter(|_| sold.is_none()) {
+                let again = match (answers::follow_up(text), previous) {
+                    (Some(_), Some(before)) => {
+                        let name = discussed.as_ref().map_or("", |d| d.name.as_str());
+                        Some(shopping::without_name(before, name))
+                    }
+                    _ => None,
                 };
+                let asked = again.as_deref().unwrap_or(text);
                 if !shopping::about_service(asked) {
-                    if answers::asks_about(&named, asked) {
+                    if answers::asks_about(&named, asked)
+                        || shopping::detail(&named, asked).is_some()
+                    {
                         return Some(answer_product(state, &named, asked, out));
                     }
+                    if again.is_some() {
+                        return Some(answer_product(state, &named, text, out));
+                    }
                     let words = shopping::asked_words(&named, asked).len();
-                    if answers::is_question(asked) && (1..=2).contains(&words) {
+                    if shopping::yes_no_about_product(asked) && (1..=2).contains(&words) {
                         return Some(answer_detail(state, &named, asked, out, ctx));
                     }
                 }
             }
             // "is it waterproof?" of a product whose record has no such attribute: its
-            // description, or that its details do not say; not its price alone.
+            // description, or that its details do not say; not its price alone. "can I have
+            // it gift wrapped?" is no such question: the intent's path.
             if let Some(product) = remembered {
                 if answers::asks_about(&product, text) {
                     return Some(answer_product(state, &product, text, out));
                 }
-                return Some(answer_detail(state, &product, text, out, ctx));
+                if shopping::asks_detail(text) {
+                    return Some(answer_detail(state, &product, text, out, ctx));
+                }
             }
             // "does it work with alexa?": about the product discussed, but nothing its
             // record lists; its description may say, and otherwise that is said.

@@ -197,9 +197,8 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
 }
 
 /// Words before a kind that ask for one of it by a measure ("the cheapest tent").
-const SUPERLATIVES: &[&str] = &[
-    "cheapest", "priciest", "lightest", "best", "smallest", "biggest",
-];
+/// Only those the answer can honour: by price, or none ("best" offers the kind).
+const SUPERLATIVES: &[&str] = &["cheapest", "priciest", "best"];
 
 /// The kind an object names: "running shoes" of "do you sell running shoes for trails".
 fn object_kind(object: &[&str]) -> Option<Kind> {

@@ -7,11 +7,12 @@ use crate::wire::Product;
 /// "which one is the cheapest?", "the more expensive one": one of the offered products by
 /// its price.
 pub fn by_price(text: &str, offered: &[Product]) -> Option<usize> {
-    // "why is delivery so expensive?" is about delivery.
-    if about_service(text) {
+    // "why is delivery so expensive?" is about delivery; "not the most expensive one" is
+    // not a pick by price.
+    let w = words(text);
+    if about_service(text) || w.iter().any(|x| x == "not") {
         return None;
     }
-    let w = words(text);
     let has = |s: &str| w.iter().any(|x| x == s);
     let lowest = has("cheapest")
         || has("cheaper")

@@ -104,31 +104,44 @@ pub fn named_in(products: &[Product], question: &str) -> Vec<Product> {
 
 /// The one product of those found that the message names for sure, though no score was
 /// confident of it: by a word of its name no other found product has, that is a model code
-/// ("how much is the q7?") or comes with the name's last word ("do you have the oakridge
-/// boots in 45": "Oakridge Work Boot"). "the iphone 15 in stock" does not name the "iPhone
-/// 15 Case".
+/// ("how much is the q7?"), or with two words of its name, one its last ("do you have the
+/// oakridge boots in 45": "Oakridge Work Boot"). A single word is not enough ("my car" is
+/// no RC Race Car, "the uk" no Travel Adapter EU to UK), nor is a word after "not" ("the
+/// regular auralis buds, not the pro"), nor any when another found product is named in full.
+/// "the iphone 15 in stock" does not name the "iPhone 15 Case".
 pub fn named_for_sure(found: &[Product], question: &str) -> Option<Product> {
     let q = words(question);
     let names: Vec<Vec<String>> = found.iter().map(|p| words(&p.name)).collect();
-    let has = |w: &str| q.iter().any(|x| x == w || x.trim_end_matches('s') == w);
+    // A question word, not right after "not", in either number.
+    let said = |w: &str| {
+        q.iter().enumerate().any(|(i, x)| {
+            (x == w || x.trim_end_matches('s') == w)
+                && (i == 0 || !matches!(q[i - 1].as_str(), "not" | "no"))
+        })
+    };
+    let full = |name: &Vec<String>| !name.is_empty() && name.iter().all(|w| said(w));
     let sure: Vec<&Product> = found
         .iter()
         .zip(&names)
         .filter(|(_, name)| {
+            if names.iter().any(|n| n != *name && full(n)) {
+                return false;
+            }
             let own: Vec<&String> = name
                 .iter()
                 .filter(|w| {
                     w.len() > 1
-                        && q.contains(w)
-                        && !names.iter().filter(|n| *n != *name).any(|n| n.contains(w))
+                        && said(w)
+                        && !names.iter().filter(|n| n != name).any(|n| n.contains(w))
                 })
                 .collect();
             let code = own.iter().any(|w| {
                 w.starts_with(|c: char| c.is_alphabetic())
                     && w.contains(|c: char| c.is_ascii_digit())
             });
-            let head = name.last().is_some_and(|h| has(h));
-            code || (!own.is_empty() && head)
+            let head = name.last().is_some_and(|h| said(h));
+            let shared = name.iter().filter(|w| w.len() > 1 && said(w)).count();
+            code || (!own.is_empty() && head && shared >= 2)
         })
         .map(|(p, _)| p)
         .collect();
@@ -136,6 +149,25 @@ pub fn named_for_sure(found: &[Product], question: &str) -> Option<Product> {
         [one] => Some((*one).clone()),
         _ => None,
     }
+}
+
+/// `text` without the words of `name`: "do the q5 fold?" asked again of the Q3 asks "do the
+/// fold?".
+pub fn without_name(text: &str, name: &str) -> String {
+    let name = words(name);
+    words(text)
+        .into_iter()
+        .filter(|w| !name.contains(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// "is the q7 waterproof?", "does the Summit 30 have a rain cover?": a yes/no question with
+/// a product, not the customer, as its subject.
+pub fn yes_no_about_product(text: &str) -> bool {
+    let w = words(text);
+    w.first().is_some_and(|x| AUXILIARIES.contains(&x.as_str()))
+        && w.get(1).is_some_and(|x| !PEOPLE.contains(&x.as_str()))
 }
 
 /// The products the search found, as the catalogue has them now.
@@ -208,6 +240,22 @@ mod tests {
         );
         assert_eq!(sku("do you have the iphone 15 in stock"), None);
         assert_eq!(sku("how much are the headphones"), None);
+        let more = [
+            product("RC", "RC Race Car", 49.0, serde_json::json!({})),
+            product("BP", "Auralis Buds Pro", 149.0, serde_json::json!({})),
+            product("B", "Auralis Buds", 99.0, serde_json::json!({})),
+        ];
+        let sku = |q: &str| named_for_sure(&more, q).map(|p| p.sku);
+        assert_eq!(sku("where can i get my car serviced in hamburg"), None);
+        assert_eq!(sku("do you sell car seats for babies"), None);
+        assert_eq!(sku("price of the regular auralis buds, not the pro"), None);
+        assert!(yes_no_about_product("is the q7 waterproof?"));
+        assert!(!yes_no_about_product("can i get the q7 gift wrapped?"));
+        assert!(!yes_no_about_product("my q7 won't turn on, what do i do?"));
+        assert_eq!(
+            without_name("do the q5 fold?", "Q5 Headphones"),
+            "do the fold"
+        );
     }
 
     #[test]
