@@ -241,10 +241,17 @@ fn from_knowledge(
     // An SKU looks like an order number ("NW-KT-0001 price?"): when what was read as an
     // order number is part of the SKU of the product found first, and no "order" word
     // says otherwise, the message is about the product.
+    // So does a number of the product's name ("can i take the voltix 10000 power bank on a
+    // plane?").
     let sku = match (&entities.order_id, retrieved.products.first()) {
         (Some(id), Some(h)) => {
+            let id = id.to_lowercase();
+            let named = ctx
+                .catalog
+                .product(&h.id)
+                .is_some_and(|p| answers::words(&p.name).contains(&id));
             h.confident
-                && h.id.to_lowercase().contains(&id.to_lowercase())
+                && (h.id.to_lowercase().contains(&id) || named)
                 && !answers::words(text).iter().any(|w| w.starts_with("order"))
         }
         _ => false,
@@ -260,7 +267,16 @@ fn from_knowledge(
         .product
         .as_deref()
         .and_then(|sku| ctx.catalog.product(sku));
-    if confident && ORDER_INTENTS.contains(&p.intent.as_str()) && !answers::is_question(text) {
+    // A request to act on an order is made in the first person or as an order ("cancel my
+    // order pls", "I want to return the shoes", "track A-55102"); "address of the berlin
+    // shop" is no request, whatever intent the model reads in it.
+    if confident
+        && ORDER_INTENTS.contains(&p.intent.as_str())
+        && !answers::is_question(text)
+        && (entities::first_person(text)
+            || entities::imperative(text)
+            || entities.order_id.is_some())
+    {
         return None;
     }
     let found = shopping::found_records(retrieved, ctx.catalog);
@@ -269,14 +285,19 @@ fn from_knowledge(
     // order ("can I buy it with PayPal?") make it no purchase, whatever article is found
     // ("how do I order it" finds the article on tracking orders).
     if shopping::wants_to_buy(text) {
-        let named: Vec<Product> = shopping::named_in(&found, text)
-            .into_iter()
-            .filter(|p| discussed.as_ref().is_none_or(|d| d.sku != p.sku))
-            .collect();
-        let bought = match named.as_slice() {
-            [one] => Some(one.clone()),
-            [] => discussed.clone(),
-            _ => None,
+        // Named for sure, or by a word of its name no other found product has when another
+        // product is being discussed ("the mini one" after the Kettle Pro): not "last day"
+        // for the Hydrating Day Cream.
+        let named = shopping::named_for_sure(&found, text).or_else(|| {
+            discussed.as_ref()?;
+            match shopping::named_in(&found, text).as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            }
+        });
+        let bought = match named {
+            Some(p) if discussed.as_ref().is_none_or(|d| d.sku != p.sku) => Some(p),
+            _ => discussed.clone(),
         };
         if let Some(product) = bought {
             return Some(sell(state, &product, text, out, ctx));

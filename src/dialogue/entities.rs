@@ -72,11 +72,13 @@ pub fn extract(text: &str) -> Entities {
                 .map(|c| c[1].to_uppercase())
         })
         .or_else(|| {
-            // A bare number is an order number unless it reads as money or a date.
+            // A bare number is an order number unless it reads as money, a date or a
+            // measure ("10000 mm", "20000 mAh").
             let without_amounts = p.amount.replace_all(&rest, " ");
             let without_dates = p.date.replace_all(&without_amounts, " ");
             p.bare_number
-                .captures(&without_dates)
+                .captures_iter(&without_dates)
+                .find(|c| !measured(&without_dates[c.get(0).map_or(0, |m| m.end())..]))
                 .map(|c| c[1].to_string())
         });
     Entities {
@@ -86,6 +88,56 @@ pub fn extract(text: &str) -> Entities {
         amount: p.amount.find(text).map(|m| m.as_str().trim().to_string()),
         date: p.date.find(text).map(|m| m.as_str().to_lowercase()),
     }
+}
+
+/// Units after a number that make it a measure, not an order number.
+#[rustfmt::skip]
+const UNITS: &[&str] = &[
+    "mm", "cm", "m", "km", "kg", "g", "mah", "wh", "w", "v", "l", "ml", "gb", "tb", "mb",
+    "hz", "lm", "lumen", "lumens", "rpm", "pa", "dpi", "btu", "k",
+];
+
+/// The text after a number starts with a unit ("mm waterproof", " mAh").
+fn measured(after: &str) -> bool {
+    let unit: String = after
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphabetic())
+        .collect::<String>()
+        .to_lowercase();
+    UNITS.contains(&unit.as_str())
+}
+
+/// The customer speaks of themselves: "I", "my", "me", "we", "our".
+pub fn first_person(text: &str) -> bool {
+    words(text).iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "i" | "i'm"
+                | "i've"
+                | "i'd"
+                | "i'll"
+                | "im"
+                | "my"
+                | "me"
+                | "mine"
+                | "we"
+                | "our"
+                | "us"
+        )
+    })
+}
+
+/// A message that starts with a verb, as a request to act does: "cancel order 1234", "track
+/// A-55102 pls", "change the address".
+pub fn imperative(text: &str) -> bool {
+    const VERBS: &[&str] = &[
+        "cancel", "track", "return", "refund", "change", "exchange", "send", "update", "stop",
+        "check", "find", "get", "give", "please", "pls", "plz", "need", "want",
+    ];
+    words(text)
+        .first()
+        .is_some_and(|w| VERBS.contains(&w.as_str()))
 }
 
 /// A short answer to a yes/no question.
@@ -729,6 +781,8 @@ mod tests {
             "i paid $120.50 yesterday",
             "where is my parcel",
             "call me at 10",
+            "what does 10000 mm waterproof mean",
+            "a 20000 mAh power bank",
         ] {
             assert_eq!(extract(text).order_id, None, "{text}");
         }

@@ -37,13 +37,17 @@ pub fn wants_to_buy(text: &str) -> bool {
         return false;
     }
     let w = words(text);
-    // What is bought comes within three words: "take it", "order the black one".
+    // What is bought comes next ("take it", "buy one"), or is "one" within three words
+    // ("order the black one"); "order so it arrives" buys nothing.
     let bought = w.iter().enumerate().any(|(i, x)| {
-        BUYING.contains(&x.as_str())
-            && w[i + 1..]
-                .iter()
-                .take(3)
-                .any(|x| REFERENCES.contains(&x.as_str()) || matches!(x.as_str(), "one" | "two"))
+        let next = w.get(i + 1).is_some_and(|n| {
+            REFERENCES.contains(&n.as_str()) || matches!(n.as_str(), "one" | "two")
+        });
+        let one = w[i + 1..]
+            .iter()
+            .take(3)
+            .any(|x| matches!(x.as_str(), "one" | "ones"));
+        BUYING.contains(&x.as_str()) && (next || one)
     });
     let how = w.windows(4).any(|q| {
         matches!(q[0].as_str(), "how" | "where")
@@ -84,6 +88,7 @@ mod tests {
             "how long does delivery take for this?",
             "how do I order a replacement part?",
             "I want to cancel the order that I placed yesterday",
+            "last day to order so it arrives before christmas",
         ] {
             assert!(!wants_to_buy(no), "{no}");
         }

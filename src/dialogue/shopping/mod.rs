@@ -23,9 +23,10 @@ use crate::wire::Product;
 const SERVICE: &[&str] = &[
     "return", "returns", "returned", "returning", "returnable", "refund", "refunds",
     "refunded", "refundable", "exchange", "exchanged", "exchangeable", "cancel", "cancelled",
-    "canceled", "cancellation", "deliver", "delivered", "delivery", "arrive", "arrived",
-    "arriving", "ship", "shipped", "shipping", "dispatch", "dispatched", "postage", "post",
-    "send", "sent", "track", "tracking", "order", "ordered", "pay", "paid", "payment",
+    "canceled", "cancellation", "deliver", "delivers", "delivered", "delivery", "arrive",
+    "arrives", "arrived", "arriving", "ship", "ships", "shipped", "shipping", "dispatch",
+    "dispatched", "postage", "post", "send", "sent", "track", "tracking", "order", "ordered",
+    "pay", "paid", "payment",
     "paypal", "klarna", "instalments", "invoice", "receipt", "warranty", "guarantee",
     "discount", "voucher", "coupon", "code", "account", "address", "broken", "faulty",
     "damaged", "missing", "replacement",
