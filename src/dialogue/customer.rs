@@ -403,11 +403,7 @@ fn from_knowledge(
             );
             out.source = products.first().map(answers::product_source);
             state.product = None;
-            state.pending = Some(Pending::ChooseProduct {
-                skus: products.iter().map(|p| p.sku.clone()).collect(),
-                question: text.to_string(),
-                asked_at: ctx.now,
-            });
+            offer_choice(state, &products, text, ctx);
             resolved(state);
             Some(Outcome::Answered)
         }
@@ -419,11 +415,7 @@ fn from_knowledge(
                 1 => Some(answer_product(state, &products[0], text, out)),
                 _ => {
                     out.say(answers::which_product(&products));
-                    state.pending = Some(Pending::ChooseProduct {
-                        skus: products.iter().map(|p| p.sku.clone()).collect(),
-                        question: text.to_string(),
-                        asked_at: ctx.now,
-                    });
+                    offer_choice(state, &products, text, ctx);
                     Some(Outcome::Clarified)
                 }
             }
@@ -516,15 +508,13 @@ fn nothing_within(
     out: &mut Turnout<'_>,
 ) -> Outcome {
     out.say(shopping::none_within(cap, found));
-    let cheapest = found
-        .iter()
-        .min_by(|a, b| a.price.amount.total_cmp(&b.price.amount));
-    if let Some(p) = cheapest {
-        out.source = Some(answers::product_source(p));
-        state.product = Some(p.sku.clone());
+    match shopping::cheapest(found) {
+        Some(p) => answered_about(state, p, out),
+        None => {
+            resolved(state);
+            Outcome::Answered
+        }
     }
-    resolved(state);
-    Outcome::Answered
 }
 
 /// Products of the kind asked about: one is answered, several offered to pick from.
@@ -539,12 +529,17 @@ fn offer_products_of_kind(
         return answer_product(state, one, text, out);
     }
     out.say(kind::some_of_kind(products));
+    offer_choice(state, products, text, ctx);
+    Outcome::Clarified
+}
+
+/// The bot waits for the customer to pick one of `products`; `question` is answered for it.
+fn offer_choice(state: &mut Conversation, products: &[Product], question: &str, ctx: &Context<'_>) {
     state.pending = Some(Pending::ChooseProduct {
         skus: products.iter().map(|p| p.sku.clone()).collect(),
-        question: text.to_string(),
+        question: question.to_string(),
         asked_at: ctx.now,
     });
-    Outcome::Clarified
 }
 
 fn answer_product(
@@ -553,9 +548,14 @@ fn answer_product(
     question: &str,
     out: &mut Turnout<'_>,
 ) -> Outcome {
-    let (answer, source) = answers::product_answer(product, question);
+    let (answer, _) = answers::product_answer(product, question);
     out.say(answer);
-    out.source = Some(source);
+    answered_about(state, product, out)
+}
+
+/// A reply about `product` is said: it is the reply's source and the product discussed.
+fn answered_about(state: &mut Conversation, product: &Product, out: &mut Turnout<'_>) -> Outcome {
+    out.source = Some(answers::product_source(product));
     state.product = Some(product.sku.clone());
     resolved(state);
     Outcome::Answered
@@ -580,10 +580,7 @@ fn sell(
         "buy_product"
     };
     out.say(ctx.kb.reply(template, &shopping::product_vars(product)));
-    out.source = Some(answers::product_source(product));
-    state.product = Some(product.sku.clone());
-    resolved(state);
-    Outcome::Answered
+    answered_about(state, product, out)
 }
 
 /// A question about the product discussed that its attributes do not answer: the sentence
@@ -602,10 +599,7 @@ fn answer_detail(
         ctx.kb
             .reply("product_detail_unknown", &shopping::product_vars(product)),
     );
-    out.source = Some(answers::product_source(product));
-    state.product = Some(product.sku.clone());
-    resolved(state);
-    Outcome::Answered
+    answered_about(state, product, out)
 }
 
 /// The customer's message as an answer to the bot's question; `None` when it is a new

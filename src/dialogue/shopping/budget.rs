@@ -145,12 +145,16 @@ pub fn within(products: Vec<Product>, cap: Option<f64>) -> Vec<Product> {
     }
 }
 
+/// The cheapest of `products`.
+pub fn cheapest(products: &[Product]) -> Option<&Product> {
+    products
+        .iter()
+        .min_by(|a, b| a.price.amount.total_cmp(&b.price.amount))
+}
+
 /// Nothing of what was found is within the ceiling: said so, with the cheapest of them.
 pub fn none_within(cap: f64, found: &[Product]) -> String {
-    let cheapest = found
-        .iter()
-        .min_by(|a, b| a.price.amount.total_cmp(&b.price.amount));
-    match cheapest {
+    match cheapest(found) {
         Some(p) => format!(
             "I couldn't find one for {} {cap:.2} or less. The cheapest I found is the {} ({}).",
             p.price.currency, p.name, p.price

@@ -7,7 +7,7 @@ mod buying;
 mod compare;
 mod details;
 
-pub use budget::{by_price, cheap_first, none_within, one_by_price, price_cap, within};
+pub use budget::{by_price, cheap_first, cheapest, none_within, one_by_price, price_cap, within};
 pub use buying::{buys, wants_to_buy};
 pub use compare::{asked_of_all, compared, compares, comparison};
 pub use details::{asked_words, asks_detail, detail};
@@ -90,17 +90,29 @@ pub fn named_in(products: &[Product], question: &str) -> Vec<Product> {
         .zip(&names)
         .filter(|(_, name)| {
             let full = !name.is_empty() && name.iter().all(|w| q.contains(w));
-            // Not a letter alone: the "s" of "what's" is not the Helix Watch S.
-            let own = name.iter().any(|w| {
-                w.len() > 1
-                    && q.contains(w)
-                    && !names.iter().filter(|n| *n != *name).any(|n| n.contains(w))
-            });
-            let several = name.iter().filter(|w| w.len() > 1 && q.contains(w)).count() >= 2;
+            let own = name
+                .iter()
+                .any(|w| q.contains(w) && own_word(w, name, &names));
+            let several = words_said(name, |w| q.iter().any(|x| x == w)) >= 2;
             full || own || several
         })
         .map(|(p, _)| p.clone())
         .collect()
+}
+
+/// A word of `name` that no other of `names` has; not a letter alone (the "s" of "what's"
+/// is not the Helix Watch S).
+fn own_word(w: &str, name: &Vec<String>, names: &[Vec<String>]) -> bool {
+    w.len() > 1
+        && !names
+            .iter()
+            .filter(|n| *n != name)
+            .any(|n| n.iter().any(|x| x == w))
+}
+
+/// How many words of `name`, not single letters, the question says.
+fn words_said(name: &[String], said: impl Fn(&str) -> bool) -> usize {
+    name.iter().filter(|w| w.len() > 1 && said(w)).count()
 }
 
 /// The one product of those found that the message names for sure, though no score was
@@ -130,19 +142,14 @@ pub fn named_for_sure(found: &[Product], question: &str) -> Option<Product> {
             }
             let own: Vec<&String> = name
                 .iter()
-                .filter(|w| {
-                    w.len() > 1
-                        && said(w)
-                        && !names.iter().filter(|n| n != name).any(|n| n.contains(w))
-                })
+                .filter(|w| said(w) && own_word(w, name, &names))
                 .collect();
             let code = own.iter().any(|w| {
                 w.starts_with(|c: char| c.is_alphabetic())
                     && w.contains(|c: char| c.is_ascii_digit())
             });
             let head = name.last().is_some_and(|h| said(h));
-            let shared = name.iter().filter(|w| w.len() > 1 && said(w)).count();
-            code || (!own.is_empty() && head && shared >= 2)
+            code || (!own.is_empty() && head && words_said(name, said) >= 2)
         })
         .map(|(p, _)| p)
         .collect();
