@@ -65,6 +65,10 @@ pub struct EvalArgs {
     /// the settings found; give it more than once to calibrate on several files together.
     #[arg(long)]
     pub tune: Vec<PathBuf>,
+    /// With --tune: keep only settings that give no answer to at least this percentage of
+    /// the unanswerable calibration questions, and among them answer the most right.
+    #[arg(long, value_name = "PERCENT", requires = "tune", value_parser = percent)]
+    pub min_refused: Option<f64>,
     /// List each question answered wrongly.
     #[arg(long)]
     pub misses: bool,
@@ -190,6 +194,13 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a percentage from 0 to 100")),
+    }
+}
+
 fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
     // Checked before any work, and by the file itself, however each path is spelt.
     let same_file = |p: &PathBuf| match (p.canonicalize(), a.questions.canonicalize()) {
@@ -229,7 +240,7 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
         for dev in &a.tune {
             probes.extend(probes_of(dev)?);
         }
-        settings = tune(&probes, settings);
+        settings = tune(&probes, settings, a.min_refused);
         // Printed as a configuration file takes it, nested under its sections, so that it
         // can be pasted (or saved and given to --config) as it is.
         #[derive(serde::Serialize)]
@@ -244,12 +255,15 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
             retrieval: RetrievalSection { scoring: &settings },
         };
         println!(
-            "tuned on {}: {}\n# the settings found, for the configuration file:\n{}",
+            "tuned on {}{}: {}\n# the settings found, for the configuration file:\n{}",
             a.tune
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(" + "),
+            a.min_refused
+                .map(|f| format!(" (at least {f}% of unanswerable ones refused)"))
+                .unwrap_or_default(),
             evaluate(&probes, &settings).summary(),
             toml::to_string(&nested).expect("settings serialise")
         );

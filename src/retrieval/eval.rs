@@ -249,11 +249,25 @@ pub fn evaluate(probes: &[Probe], s: &RetrievalSettings) -> Report {
 /// first, for the best ranking, then the thresholds, for the most right decisions with
 /// answering and refusing counted alike.
 /// `base` gives what is not searched: the second-view weight and the ambiguity margin.
-pub fn tune(probes: &[Probe], base: RetrievalSettings) -> RetrievalSettings {
+/// With `min_refused` (a percentage), only settings that give no answer to at least that
+/// share of the unanswerable questions count, and among them the most right answers win:
+/// a shop that would rather say "I don't know" than risk a wrong article says how much
+/// rather; until one qualifies, the search moves towards the most refused.
+pub fn tune(
+    probes: &[Probe],
+    base: RetrievalSettings,
+    min_refused: Option<f64>,
+) -> RetrievalSettings {
     let objective = |s: &RetrievalSettings| {
         let r = evaluate(probes, s);
         // A wrong answer costs more than none: the customer is misled.
-        r.top1_pct() + r.rejected_pct() - 0.5 * pct(r.wrong, r.answerable)
+        let misled = 0.5 * pct(r.wrong, r.answerable);
+        match min_refused {
+            // Below every qualifying value (at most 100 + 100), ranked by how far they got.
+            Some(floor) if r.rejected_pct() < floor => -1000.0 + r.rejected_pct(),
+            Some(_) => r.top1_pct() - misled,
+            None => r.top1_pct() + r.rejected_pct() - misled,
+        }
     };
     let mut best = (f64::MIN, base);
     // Weights first (thresholds at their defaults scaled by the sweep below), then the
@@ -272,7 +286,7 @@ pub fn tune(probes: &[Probe], base: RetrievalSettings) -> RetrievalSettings {
                     lead_slack: 0.0,
                     clear_lead: 1.0,
                 };
-                for at in (30..=90).step_by(5).map(|t| t as f32 / 100.0) {
+                for at in (30..=100).step_by(5).map(|t| t as f32 / 100.0) {
                     for pt in (40..=130).step_by(5).map(|t| t as f32 / 100.0) {
                         let s = RetrievalSettings {
                             articles: Scoring {
@@ -307,5 +321,92 @@ pub fn tune(probes: &[Probe], base: RetrievalSettings) -> RetrievalSettings {
             }
         }
     }
+    // Products on their own last: their weights need not be the articles' (a name matters
+    // more than the wording), and the articles' search above tied the two.
+    let articles = best.1.articles;
+    for lw in [0.0, 0.1, 0.2, 0.3, 0.45] {
+        for lk in [4.0, 8.0, 16.0] {
+            for nw in [0.0, 0.2, 0.45, 0.7] {
+                for pt in (40..=130).step_by(5).map(|t| t as f32 / 100.0) {
+                    let s = RetrievalSettings {
+                        articles,
+                        products: Scoring {
+                            lexical_weight: lw,
+                            lexical_k: lk,
+                            name_weight: nw,
+                            threshold: pt,
+                            ..best.1.products
+                        },
+                        ambiguity_margin: base.ambiguity_margin,
+                    };
+                    let v = objective(&s);
+                    if v > best.0 {
+                        best = (v, s);
+                    }
+                }
+            }
+        }
+    }
+    // A product named clearly (far ahead of the next) in words its record does not repeat,
+    // as for articles.
+    let weighted = best.1;
+    for slack in [0.05, 0.1, 0.15, 0.2] {
+        for lead in [0.1, 0.15, 0.2, 0.3] {
+            let mut s = weighted;
+            s.products.lead_slack = slack;
+            s.products.clear_lead = lead;
+            let v = objective(&s);
+            if v > best.0 {
+                best = (v, s);
+            }
+        }
+    }
     best.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A question whose one article candidate scores `semantic` (no word or name signal).
+    fn probe(expect: Option<&str>, semantic: f32) -> Probe {
+        Probe {
+            question: Question {
+                text: format!("question at {semantic}"),
+                expect: expect.map(|id| (SourceKind::Article, id.to_string())),
+            },
+            articles: vec![Candidate {
+                id: expect.unwrap_or("other").to_string(),
+                semantic,
+                second_semantic: None,
+                bm25: 0.0,
+                name_coverage: 0.0,
+            }],
+            products: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_floor_trades_right_answers_for_refused_ones() {
+        let probes = [
+            probe(Some("a"), 0.62),
+            probe(Some("b"), 0.68),
+            probe(Some("c"), 0.72),
+            probe(Some("d"), 0.78),
+            probe(None, 0.74),
+            probe(None, 0.50),
+        ];
+        let base = RetrievalSettings::DEFAULT;
+        // Counted alike, answering all four and refusing one of two beats refusing both.
+        let free = evaluate(&probes, &tune(&probes, base, None));
+        assert_eq!((free.top1, free.rejected), (4, 1));
+        // With every unanswerable one to be refused, only the answer scoring above them stays.
+        let strict = evaluate(&probes, &tune(&probes, base, Some(100.0)));
+        assert_eq!((strict.top1, strict.rejected, strict.wrong), (1, 2, 0));
+        // The floor comes first: met only by answering nothing, nothing is answered.
+        let hard = [probe(Some("a"), 0.7), probe(None, 0.8)];
+        let refused = evaluate(&hard, &tune(&hard, base, Some(100.0)));
+        assert_eq!((refused.top1, refused.rejected), (0, 1));
+        assert_eq!(evaluate(&hard, &tune(&hard, base, None)).top1, 1);
+    }
 }
