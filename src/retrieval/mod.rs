@@ -86,7 +86,8 @@ impl Scoring {
     }
 }
 
-/// Calibrated with `parley kb eval --tune` on `data/kb-eval/dev.jsonl` (see the README).
+/// Calibrated with `parley kb eval --tune data/kb-eval/dev.jsonl --tune
+/// data/kb-eval/dev-extra.jsonl --min-refused 93` (see the README).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrievalSettings {
@@ -106,20 +107,20 @@ impl Default for RetrievalSettings {
 impl RetrievalSettings {
     pub const DEFAULT: Self = Self {
         articles: Scoring {
-            lexical_weight: 0.1,
+            lexical_weight: 0.2,
             lexical_k: 8.0,
             name_weight: 0.0,
             second_view_weight: 0.5,
-            threshold: 0.8,
-            lead_slack: 0.05,
-            clear_lead: 0.02,
+            threshold: 0.95,
+            lead_slack: 0.1,
+            clear_lead: 0.06,
         },
         products: Scoring {
-            lexical_weight: 0.1,
+            lexical_weight: 0.2,
             lexical_k: 8.0,
             name_weight: 0.2,
             second_view_weight: 0.0,
-            threshold: 0.9,
+            threshold: 1.0,
             lead_slack: 0.0,
             clear_lead: 1.0,
         },
