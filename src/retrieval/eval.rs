@@ -286,7 +286,7 @@ pub fn tune(
                     lead_slack: 0.0,
                     clear_lead: 1.0,
                 };
-                for at in (30..=100).step_by(5).map(|t| t as f32 / 100.0) {
+                for at in (30..=110).step_by(2).map(|t| t as f32 / 100.0) {
                     for pt in (40..=130).step_by(5).map(|t| t as f32 / 100.0) {
                         let s = RetrievalSettings {
                             articles: Scoring {
@@ -309,7 +309,7 @@ pub fn tune(
     let weighted = best.1;
     for slack in [0.0, 0.05, 0.1, 0.15, 0.2] {
         for lead in [0.02, 0.04, 0.06, 0.08, 0.1, 0.15] {
-            for dt in [-0.05f32, 0.0, 0.05, 0.1] {
+            for dt in [-0.04f32, -0.02, 0.0, 0.02, 0.04, 0.06, 0.1] {
                 let mut s = weighted;
                 s.articles.lead_slack = slack + dt.max(0.0);
                 s.articles.clear_lead = lead;

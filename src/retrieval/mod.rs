@@ -111,8 +111,8 @@ impl RetrievalSettings {
             lexical_k: 8.0,
             name_weight: 0.0,
             second_view_weight: 0.5,
-            threshold: 0.95,
-            lead_slack: 0.1,
+            threshold: 0.94,
+            lead_slack: 0.09,
             clear_lead: 0.06,
         },
         products: Scoring {
