@@ -245,9 +245,20 @@ pub fn evaluate(probes: &[Probe], s: &RetrievalSettings) -> Report {
     r
 }
 
-/// Searches the scoring on `probes` (a calibration set, never the test set): the weights
-/// first, for the best ranking, then the thresholds, for the most right decisions with
-/// answering and refusing counted alike.
+/// The weights and product thresholds `tune` tries.
+const LEXICAL_WEIGHTS: [f32; 5] = [0.0, 0.1, 0.2, 0.3, 0.45];
+const LEXICAL_KS: [f32; 3] = [4.0, 8.0, 16.0];
+const NAME_WEIGHTS: [f32; 4] = [0.0, 0.2, 0.45, 0.7];
+
+fn product_thresholds() -> impl Iterator<Item = f32> {
+    (40..=130).step_by(5).map(|t| t as f32 / 100.0)
+}
+
+/// Searches the scoring on `probes` (a calibration set, never the test set) in four
+/// steps, each keeping the best so far: the weights (shared by both kinds) with both
+/// thresholds; the articles' threshold and lead rule; the products' own weights and
+/// threshold; their lead rule. By default a right answer and a refused unanswerable
+/// question count alike.
 /// `base` gives what is not searched: the second-view weight and the ambiguity margin.
 /// With `min_refused` (a percentage), only settings that give no answer to at least that
 /// share of the unanswerable questions count, and among them the most right answers win:
@@ -270,13 +281,18 @@ pub fn tune(
         }
     };
     let mut best = (f64::MIN, base);
-    // Weights first (thresholds at their defaults scaled by the sweep below), then the
-    // thresholds and the lead rule for the best weights. The second-view weight is kept:
-    // the default was chosen by cross-validation over both dev sets, which a set of a few
-    // dozen questions cannot repeat (tuned on one, it swings between 0 and 0.5).
-    for lw in [0.0, 0.1, 0.2, 0.3, 0.45] {
-        for lk in [4.0, 8.0, 16.0] {
-            for nw in [0.0, 0.2, 0.45, 0.7] {
+    let keep = |best: &mut (f64, RetrievalSettings), s: RetrievalSettings| {
+        let v = objective(&s);
+        if v > best.0 {
+            *best = (v, s);
+        }
+    };
+    // The second-view weight is kept: the default was chosen by cross-validation over both
+    // dev sets, which a set of a few dozen questions cannot repeat (tuned on one, it swings
+    // between 0 and 0.5).
+    for lw in LEXICAL_WEIGHTS {
+        for lk in LEXICAL_KS {
+            for nw in NAME_WEIGHTS {
                 let weights = |t: f32| Scoring {
                     lexical_weight: lw,
                     lexical_k: lk,
@@ -287,7 +303,7 @@ pub fn tune(
                     clear_lead: 1.0,
                 };
                 for at in (30..=110).step_by(2).map(|t| t as f32 / 100.0) {
-                    for pt in (40..=130).step_by(5).map(|t| t as f32 / 100.0) {
+                    for pt in product_thresholds() {
                         let s = RetrievalSettings {
                             articles: Scoring {
                                 name_weight: 0.0,
@@ -297,10 +313,7 @@ pub fn tune(
                             products: weights(pt),
                             ambiguity_margin: base.ambiguity_margin,
                         };
-                        let v = objective(&s);
-                        if v > best.0 {
-                            best = (v, s);
-                        }
+                        keep(&mut best, s);
                     }
                 }
             }
@@ -314,35 +327,23 @@ pub fn tune(
                 s.articles.lead_slack = slack + dt.max(0.0);
                 s.articles.clear_lead = lead;
                 s.articles.threshold = weighted.articles.threshold + dt;
-                let v = objective(&s);
-                if v > best.0 {
-                    best = (v, s);
-                }
+                keep(&mut best, s);
             }
         }
     }
-    // Products on their own last: their weights need not be the articles' (a name matters
-    // more than the wording), and the articles' search above tied the two.
-    let articles = best.1.articles;
-    for lw in [0.0, 0.1, 0.2, 0.3, 0.45] {
-        for lk in [4.0, 8.0, 16.0] {
-            for nw in [0.0, 0.2, 0.45, 0.7] {
-                for pt in (40..=130).step_by(5).map(|t| t as f32 / 100.0) {
-                    let s = RetrievalSettings {
-                        articles,
-                        products: Scoring {
-                            lexical_weight: lw,
-                            lexical_k: lk,
-                            name_weight: nw,
-                            threshold: pt,
-                            ..best.1.products
-                        },
-                        ambiguity_margin: base.ambiguity_margin,
-                    };
-                    let v = objective(&s);
-                    if v > best.0 {
-                        best = (v, s);
-                    }
+    // Products on their own: their weights need not be the articles' (a name matters more
+    // than the wording), and the first step tied the two.
+    let weighted = best.1;
+    for lw in LEXICAL_WEIGHTS {
+        for lk in LEXICAL_KS {
+            for nw in NAME_WEIGHTS {
+                for pt in product_thresholds() {
+                    let mut s = weighted;
+                    s.products.lexical_weight = lw;
+                    s.products.lexical_k = lk;
+                    s.products.name_weight = nw;
+                    s.products.threshold = pt;
+                    keep(&mut best, s);
                 }
             }
         }
@@ -355,10 +356,7 @@ pub fn tune(
             let mut s = weighted;
             s.products.lead_slack = slack;
             s.products.clear_lead = lead;
-            let v = objective(&s);
-            if v > best.0 {
-                best = (v, s);
-            }
+            keep(&mut best, s);
         }
     }
     best.1
