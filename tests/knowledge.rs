@@ -268,6 +268,35 @@ fn answers_from_live_articles_and_products() {
             .contains("order the Trailrunner 2 here: https://shop.northwind.example/p/NW-SH-0001"),
         "{take}"
     );
+    // A short follow-up on an article is searched with the question before it, and gets
+    // what the article says on it, not the same answer again; or that it says nothing on it.
+    let returns = customer.ask("conv-article", "how much is a return from austria?");
+    assert!(
+        source_is(&returns, "article", "return-shipping-costs"),
+        "{returns}"
+    );
+    let norway = customer.ask("conv-article", "what about norway?");
+    assert!(
+        source_is(&norway, "article", "return-shipping-costs"),
+        "{norway}"
+    );
+    assert!(
+        text(&norway).starts_with(
+            "Returns from Switzerland, Norway, Iceland and the United Kingdom cost EUR 9.95"
+        ),
+        "{norway}"
+    );
+    let faulty = customer.ask("conv-article", "and for a faulty one?");
+    assert!(
+        text(&faulty).starts_with("Returning a faulty or wrongly delivered item is always free"),
+        "{faulty}"
+    );
+    let dhl = customer.ask("conv-article", "and with dhl?");
+    assert!(
+        source_is(&dhl, "article", "return-shipping-costs")
+            && text(&dhl).contains("doesn't say anything about dhl"),
+        "{dhl}"
+    );
     // Two products named to be compared are compared, on what tells them apart.
     let diff = customer.ask(
         "conv-compare",

@@ -632,8 +632,8 @@ fn found(hits: &[(String, f32, bool)]) -> parley::retrieval::Found {
         })
         .collect();
     parley::retrieval::Found {
-        articles: Vec::new(),
         products,
+        ..Default::default()
     }
 }
 

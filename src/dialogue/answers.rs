@@ -27,7 +27,7 @@ impl Catalog for NoCatalog {
 }
 
 /// A chat reply quotes at most this much of an article; the link has the rest.
-const MAX_ANSWER_CHARS: usize = 700;
+pub(super) const MAX_ANSWER_CHARS: usize = 700;
 
 /// An article's answer: its body, cut at a sentence end to chat size, with its title and
 /// link.
@@ -51,16 +51,17 @@ pub fn article_answer(a: &Article) -> (String, Source) {
             _ => format!("{}...", cut.trim_end()),
         }
     };
-    match &a.url {
-        Some(url) => text.push_str(&format!(" (More: \"{}\", {url})", a.title)),
-        None => text.push_str(&format!(" (From our help article \"{}\".)", a.title)),
-    }
-    let source = Source {
+    text.push_str(&super::articles::more(a));
+    (text, article_source(a))
+}
+
+/// Where an article answer came from, for the reply's `source`.
+pub fn article_source(a: &Article) -> Source {
+    Source {
         kind: SourceKind::Article,
         id: a.id.clone(),
         title: a.title.clone(),
-    };
-    (text, source)
+    }
 }
 
 /// Words of the question, lower case.
@@ -516,7 +517,8 @@ fn grey(w: &str) -> String {
 }
 
 /// A product answer from its live record: what was asked (if an attribute), stock, price.
-pub fn product_answer(p: &Product, question: &str) -> (String, Source) {
+/// The caller names the product as the reply's source ([`product_source`]).
+pub fn product_answer(p: &Product, question: &str) -> String {
     let q = words(question);
     let mut parts = Vec::new();
     let name = words(&p.name);
@@ -544,7 +546,7 @@ pub fn product_answer(p: &Product, question: &str) -> (String, Source) {
     if let Some(url) = &p.url {
         text.push_str(&format!(" {url}"));
     }
-    (text, product_source(p))
+    text
 }
 
 /// A reply's source when it speaks of this product.
@@ -815,19 +817,20 @@ mod tests {
 
     #[test]
     fn a_product_answer_fills_the_asked_attribute_from_the_record() {
-        let (text, source) = product_answer(&shoe(), "do you have the trailrunner 2 in size 44?");
+        let text = product_answer(&shoe(), "do you have the trailrunner 2 in size 44?");
+        let source = product_source(&shoe());
         assert_eq!(
             text,
             "The Trailrunner 2 by Stridewell: sizes: 40-46 (44 is one of them). It is in stock, EUR 129.00."
         );
         assert_eq!(source.id, "NW-SH-0001");
-        let (text, _) = product_answer(&shoe(), "is it waterproof");
+        let text = product_answer(&shoe(), "is it waterproof");
         assert!(text.contains("waterproof: yes"), "{text}");
-        let (text, _) = product_answer(&shoe(), "size 48?");
+        let text = product_answer(&shoe(), "size 48?");
         assert!(text.contains("48 is not one of them"), "{text}");
         let mut gone = shoe();
         gone.stock = 0;
-        let (text, _) = product_answer(&gone, "how much is the trailrunner 2");
+        let text = product_answer(&gone, "how much is the trailrunner 2");
         assert_eq!(
             text,
             "The Trailrunner 2 by Stridewell is out of stock at the moment, EUR 129.00."
@@ -843,24 +846,24 @@ mod tests {
         );
         p.attributes
             .insert("apparel_sizes".into(), serde_json::json!(["S", "M", "XL"]));
-        let (text, _) = product_answer(&p, "do you have it in 42");
+        let text = product_answer(&p, "do you have it in 42");
         assert!(text.contains("sizes: 40-46 (42 is one of them)"), "{text}");
-        let (text, _) = product_answer(&p, "do you have it in 47");
+        let text = product_answer(&p, "do you have it in 47");
         assert!(text.contains("(47 is not one of them)"), "{text}");
-        let (text, _) = product_answer(&p, "does it come in black?");
+        let text = product_answer(&p, "does it come in black?");
         assert!(
             text.contains("colors: matt black, slate blue (matt black is one of them)"),
             "{text}"
         );
-        let (text, _) = product_answer(&p, "in XL?");
+        let text = product_answer(&p, "in XL?");
         assert!(
             text.contains("apparel sizes: S, M, XL (XL is one of them)"),
             "{text}"
         );
-        let (text, _) = product_answer(&p, "do you have it in m");
+        let text = product_answer(&p, "do you have it in m");
         assert!(text.contains("(M is one of them)"), "{text}");
         // The "s" of "what's" and the "2" of "Trailrunner 2" name no value.
-        let (text, _) = product_answer(&p, "what's the price of the trailrunner 2");
+        let text = product_answer(&p, "what's the price of the trailrunner 2");
         assert!(
             !text.contains("one of them") && !text.contains("sizes"),
             "{text}"
@@ -878,34 +881,34 @@ mod tests {
         }))
         .unwrap();
         // A count is not a size.
-        let (text, _) = product_answer(&p, "can it arrive in 2 days");
+        let text = product_answer(&p, "can it arrive in 2 days");
         assert!(!text.contains("one of them"), "{text}");
-        let (text, _) = product_answer(&p, "can I return it within 30 days");
+        let text = product_answer(&p, "can I return it within 30 days");
         assert!(!text.contains("one of them"), "{text}");
         // A variant the record does not list is not claimed.
-        let (text, _) = product_answer(&p, "do you have it in light blue");
+        let text = product_answer(&p, "do you have it in light blue");
         assert!(!text.contains("is one of them"), "{text}");
         assert!(text.contains("colors: slate blue, matt black."), "{text}");
-        let (text, _) = product_answer(&p, "does it work with my iphone 12");
+        let text = product_answer(&p, "does it work with my iphone 12");
         assert!(!text.contains("is one of them"), "{text}");
-        let (text, _) = product_answer(&p, "does it work with the iphone 14");
+        let text = product_answer(&p, "does it work with the iphone 14");
         assert!(text.contains("(iPhone 14 is one of them)"), "{text}");
         // Letters that are not units, and units without a number.
-        let (text, _) = product_answer(&p, "what age is it for");
+        let text = product_answer(&p, "what age is it for");
         assert!(
             text.contains("age min: 3") && !text.contains("minutes"),
             "{text}"
         );
-        let (text, _) = product_answer(&p, "what are the dimensions");
+        let text = product_answer(&p, "what are the dimensions");
         assert!(text.contains("dimensions width: 40"), "{text}");
-        let (text, _) = product_answer(&p, "which bluetooth");
+        let text = product_answer(&p, "which bluetooth");
         assert!(text.contains("bluetooth version: 5.3"), "{text}");
-        let (text, _) = product_answer(&p, "how many delivery days");
+        let text = product_answer(&p, "how many delivery days");
         assert!(text.contains("delivery days: 2-3"), "{text}");
-        let (text, _) = product_answer(&p, "how big is the screen");
+        let text = product_answer(&p, "how big is the screen");
         assert!(text.contains("screen size: 13.3 inches"), "{text}");
         // "in black" does not ask for the screen size.
-        let (text, _) = product_answer(&p, "is it in black");
+        let text = product_answer(&p, "is it in black");
         assert!(!text.contains("screen"), "{text}");
     }
 
@@ -917,17 +920,17 @@ mod tests {
             "fits_capacity_l": [30, 50], "recycled_pct": 80, "finish": "matt"
         }))
         .unwrap();
-        let (text, _) = product_answer(&p, "how heavy is it");
+        let text = product_answer(&p, "how heavy is it");
         assert!(text.contains(": weight: 1050 g."), "{text}");
-        let (text, _) = product_answer(&p, "how long does the battery last");
+        let text = product_answer(&p, "how long does the battery last");
         assert!(text.contains("battery life: 6 months"), "{text}");
-        let (text, _) = product_answer(&p, "what warranty does it have");
+        let text = product_answer(&p, "what warranty does it have");
         assert!(text.contains("warranty: 1 year."), "{text}");
-        let (text, _) = product_answer(&p, "what capacity does it fit");
+        let text = product_answer(&p, "what capacity does it fit");
         assert!(text.contains("fits capacity: 30, 50 l"), "{text}");
-        let (text, _) = product_answer(&p, "how much is recycled");
+        let text = product_answer(&p, "how much is recycled");
         assert!(text.contains("recycled: 80%"), "{text}");
-        let (text, _) = product_answer(&p, "what finish is it");
+        let text = product_answer(&p, "what finish is it");
         assert!(text.contains("finish: matt."), "{text}");
     }
 

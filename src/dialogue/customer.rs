@@ -2,6 +2,7 @@
 
 use super::agent;
 use super::answers;
+use super::articles;
 use super::courtesy::{self, Courtesy};
 use super::entities::{self, YesNo};
 use super::kind;
@@ -14,8 +15,8 @@ use super::{
 use crate::knowledge::Vars;
 use crate::retrieval::Found;
 use crate::wire::{
-    ErrorKind, EscalationReason, EscalationType, InboundMessage, Prediction, Priority, Product,
-    Role, SourceKind,
+    Article, ErrorKind, EscalationReason, EscalationType, InboundMessage, Prediction, Priority,
+    Product, Role, SourceKind,
 };
 
 /// Business rules over the model's label. "When will my order arrive" and "where is my
@@ -93,6 +94,9 @@ pub(super) fn handle(
         Some(&message.message_id),
     );
     state.last_message_id = Some(message.message_id.clone());
+    // Only the reply right after an article is a follow-up on it; every reply that quotes
+    // one sets it again.
+    let quoted = state.article.take();
     state.intents.push(intent.to_string());
     if state.intents.len() > 10 {
         state.intents.remove(0);
@@ -205,7 +209,17 @@ pub(super) fn handle(
         }
     }
 
-    if let Some(outcome) = from_knowledge(&mut state, &found, retrieved, &mut out, ctx) {
+    let knowledge = Asked {
+        entities: &found,
+        retrieved,
+        quoted: quoted.as_deref(),
+    };
+    let said = out.texts.len();
+    if let Some(outcome) = from_knowledge(&mut state, &knowledge, &mut out, ctx) {
+        // Someone waiting for a person is told they still are, as on the intents' path.
+        if outcome == Outcome::Answered && matches!(state.handoff, Handoff::Queued { .. }) {
+            out.texts.insert(said, ctx.kb.reply("queued", &Vars::new()));
+        }
         return out.finish(state, ctx, outcome);
     }
 
@@ -228,13 +242,21 @@ const PRODUCT_INTENTS: &[&str] = &["place_order"];
 /// question, a policy question, or what would otherwise be "I didn't get that". Requests
 /// about the customer's own orders, and confident requests to act (cancel, return...) not
 /// phrased as a question, keep to their own path.
+/// What the knowledge base is asked with: the message's entities, what the search found,
+/// and the article the bot's previous reply quoted.
+struct Asked<'a> {
+    entities: &'a entities::Entities,
+    retrieved: &'a Found,
+    quoted: Option<&'a str>,
+}
+
 fn from_knowledge(
     state: &mut Conversation,
-    entities: &entities::Entities,
-    retrieved: &Found,
+    asked: &Asked<'_>,
     out: &mut Turnout<'_>,
     ctx: &Context<'_>,
 ) -> Option<Outcome> {
+    let (entities, retrieved) = (asked.entities, asked.retrieved);
     let text = out.message.text.as_str();
     let p = out.prediction;
     let confident = p.confidence >= 0.6 && p.intent != ctx.oos_label;
@@ -421,16 +443,8 @@ fn from_knowledge(
             }
         }
         Some(SourceKind::Article) => {
-            let hit = best?;
-            let article = ctx.catalog.article(&hit.id)?;
-            let (answer, source) = answers::article_answer(&article);
-            out.say(answer);
-            out.source = Some(source);
-            // The subject is the article now: a later "how much?" is not about a product
-            // discussed before it.
-            state.product = None;
-            resolved(state);
-            Some(Outcome::Answered)
+            let article = ctx.catalog.article(&best?.id)?;
+            Some(answer_article(state, &article, asked.quoted, out, ctx))
         }
         // Nothing found for the message itself: "is it waterproof?" is about the product
         // discussed before, if it is still in the catalogue.
@@ -482,6 +496,12 @@ fn from_knowledge(
             if let Some(product) = discussed.filter(|_| !acting && shopping::asks_detail(text)) {
                 return Some(answer_detail(state, &product, text, out, ctx));
             }
+            // "and for teachers?" after "do you offer a student discount?": an article the
+            // last question on the subject and this one find together.
+            let subject = retrieved.with_previous.as_deref().and_then(Found::article);
+            if let Some(article) = subject.and_then(|h| ctx.catalog.article(&h.id)) {
+                return Some(answer_article(state, &article, asked.quoted, out, ctx));
+            }
             // A kind of thing none of the products found is: said so, rather than the
             // intent's answer on how to check out. A confident other intent keeps its own
             // answer: "do you carry a warranty?" may be read as a question on guarantees.
@@ -494,6 +514,51 @@ fn from_knowledge(
             Some(Outcome::Answered)
         }
     }
+}
+
+/// An article's answer. A follow-up on the article the previous reply quoted ("and on
+/// sundays?") gets the article's sentences on what it asks, or that the article says nothing
+/// on it: not the same answer again.
+fn answer_article(
+    state: &mut Conversation,
+    article: &Article,
+    quoted: Option<&str>,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) -> Outcome {
+    let again = answers::follow_up(&out.message.text)
+        .filter(|_| quoted == Some(article.id.as_str()))
+        .map(|w| articles::subject_words(&w))
+        .filter(|w| !w.is_empty());
+    // The same article asked for again and again has not helped: a person takes over, as
+    // for the same request made again and again on the intents' path. Only in a row: another
+    // reply in between starts the count again.
+    if again.is_none() {
+        if quoted != Some(article.id.as_str()) {
+            state.repeat = None;
+        }
+        let intent = out.prediction.intent.clone();
+        if let Some(outcome) = count_repeat(state, &intent, Some(&article.id), out, ctx) {
+            return outcome;
+        }
+    }
+    let answer = match again {
+        Some(asked) => articles::sentences_on(article, &asked).unwrap_or_else(|| {
+            ctx.kb.reply(
+                "article_detail_unknown",
+                &articles::unknown_vars(article, &asked),
+            )
+        }),
+        None => answers::article_answer(article).0,
+    };
+    out.say(answer);
+    out.source = Some(answers::article_source(article));
+    // The subject is the article now: a later "how much?" is not about a product discussed
+    // before it.
+    state.product = None;
+    state.article = Some(article.id.clone());
+    resolved(state);
+    Outcome::Answered
 }
 
 /// How many products of a kind are offered to pick from.
@@ -548,8 +613,7 @@ fn answer_product(
     question: &str,
     out: &mut Turnout<'_>,
 ) -> Outcome {
-    let (answer, _) = answers::product_answer(product, question);
-    out.say(answer);
+    out.say(answers::product_answer(product, question));
     answered_about(state, product, out)
 }
 
@@ -836,6 +900,38 @@ fn ambiguous(prediction: &Prediction, intent: &str, ctx: &Context<'_>) -> Option
         .then(|| [a.clone(), b.clone()])
 }
 
+/// One more of the same request in a row: the article that answers it, when one does (the
+/// article is what repeats then, whatever intent the model reads), else the intent. The
+/// `frustration_repeats`th in a row hands over to a person.
+fn count_repeat(
+    state: &mut Conversation,
+    intent: &str,
+    article: Option<&str>,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) -> Option<Outcome> {
+    let count = match &state.repeat {
+        Some(r) if r.article.as_deref() == article && (article.is_some() || r.intent == intent) => {
+            r.count + 1
+        }
+        _ => 1,
+    };
+    state.repeat = Some(Repeat {
+        intent: intent.to_string(),
+        count,
+        article: article.map(str::to_string),
+    });
+    (count >= ctx.settings.frustration_repeats).then(|| {
+        escalate(
+            state,
+            out,
+            ctx,
+            EscalationReason::Frustration,
+            Priority::High,
+        )
+    })
+}
+
 /// Acts on an intent the bot is sure of.
 fn act(
     state: &mut Conversation,
@@ -844,22 +940,8 @@ fn act(
     out: &mut Turnout<'_>,
     ctx: &Context<'_>,
 ) -> Outcome {
-    let count = match &state.repeat {
-        Some(r) if r.intent == intent => r.count + 1,
-        _ => 1,
-    };
-    state.repeat = Some(Repeat {
-        intent: intent.to_string(),
-        count,
-    });
-    if count >= ctx.settings.frustration_repeats {
-        return escalate(
-            state,
-            out,
-            ctx,
-            EscalationReason::Frustration,
-            Priority::High,
-        );
+    if let Some(outcome) = count_repeat(state, intent, None, out, ctx) {
+        return outcome;
     }
     match intent {
         "contact_human_agent" => escalate(

@@ -4,6 +4,7 @@
 
 mod agent;
 pub mod answers;
+mod articles;
 mod courtesy;
 mod customer;
 pub mod entities;
@@ -50,12 +51,44 @@ pub struct Conversation {
     /// The SKU of the product last answered about, for "is it waterproof?" after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
+    /// The id of the article the bot's last reply quoted: "and on sundays?" right after it
+    /// asks for what the article says on that, not for the whole answer again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article: Option<String>,
+}
+
+/// "and for teachers?", "what about switzerland?": a short message that asks the last
+/// question again about something else, so it is searched together with that question.
+pub fn is_follow_up(text: &str) -> bool {
+    answers::follow_up(text).is_some()
+}
+
+/// What the customer last asked about: their latest message that is neither a follow-up
+/// itself nor courtesy ("how much is shipping to austria?" for "what about switzerland?"
+/// and "and norway?", "thanks" in between or not).
+pub fn last_subject(state: &Conversation) -> Option<&str> {
+    state
+        .transcript
+        .iter()
+        .rev()
+        .filter(|t| t.role == crate::wire::Role::Customer)
+        .map(|t| t.text.as_str())
+        .find(|t| names_subject(t))
+}
+
+/// A message that can be the subject of a follow-up: neither one itself nor courtesy.
+pub fn names_subject(text: &str) -> bool {
+    !is_follow_up(text) && courtesy::courtesy(text).is_none()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Repeat {
     pub intent: String,
     pub count: u32,
+    /// The article each answer quoted, when they came from one: asking again for what the
+    /// same article answers is a repeat, whatever intent the model reads each time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article: Option<String>,
 }
 
 /// A question the bot asked and is waiting on.

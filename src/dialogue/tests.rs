@@ -26,13 +26,16 @@ impl Orders for FakeOrders {
     }
 }
 
-/// Products by SKU; no articles.
+/// Products by SKU, and articles by id.
 #[derive(Default)]
-struct FakeCatalog(HashMap<String, crate::wire::Product>);
+struct FakeCatalog(
+    HashMap<String, crate::wire::Product>,
+    HashMap<String, crate::wire::Article>,
+);
 
 impl crate::dialogue::answers::Catalog for FakeCatalog {
-    fn article(&self, _: &str) -> Option<crate::wire::Article> {
-        None
+    fn article(&self, id: &str) -> Option<crate::wire::Article> {
+        self.1.get(id).cloned()
     }
     fn product(&self, sku: &str) -> Option<crate::wire::Product> {
         self.0.get(sku).cloned()
@@ -1546,8 +1549,8 @@ fn searched(c: &mut Chat, products: &[(&str, &str, &str, f64)]) {
         });
     }
     c.found = crate::retrieval::Found {
-        articles: Vec::new(),
         products: hits,
+        ..Default::default()
     };
 }
 
@@ -2021,4 +2024,133 @@ fn the_cheapest_of_a_kind_is_answered_and_a_missing_colour_is_said() {
         "{}",
         reply(&s)
     );
+}
+
+/// A confident hit on the article `id`.
+fn article_hit(id: &str) -> crate::retrieval::Found {
+    crate::retrieval::Found {
+        articles: vec![crate::retrieval::Hit {
+            kind: crate::wire::SourceKind::Article,
+            id: id.to_string(),
+            score: 1.0,
+            confident: true,
+            candidate: crate::retrieval::Candidate {
+                id: id.to_string(),
+                semantic: 0.9,
+                second_semantic: None,
+                bm25: 0.0,
+                name_coverage: 0.0,
+            },
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_follow_up_on_an_article_gets_what_it_says_on_that_or_that_it_says_nothing() {
+    let mut c = Chat::new();
+    let stores: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": "stores", "title": "Our stores", "url": "https://help.example/stores",
+        "body": "Berlin: Kastanienallee 48. Open Monday to Saturday, closed on Sundays."
+    }))
+    .unwrap();
+    c.catalog.1.insert("stores".into(), stores);
+    c.found = article_hit("stores");
+    let s = c.say("where is your berlin store?", "delivery_options");
+    assert!(
+        reply(&s).starts_with("Berlin: Kastanienallee 48. Open"),
+        "{}",
+        reply(&s)
+    );
+    // The follow-up alone finds nothing; searched with the question before it, the article
+    // just quoted: what it says on that, not the whole answer again.
+    c.found = crate::retrieval::Found {
+        with_previous: Some(Box::new(article_hit("stores"))),
+        ..Default::default()
+    };
+    let s = c.say("and on sundays?", "out_of_scope");
+    assert_eq!(
+        reply(&s),
+        "Open Monday to Saturday, closed on Sundays. (More: \"Our stores\", https://help.example/stores)"
+    );
+    assert_eq!(source_id(&s), Some("stores"));
+    assert_eq!(s.outcome, Outcome::Answered);
+    let s = c.say("what about parking?", "out_of_scope");
+    assert!(
+        reply(&s).starts_with(
+            "Our help article \"Our stores\" doesn't say anything about parking, and I'd rather not guess."
+        ),
+        "{}",
+        reply(&s)
+    );
+    assert_eq!(source_id(&s), Some("stores"));
+    // After another reply, the article is no longer the one just quoted: its answer.
+    c.found = crate::retrieval::Found::default();
+    c.say("thanks", "out_of_scope");
+    c.found = crate::retrieval::Found {
+        with_previous: Some(Box::new(article_hit("stores"))),
+        ..Default::default()
+    };
+    let s = c.say("and on sundays?", "out_of_scope");
+    assert!(
+        reply(&s).starts_with("Berlin: Kastanienallee 48."),
+        "{}",
+        reply(&s)
+    );
+    // Nothing found with the question before either: the intent's path.
+    c.found = crate::retrieval::Found::default();
+    let s = c.say("and on sundays?", "out_of_scope");
+    assert_eq!(source_id(&s), None);
+}
+
+#[test]
+fn the_same_article_asked_for_again_and_again_hands_over_and_a_queued_customer_is_reminded() {
+    let mut c = Chat::new();
+    let reset: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": "password-reset", "title": "Resetting your password",
+        "body": "Click 'Forgot password?' on the login page."
+    }))
+    .unwrap();
+    c.catalog.1.insert("password-reset".into(), reset);
+    c.found = article_hit("password-reset");
+    // Read as other intents each time: the article is what repeats.
+    for intent in ["recover_password", "edit_account"] {
+        let s = c.say("how do I reset my password", intent);
+        assert!(
+            reply(&s).starts_with("Click 'Forgot password?'"),
+            "{}",
+            reply(&s)
+        );
+        assert!(escalations(&s).is_empty());
+    }
+    let s = c.say("how do I reset my password", "recover_password");
+    assert_eq!(
+        escalations(&s),
+        [(
+            EscalationType::Escalation,
+            EscalationReason::Frustration,
+            Priority::High
+        )]
+    );
+    // Queued for a person, the customer still gets answers, told they are still queued.
+    let s = c.say("ok and how do I reset my password", "recover_password");
+    assert!(
+        reply(&s).starts_with("You're still in the queue for a person.")
+            && reply(&s).contains("Click 'Forgot password?'"),
+        "{}",
+        reply(&s)
+    );
+    assert!(escalations(&s).is_empty());
+    // Different articles one after another are no repeat.
+    let mut c = Chat::new();
+    for id in ["a", "b", "a", "b"] {
+        c.catalog.1.insert(
+            id.into(),
+            serde_json::from_value(serde_json::json!({"id": id, "title": id, "body": "Yes."}))
+                .unwrap(),
+        );
+        c.found = article_hit(id);
+        let s = c.say("a question", "delivery_options");
+        assert!(escalations(&s).is_empty());
+    }
 }

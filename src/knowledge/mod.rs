@@ -81,6 +81,7 @@ pub const REQUIRED_TEMPLATES: &[&str] = &[
     "buy_product",
     "buy_product_sold_out",
     "product_detail_unknown",
+    "article_detail_unknown",
 ];
 
 /// Placeholders the dialogue fills at run time; `policy.*` ones are filled at load time.
@@ -102,6 +103,9 @@ pub const RUNTIME_VARS: &[&str] = &[
     "second",
     "product.name",
     "product.page",
+    "article.title",
+    "article.page",
+    "asked",
 ];
 
 #[derive(Debug, Deserialize)]

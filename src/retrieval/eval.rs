@@ -80,6 +80,7 @@ impl Probe {
         Found {
             articles: rank(SourceKind::Article, self.articles.clone(), s.articles),
             products: rank(SourceKind::Product, self.products.clone(), s.products),
+            with_previous: None,
         }
     }
 }

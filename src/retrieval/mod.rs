@@ -194,6 +194,7 @@ impl Retriever {
         Ok(Found {
             articles: self.ranked(SourceKind::Article, text, vector)?,
             products,
+            with_previous: None,
         })
     }
 
@@ -287,6 +288,10 @@ fn named_by_id(hits: &mut Vec<Hit>, sku: String, threshold: f32, margin: f32) {
 pub struct Found {
     pub articles: Vec<Hit>,
     pub products: Vec<Hit>,
+    /// For a short follow-up ("and for teachers?", "what about switzerland?"): what the
+    /// customer's last message on the subject and this one find together, since the
+    /// follow-up alone names no subject.
+    pub with_previous: Option<Box<Found>>,
 }
 
 impl Found {
@@ -365,8 +370,8 @@ mod tests {
         assert_eq!(hits[0].id, "C");
         assert!(hits[0].confident);
         let found = Found {
-            articles: Vec::new(),
             products: hits,
+            ..Found::default()
         };
         assert_eq!(found.products(0.1).len(), 1);
     }

@@ -15,6 +15,7 @@
 
 mod commit;
 mod expiry;
+mod follow_up;
 mod guard;
 pub mod identity;
 mod knowledge;

@@ -9,6 +9,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
 use tokio::time::Instant;
 
+use super::follow_up::follow_up_queries;
 use super::guard::guarded;
 use super::plan::{Item, Plan, Planner, Work};
 use super::{Service, ServiceError};
@@ -64,8 +65,9 @@ impl Service {
     }
 
     /// Searches the articles and products for each customer text (in forward passes of the
-    /// encoder), unless there are none. A failure costs the answers from knowledge for
-    /// this batch, not the batch: the intent path answers.
+    /// encoder), unless there are none; a short follow-up is also searched together with the
+    /// customer's last question on the subject. A failure costs the answers from knowledge
+    /// for this batch, not the batch: the intent path answers.
     async fn retrieve(&self, items: &[Item]) -> Result<Vec<crate::retrieval::Found>, ServiceError> {
         let texts = customer_texts(items);
         if texts.is_empty()
@@ -74,7 +76,14 @@ impl Service {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let vectors = match self.in_passes(texts.clone(), |t| self.model.embed(t)).await {
+        let with_subject = block(|| follow_up_queries(items, self.store.as_ref()));
+        // The follow-ups' queries are embedded in the same passes, after the messages.
+        let mut queries = texts.clone();
+        queries.extend(with_subject.iter().flatten().cloned());
+        let vectors = match self
+            .in_passes(queries.clone(), |t| self.model.embed(t))
+            .await
+        {
             Ok(v) => v,
             Err(e @ ModelError::BackendStopped) => return Err(e.into()),
             Err(e) => {
@@ -88,16 +97,19 @@ impl Service {
         };
         let retriever = &self.retriever;
         let found = block(|| {
-            texts
-                .iter()
-                .zip(&vectors)
-                .map(|(t, v)| {
-                    retriever.search(t, Some(v)).unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "retrieval failed for a message");
-                        crate::retrieval::Found::default()
-                    })
+            let mut each = queries.iter().zip(&vectors).map(|(t, v)| {
+                retriever.search(t, Some(v)).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "retrieval failed for a message");
+                    crate::retrieval::Found::default()
                 })
-                .collect::<Vec<_>>()
+            });
+            let mut found: Vec<_> = each.by_ref().take(texts.len()).collect();
+            for (f, query) in found.iter_mut().zip(&with_subject) {
+                if query.is_some() {
+                    f.with_previous = each.next().map(Box::new);
+                }
+            }
+            found
         });
         let elapsed = started.elapsed().as_secs_f64();
         self.metrics

@@ -119,8 +119,8 @@ fn same_word(a: &str, b: &str) -> bool {
 }
 
 /// A text's sentences: a full stop, "!" or "?" ends one where a space or the end follows
-/// ("1.7-litre" is one word).
-fn sentences(text: &str) -> Vec<&str> {
+/// ("1.7-litre" is one word, "EUR 4.95" one amount).
+pub fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut chars = text.char_indices().peekable();

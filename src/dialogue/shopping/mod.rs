@@ -10,7 +10,7 @@ mod details;
 pub use budget::{by_price, cheap_first, cheapest, none_within, one_by_price, price_cap, within};
 pub use buying::{buys, wants_to_buy};
 pub use compare::{asked_of_all, compared, compares, comparison};
-pub use details::{asked_words, asks_detail, detail};
+pub use details::{asked_words, asks_detail, detail, sentences};
 
 use super::answers::{words, Catalog, REFERENCES};
 use crate::knowledge::Vars;

@@ -1,0 +1,138 @@
+//! What a short follow-up is searched with. "and for teachers?" names no subject of its own:
+//! the knowledge base is searched with the customer's last question on the subject and the
+//! follow-up together. Retrieval runs before the dialogue step (it needs the encoder), so the
+//! subject is looked up here: an earlier message of the same conversation in this batch, or
+//! else the stored transcript.
+
+use std::collections::HashMap;
+
+use super::plan::{ConversationKey, Conversations, Item, Work};
+use crate::dialogue::{is_follow_up, last_subject, names_subject};
+
+/// One entry per customer message of `items`, in order: the text to search together with
+/// it ("<subject> <follow-up>"), for a follow-up whose subject is known.
+pub(super) fn follow_up_queries(
+    items: &[Item],
+    conversations: &dyn Conversations,
+) -> Vec<Option<String>> {
+    // The latest subject asked about in this batch, per conversation.
+    let mut subjects: HashMap<ConversationKey, String> = HashMap::new();
+    let mut out = Vec::new();
+    for item in items {
+        let Work::Customer(m) = &item.work else {
+            continue;
+        };
+        let key = (item.record.partition, m.conversation_id.clone());
+        if !is_follow_up(&m.text) {
+            if names_subject(&m.text) {
+                subjects.insert(key, m.text.clone());
+            }
+            out.push(None);
+            continue;
+        }
+        let subject = subjects.get(&key).cloned().or_else(|| {
+            // A state that cannot be read costs the follow-up its subject, not the batch:
+            // the plan reads it again and reports the error there.
+            let stored = conversations.load(key.0, &key.1).ok().flatten()?;
+            last_subject(&stored).map(str::to_string)
+        });
+        out.push(subject.map(|s| format!("{} {}", s.trim_end(), m.text.trim())));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialogue::Conversation;
+    use crate::kafka::Record;
+    use crate::state::StateError;
+    use crate::wire::{InboundMessage, Role, Turn};
+
+    struct Stored(HashMap<String, Conversation>);
+
+    impl Conversations for Stored {
+        fn load(&self, _: i32, id: &str) -> Result<Option<Conversation>, StateError> {
+            Ok(self.0.get(id).cloned())
+        }
+    }
+
+    fn customer(conv: &str, text: &str) -> Item {
+        let message: InboundMessage = serde_json::from_value(serde_json::json!({
+            "message_id": format!("m-{text}"), "conversation_id": conv, "text": text,
+            "channel": "web_chat", "sent_at": "2026-11-30T10:00:00Z"
+        }))
+        .unwrap();
+        Item {
+            record: Record {
+                topic: "chat.inbound".into(),
+                partition: 0,
+                offset: 0,
+                key: Some(conv.as_bytes().to_vec()),
+                payload: None,
+                timestamp_ms: None,
+                signature: None,
+            },
+            work: Work::Customer(message),
+        }
+    }
+
+    fn said(texts: &[&str]) -> Conversation {
+        Conversation {
+            transcript: texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Turn {
+                    role: if i % 2 == 0 {
+                        Role::Customer
+                    } else {
+                        Role::Bot
+                    },
+                    text: t.to_string(),
+                    at: chrono::Utc::now(),
+                    intent: None,
+                    message_id: None,
+                })
+                .collect(),
+            ..Conversation::default()
+        }
+    }
+
+    #[test]
+    fn a_follow_up_is_searched_with_the_last_question_on_the_subject() {
+        let stored = Stored(HashMap::from([(
+            "c1".to_string(),
+            said(&[
+                "how much is shipping to austria?",
+                "EUR 6.95 ...",
+                "what about switzerland?",
+                "EUR 12.95 ...",
+                "great, thanks!",
+                "You're welcome!",
+            ]),
+        )]));
+        let items = [
+            // The subject is in the stored transcript, before an earlier follow-up.
+            customer("c1", "and norway?"),
+            // In this batch: the message before it on the same conversation.
+            customer("c2", "do you offer a student discount?"),
+            customer("c2", "thanks"),
+            customer("c2", "and for teachers?"),
+            // No subject anywhere: searched alone.
+            customer("c3", "what about klarna?"),
+            customer("c1", "ok thanks"),
+        ];
+        let got = follow_up_queries(&items, &stored);
+        assert_eq!(
+            got,
+            [
+                Some("how much is shipping to austria? and norway?".to_string()),
+                None,
+                None,
+                Some("do you offer a student discount? and for teachers?".to_string()),
+                None,
+                None,
+            ]
+        );
+    }
+}
