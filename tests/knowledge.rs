@@ -297,6 +297,12 @@ fn answers_from_live_articles_and_products() {
             && text(&dhl).contains("doesn't say anything about dhl"),
         "{dhl}"
     );
+    // It offers a person, and a yes hands over.
+    let yes = customer.ask("conv-article", "yes please");
+    assert!(
+        text(&yes).starts_with("I'm passing this conversation to a member of our team"),
+        "{yes}"
+    );
     // Two products named to be compared are compared, on what tells them apart.
     let diff = customer.ask(
         "conv-compare",

@@ -152,8 +152,11 @@ pub(super) fn handle(
 
     if let Some(p) = &state.pending {
         if is_expired(p, ctx) {
+            // An offer to ask a person lapses without a word: nothing was left undone.
+            if !matches!(p, Pending::OfferPerson { .. }) {
+                out.say(ctx.kb.reply("pending_expired", &Vars::new()));
+            }
             state.pending = None;
-            out.say(ctx.kb.reply("pending_expired", &Vars::new()));
         }
     }
 
@@ -187,6 +190,7 @@ pub(super) fn handle(
             state.pending,
             Some(
                 Pending::Confirm { .. }
+                    | Pending::OfferPerson { .. }
                     | Pending::OrderNumber {
                         offered: Some(_),
                         ..
@@ -434,6 +438,13 @@ fn from_knowledge(
             match products.len() {
                 0 => None,
                 1 if shopping::buys(text) => Some(sell(state, &products[0], text, out, ctx)),
+                // "is the kettle pro dishwasher safe?": one or two words its record may not
+                // answer; not its price and stock alone as if that were the answer.
+                1 if shopping::yes_no_about_product(text)
+                    && (1..=2).contains(&shopping::asked_words(&products[0], text).len()) =>
+                {
+                    Some(answer_detail(state, &products[0], text, out, ctx))
+                }
                 1 => Some(answer_product(state, &products[0], text, out)),
                 _ => {
                     out.say(answers::which_product(&products));
@@ -544,6 +555,7 @@ fn answer_article(
     }
     let answer = match again {
         Some(asked) => articles::sentences_on(article, &asked).unwrap_or_else(|| {
+            state.pending = Some(Pending::OfferPerson { asked_at: ctx.now });
             ctx.kb.reply(
                 "article_detail_unknown",
                 &articles::unknown_vars(article, &asked),
@@ -663,6 +675,7 @@ fn answer_detail(
         ctx.kb
             .reply("product_detail_unknown", &shopping::product_vars(product)),
     );
+    state.pending = Some(Pending::OfferPerson { asked_at: ctx.now });
     answered_about(state, product, out)
 }
 
@@ -677,6 +690,23 @@ fn answer_pending(
 ) -> Option<Outcome> {
     let text = out.message.text.as_str();
     match pending {
+        // "yes please" hands over; "no" is taken as said; anything else is a new message,
+        // and the offer lapses.
+        Pending::OfferPerson { .. } => match entities::yes_no(text) {
+            Some(YesNo::Yes) => Some(escalate(
+                state,
+                out,
+                ctx,
+                EscalationReason::CustomerRequest,
+                Priority::Normal,
+            )),
+            Some(YesNo::No) => {
+                out.say(ctx.kb.reply("person_not_wanted", &Vars::new()));
+                resolved(state);
+                Some(Outcome::Answered)
+            }
+            None => None,
+        },
         Pending::Confirm { request, asked_at } => {
             out.intent = Some(orders::request_intent(&request).to_string());
             match entities::yes_no(text) {

@@ -125,6 +125,8 @@ pub enum Pending {
         question: String,
         asked_at: DateTime<Utc>,
     },
+    /// The shop's content does not answer the question; the bot offered to ask a person.
+    OfferPerson { asked_at: DateTime<Utc> },
 }
 
 impl Pending {
@@ -134,7 +136,8 @@ impl Pending {
             | Self::NewAddress { asked_at, .. }
             | Self::Confirm { asked_at, .. }
             | Self::Choose { asked_at, .. }
-            | Self::ChooseProduct { asked_at, .. } => *asked_at,
+            | Self::ChooseProduct { asked_at, .. }
+            | Self::OfferPerson { asked_at } => *asked_at,
         }
     }
 }

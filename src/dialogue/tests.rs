@@ -1790,8 +1790,9 @@ fn taking_the_product_discussed_says_where_to_order_it() {
     assert!(!reply(&s).contains("order the"), "{}", reply(&s));
 }
 
-#[test]
-fn a_detail_of_the_product_comes_from_its_description_or_is_said_to_be_unknown() {
+/// A conversation about the Drizzle Rain Jacket (sizes S, M, L; its description says it has
+/// a hood).
+fn jacket_discussed() -> Chat {
     let mut c = Chat::new();
     stocked(
         &mut c,
@@ -1802,6 +1803,12 @@ fn a_detail_of_the_product_comes_from_its_description_or_is_said_to_be_unknown()
         serde_json::json!({"sizes": ["S", "M", "L"]}),
     );
     c.state.product = Some("JK-1".into());
+    c
+}
+
+#[test]
+fn a_detail_of_the_product_comes_from_its_description_or_is_said_to_be_unknown() {
+    let mut c = jacket_discussed();
     let s = c.say("does it have a hood?", "out_of_scope");
     assert!(
         reply(&s).contains("The hood has a stiffened brim."),
@@ -2153,4 +2160,112 @@ fn the_same_article_asked_for_again_and_again_hands_over_and_a_queued_customer_i
         let s = c.say("a question", "delivery_options");
         assert!(escalations(&s).is_empty());
     }
+}
+
+#[test]
+fn when_the_content_does_not_say_a_person_is_offered_and_yes_hands_over() {
+    let mut c = jacket_discussed();
+    let s = c.say("does it work with alexa?", "out_of_scope");
+    assert!(
+        reply(&s).ends_with("Shall I ask a member of our team to find out for you?"),
+        "{}",
+        reply(&s)
+    );
+    let s = c.say("yes please", "out_of_scope");
+    assert_eq!(
+        escalations(&s),
+        [(
+            EscalationType::Escalation,
+            EscalationReason::CustomerRequest,
+            Priority::Normal
+        )]
+    );
+    // "no thanks" declines; nothing is handed over.
+    let mut c = Chat::new();
+    stocked(
+        &mut c,
+        "JK-1",
+        "Drizzle Rain Jacket",
+        99.0,
+        27,
+        serde_json::json!({}),
+    );
+    c.state.product = Some("JK-1".into());
+    c.say("does it work with alexa?", "out_of_scope");
+    let s = c.say("no thanks", "out_of_scope");
+    assert_eq!(
+        reply(&s),
+        "All right. Is there anything else I can help you with?"
+    );
+    assert!(escalations(&s).is_empty());
+    assert_eq!(c.state.pending, None);
+    // Anything else is a new message: answered as one, and the offer lapses.
+    c.say("does it work with alexa?", "out_of_scope");
+    let s = c.say("what sizes?", "place_order");
+    assert!(escalations(&s).is_empty());
+    assert_eq!(c.state.pending, None);
+    // Left unanswered past the pending timeout, it lapses without a word.
+    c.state.product = Some("JK-1".into());
+    c.say("does it work with alexa?", "out_of_scope");
+    assert!(matches!(c.state.pending, Some(Pending::OfferPerson { .. })));
+    c.now += Duration::seconds(c.settings.pending_timeout_secs + 1);
+    let s = c.say("yes", "out_of_scope");
+    assert!(
+        escalations(&s).is_empty(),
+        "{:?} {}",
+        escalations(&s),
+        reply(&s)
+    );
+    assert!(!reply(&s).contains("dropped"), "{}", reply(&s));
+}
+
+#[test]
+fn a_yes_no_question_on_a_product_found_gets_its_answer_or_that_its_record_does_not_say() {
+    let mut c = Chat::new();
+    stocked(
+        &mut c,
+        "SP-1",
+        "Boom Mini Speaker",
+        49.0,
+        38,
+        serde_json::json!({"water_resistance": "IP67", "weight_g": 210}),
+    );
+    let found = |c: &mut Chat| {
+        let mut f = article_hit("SP-1");
+        f.articles[0].kind = crate::wire::SourceKind::Product;
+        c.found = crate::retrieval::Found {
+            products: std::mem::take(&mut f.articles),
+            ..Default::default()
+        };
+    };
+    found(&mut c);
+    // "waterproof" asks for the water resistance the record lists.
+    let s = c.say("is the boom mini speaker waterproof", "out_of_scope");
+    assert!(
+        reply(&s).contains("water resistance: IP67"),
+        "{}",
+        reply(&s)
+    );
+    // What neither its record nor its description says: said so, not its price alone.
+    let s = c.say("is the boom mini speaker dishwasher safe?", "out_of_scope");
+    assert!(
+        reply(&s).starts_with("The product details of the Boom Mini Speaker don't say"),
+        "{}",
+        reply(&s)
+    );
+    assert_eq!(source_id(&s), Some("SP-1"));
+    // Its description may say ("hood"); price and stock are the record's answer.
+    c.say("no", "out_of_scope");
+    let s = c.say("is the boom mini speaker in stock?", "out_of_scope");
+    assert!(
+        reply(&s).starts_with("The Boom Mini Speaker is in stock, EUR 49.00."),
+        "{}",
+        reply(&s)
+    );
+    let s = c.say("does the boom mini speaker have a hood?", "out_of_scope");
+    assert!(
+        reply(&s).contains("The hood has a stiffened brim."),
+        "{}",
+        reply(&s)
+    );
 }
