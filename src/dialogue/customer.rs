@@ -242,10 +242,6 @@ fn wants_person(p: &Prediction, ctx: &Context<'_>) -> bool {
 /// The intent a question whether the shop sells something is read as ("I want to buy ...").
 const PRODUCT_INTENTS: &[&str] = &["place_order"];
 
-/// Answers from the shop's articles and products, when they answer the message: a product
-/// question, a policy question, or what would otherwise be "I didn't get that". Requests
-/// about the customer's own orders, and confident requests to act (cancel, return...) not
-/// phrased as a question, keep to their own path.
 /// What the knowledge base is asked with: the message's entities, what the search found,
 /// and the article the bot's previous reply quoted.
 struct Asked<'a> {
@@ -254,6 +250,10 @@ struct Asked<'a> {
     quoted: Option<&'a str>,
 }
 
+/// Answers from the shop's articles and products, when they answer the message: a product
+/// question, a policy question, or what would otherwise be "I didn't get that". Requests
+/// about the customer's own orders, and confident requests to act (cancel, return...) not
+/// phrased as a question, keep to their own path.
 fn from_knowledge(
     state: &mut Conversation,
     asked: &Asked<'_>,
