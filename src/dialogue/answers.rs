@@ -84,7 +84,6 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("wet", &["waterproof", "water_resistance"]),
     ("water", &["waterproof", "water_resistance"]),
     ("waterproof", &["water_resistance"]),
-    ("resistant", &["water_resistance"]),
     ("heavy", &["weight_g", "weight_kg", "weight"]),
     ("heavier", &["weight_g", "weight_kg", "weight"]),
     ("heaviest", &["weight_g", "weight_kg", "weight"]),

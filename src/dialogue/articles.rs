@@ -48,6 +48,11 @@ pub(super) fn sentences_on(article: &Article, asked: &[String]) -> Option<String
         }
         text.push_str(s);
     }
+    // One "sentence" may be a whole list without a full stop: cut to chat size too.
+    if text.chars().count() > MAX_ANSWER_CHARS {
+        let cut: String = text.chars().take(MAX_ANSWER_CHARS).collect();
+        text = format!("{}...", cut.trim_end());
+    }
     text.push_str(&more(article));
     Some(text)
 }
@@ -117,5 +122,13 @@ mod tests {
                 .map(String::as_str),
             Some("teachers")
         );
+        // A list without a full stop is still cut to chat size.
+        let long = Article {
+            body: format!("Stores: {}", "Hamburg, Berlin, ".repeat(100)),
+            ..article()
+        };
+        let text = sentences_on(&long, &subject_words(&words("hamburg"))).unwrap();
+        assert!(text.chars().count() < MAX_ANSWER_CHARS + 60, "{text}");
+        assert!(text.contains("...") && text.ends_with("https://example.com/stores)"));
     }
 }

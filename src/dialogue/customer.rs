@@ -190,14 +190,18 @@ pub(super) fn handle(
             state.pending,
             Some(
                 Pending::Confirm { .. }
-                    | Pending::OfferPerson { .. }
                     | Pending::OrderNumber {
                         offered: Some(_),
                         ..
                     }
             )
-        );
+        ) || (matches!(state.pending, Some(Pending::OfferPerson { .. }))
+            && takes_offer(text).is_some());
         if !(c == Courtesy::Thanks && yes_no_asked && entities::yes_no(text).is_some()) {
+            // "ok great, thanks": the customer has moved on from an offer of a person.
+            if matches!(state.pending, Some(Pending::OfferPerson { .. })) {
+                state.pending = None;
+            }
             out.say(ctx.kb.reply(c.template(), &Vars::new()));
             // Someone waiting for a person is told they still are.
             if matches!(state.handoff, Handoff::Queued { .. }) {
@@ -509,8 +513,18 @@ fn from_knowledge(
             }
             // "and for teachers?" after "do you offer a student discount?": an article the
             // last question on the subject and this one find together.
+            // A confident request to act ("and can I cancel?" after a shipping question) keeps
+            // its own path unless the article speaks of it ("and for a faulty one?").
+            let speaks_of = |a: &Article| {
+                answers::follow_up(text)
+                    .map(|w| articles::subject_words(&w))
+                    .is_some_and(|w| articles::sentences_on(a, &w).is_some())
+            };
             let subject = retrieved.with_previous.as_deref().and_then(Found::article);
-            if let Some(article) = subject.and_then(|h| ctx.catalog.article(&h.id)) {
+            if let Some(article) = subject
+                .and_then(|h| ctx.catalog.article(&h.id))
+                .filter(|a| !acting || speaks_of(a))
+            {
                 return Some(answer_article(state, &article, asked.quoted, out, ctx));
             }
             // A kind of thing none of the products found is: said so, rather than the
@@ -544,7 +558,7 @@ fn answer_article(
     // The same article asked for again and again has not helped: a person takes over, as
     // for the same request made again and again on the intents' path. Only in a row: another
     // reply in between starts the count again.
-    if again.is_none() {
+    if again.is_none() && matches!(state.handoff, Handoff::Bot) {
         if quoted != Some(article.id.as_str()) {
             state.repeat = None;
         }
@@ -554,16 +568,21 @@ fn answer_article(
         }
     }
     let answer = match again {
-        Some(asked) => articles::sentences_on(article, &asked).unwrap_or_else(|| {
-            state.pending = Some(Pending::OfferPerson { asked_at: ctx.now });
+        Some(asked) => articles::sentences_on(article, &asked).ok_or_else(|| {
             ctx.kb.reply(
                 "article_detail_unknown",
                 &articles::unknown_vars(article, &asked),
             )
         }),
-        None => answers::article_answer(article).0,
+        None => Ok(answers::article_answer(article).0),
     };
-    out.say(answer);
+    match answer {
+        Ok(answer) => out.say(answer),
+        Err(unknown) => {
+            out.say(unknown);
+            offer_person(state, out, ctx);
+        }
+    }
     out.source = Some(answers::article_source(article));
     // The subject is the article now: a later "how much?" is not about a product discussed
     // before it.
@@ -675,8 +694,26 @@ fn answer_detail(
         ctx.kb
             .reply("product_detail_unknown", &shopping::product_vars(product)),
     );
-    state.pending = Some(Pending::OfferPerson { asked_at: ctx.now });
+    offer_person(state, out, ctx);
     answered_about(state, product, out)
+}
+
+/// What the shop's content does not say, a person may know: offered, unless one has been
+/// asked for already.
+fn offer_person(state: &mut Conversation, out: &mut Turnout<'_>, ctx: &Context<'_>) {
+    if matches!(state.handoff, Handoff::Bot) {
+        out.say(ctx.kb.reply("offer_person", &Vars::new()));
+        state.pending = Some(Pending::OfferPerson { asked_at: ctx.now });
+    }
+}
+
+/// A reply to an offer of a person: a short yes or no, not a question or a follow-up that
+/// happens to hold one ("ok what about the q3?", "how much is it please?", "no, I meant for
+/// teachers").
+fn takes_offer(text: &str) -> Option<YesNo> {
+    let short = text.split_whitespace().count() <= 4;
+    let asks = answers::is_question(text) || answers::follow_up(text).is_some();
+    entities::yes_no(text).filter(|_| short && !asks)
 }
 
 /// The customer's message as an answer to the bot's question; `None` when it is a new
@@ -692,7 +729,7 @@ fn answer_pending(
     match pending {
         // "yes please" hands over; "no" is taken as said; anything else is a new message,
         // and the offer lapses.
-        Pending::OfferPerson { .. } => match entities::yes_no(text) {
+        Pending::OfferPerson { .. } => match takes_offer(text) {
             Some(YesNo::Yes) => Some(escalate(
                 state,
                 out,

@@ -76,9 +76,11 @@ pub fn last_subject(state: &Conversation) -> Option<&str> {
         .find(|t| names_subject(t))
 }
 
-/// A message that can be the subject of a follow-up: neither one itself nor courtesy.
+/// A message that can be the subject of a follow-up: neither one itself, nor courtesy, nor
+/// a short yes or no given in answer to the bot.
 pub fn names_subject(text: &str) -> bool {
-    !is_follow_up(text) && courtesy::courtesy(text).is_none()
+    let answer = entities::yes_no(text).is_some() && text.split_whitespace().count() <= 4;
+    !is_follow_up(text) && courtesy::courtesy(text).is_none() && !answer
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2108,6 +2108,13 @@ fn a_follow_up_on_an_article_gets_what_it_says_on_that_or_that_it_says_nothing()
     c.found = crate::retrieval::Found::default();
     let s = c.say("and on sundays?", "out_of_scope");
     assert_eq!(source_id(&s), None);
+    // Nor for a confident request to act: "and can I cancel?" is the cancelling path.
+    c.found = crate::retrieval::Found {
+        with_previous: Some(Box::new(article_hit("stores"))),
+        ..Default::default()
+    };
+    let s = c.say("and can I cancel?", "cancel_order");
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
 }
 
 #[test]
@@ -2199,10 +2206,20 @@ fn when_the_content_does_not_say_a_person_is_offered_and_yes_hands_over() {
     );
     assert!(escalations(&s).is_empty());
     assert_eq!(c.state.pending, None);
-    // Anything else is a new message: answered as one, and the offer lapses.
+    // Anything else is a new message: answered as one, and the offer lapses; a yes or no
+    // word inside a question or a longer message does not take it up.
     c.say("does it work with alexa?", "out_of_scope");
     let s = c.say("what sizes?", "place_order");
     assert!(escalations(&s).is_empty());
+    assert_eq!(c.state.pending, None);
+    c.state.product = Some("JK-1".into());
+    c.say("does it work with alexa?", "out_of_scope");
+    let s = c.say("how much is it please?", "out_of_scope");
+    assert!(escalations(&s).is_empty(), "{}", reply(&s));
+    assert!(reply(&s).contains("EUR 99.00"), "{}", reply(&s));
+    c.say("does it work with alexa?", "out_of_scope");
+    let s = c.say("ok great, thanks for your help", "out_of_scope");
+    assert!(escalations(&s).is_empty(), "{}", reply(&s));
     assert_eq!(c.state.pending, None);
     // Left unanswered past the pending timeout, it lapses without a word.
     c.state.product = Some("JK-1".into());
@@ -2217,6 +2234,15 @@ fn when_the_content_does_not_say_a_person_is_offered_and_yes_hands_over() {
         reply(&s)
     );
     assert!(!reply(&s).contains("dropped"), "{}", reply(&s));
+    // Someone already waiting for a person is not offered one.
+    c.state.product = Some("JK-1".into());
+    c.state.handoff = Handoff::Queued {
+        reason: EscalationReason::CustomerRequest,
+        since: c.now,
+    };
+    let s = c.say("does it work with alexa?", "out_of_scope");
+    assert!(!reply(&s).contains("Shall I ask"), "{}", reply(&s));
+    assert_eq!(c.state.pending, None);
 }
 
 #[test]

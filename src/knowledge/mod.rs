@@ -82,6 +82,7 @@ pub const REQUIRED_TEMPLATES: &[&str] = &[
     "buy_product_sold_out",
     "product_detail_unknown",
     "article_detail_unknown",
+    "offer_person",
     "person_not_wanted",
 ];
 

@@ -117,6 +117,7 @@ mod tests {
             // In this batch: the message before it on the same conversation.
             customer("c2", "do you offer a student discount?"),
             customer("c2", "thanks"),
+            customer("c2", "no"),
             customer("c2", "and for teachers?"),
             // No subject anywhere: searched alone.
             customer("c3", "what about klarna?"),
@@ -127,6 +128,7 @@ mod tests {
             got,
             [
                 Some("how much is shipping to austria? and norway?".to_string()),
+                None,
                 None,
                 None,
                 Some("do you offer a student discount? and for teachers?".to_string()),
