@@ -78,7 +78,8 @@ impl Service {
         let started = Instant::now();
         let with_subject = block(|| follow_up_queries(items, self.store.as_ref()));
         // The follow-ups' queries are embedded in the same passes, after the messages.
-        let mut queries = texts.clone();
+        let messages = texts.len();
+        let mut queries = texts;
         queries.extend(with_subject.iter().flatten().cloned());
         let vectors = match self
             .in_passes(queries.clone(), |t| self.model.embed(t))
@@ -103,7 +104,7 @@ impl Service {
                     crate::retrieval::Found::default()
                 })
             });
-            let mut found: Vec<_> = each.by_ref().take(texts.len()).collect();
+            let mut found: Vec<_> = each.by_ref().take(messages).collect();
             for (f, query) in found.iter_mut().zip(&with_subject) {
                 if query.is_some() {
                     f.with_previous = each.next().map(Box::new);
@@ -114,7 +115,7 @@ impl Service {
         let elapsed = started.elapsed().as_secs_f64();
         self.metrics
             .retrieval_seconds
-            .observe(elapsed / texts.len() as f64);
+            .observe(elapsed / messages as f64);
         Ok(found)
     }
 
