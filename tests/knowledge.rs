@@ -222,6 +222,19 @@ fn answers_from_live_articles_and_products() {
         text(&norway).contains("in Norway usually NOK 150-250"),
         "{norway}"
     );
+    // "my order" in a question on the rules: the article, not the order flow; a request
+    // about the order itself is the order flow's.
+    let customs = customer.ask(
+        "conv-customs",
+        "do I pay customs on my order to Switzerland?",
+    );
+    assert!(
+        source_is(&customs, "article", "customs-and-duties"),
+        "{customs}"
+    );
+    let track = customer.ask("conv-customs", "where is my order?");
+    assert!(track["source"].is_null(), "{track}");
+    assert!(text(&track).contains("order number"), "{track}");
     let price = customer.ask("conv-price", "what do the trailrunner 2 shoes cost?");
     assert!(source_is(&price, "product", TRAILRUNNER), "{price}");
     assert_eq!(price["source"]["title"], "Trailrunner 2");

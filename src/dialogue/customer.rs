@@ -286,7 +286,13 @@ fn from_knowledge(
         }
         _ => false,
     };
-    if (entities.order_id.is_some() && !sku) || entities::mentions_own_order(text) {
+    // "where is my order?", "my parcel never came": about one of the customer's orders, for
+    // the order flow. A question on the rules that says "my order" ("can I get my order gift
+    // wrapped?", "do I pay customs on my order to Switzerland?") is read by the model as the
+    // policy it asks about, and an article answers it better than that intent's canned reply.
+    let about_own_order = entities::mentions_own_order(text)
+        && (!confident || ORDER_INTENTS.contains(&p.intent.as_str()));
+    if (entities.order_id.is_some() && !sku) || about_own_order {
         return None;
     }
     if wants_person(p, ctx) {

@@ -2295,3 +2295,25 @@ fn a_yes_no_question_on_a_product_found_gets_its_answer_or_that_its_record_does_
         reply(&s)
     );
 }
+
+#[test]
+fn a_policy_question_that_says_my_order_is_answered_from_the_article() {
+    let mut c = Chat::new();
+    let wrapping: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": "gift-wrapping", "title": "Gift wrapping", "url": "https://help.example/wrap",
+        "body": "Gift wrapping costs EUR 3.95 per item; choose it at checkout."
+    }))
+    .unwrap();
+    c.catalog.1.insert("gift-wrapping".into(), wrapping);
+    c.found = article_hit("gift-wrapping");
+    let s = c.say("can i get my order gift wrapped?", "place_order");
+    assert_eq!(source_id(&s), Some("gift-wrapping"), "{}", reply(&s));
+    assert!(reply(&s).starts_with("Gift wrapping costs EUR 3.95"));
+    // About one of the customer's orders, it is the order flow's, whatever article is found.
+    let s = c.say("where is my order?", "track_order");
+    assert_eq!(source_id(&s), None);
+    assert!(reply(&s).contains("order number"), "{}", reply(&s));
+    // So is a message the model is unsure of: it may be about the order itself.
+    let s = c.say_predicted("my parcel gift wrapping is torn", "place_order", 0.4, &[]);
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
+}
