@@ -259,6 +259,18 @@ fn answers_from_live_articles_and_products() {
         kayaks["source"].is_null() && text(&kayaks).contains("couldn't find anything like that"),
         "{kayaks}"
     );
+    // A kind the shop has, but not as asked: said so, and the nearest offered; yes takes it.
+    let studio = customer.ask("conv-studio", "do you have any wired studio headphones?");
+    assert!(
+        studio["source"].is_null()
+            && text(&studio).starts_with(
+                "I couldn't find wired studio headphones in our catalogue. The closest I found: \
+                 the Q7 ANC Headphones"
+            ),
+        "{studio}"
+    );
+    let yes = customer.ask("conv-studio", "yes please");
+    assert!(source_is(&yes, "product", "NW-EL-0001"), "{yes}");
 
     // A follow-up about "it" is about the product of the conversation.
     let size = customer.ask("conv-follow", "do you sell the Trailrunner 2 in size 44?");

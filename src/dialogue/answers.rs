@@ -274,6 +274,22 @@ fn asked_size<'q>(question: &'q [String], name: &[String]) -> Option<&'q String>
     })
 }
 
+/// Whether a product comes in the size the question asks for ("boots in size 42"): `None`
+/// when it asks for none or the record lists no sizes.
+pub fn comes_in_asked_size(p: &Product, text: &str) -> Option<bool> {
+    let question = words(text);
+    let size = asked_size(&question, &words(&p.name))?;
+    let listed: Vec<String> = p
+        .attributes
+        .iter()
+        .filter(|(key, _)| is_size(key))
+        .filter_map(|(_, v)| v.as_array())
+        .flatten()
+        .map(value_text)
+        .collect();
+    (!listed.is_empty()).then(|| listed.iter().any(|s| s.eq_ignore_ascii_case(size)))
+}
+
 /// Crude English stemming for matching attribute names: "sizes" / "size", "colours".
 pub(super) fn stem(w: &str) -> String {
     let w = w.to_lowercase();
@@ -814,6 +830,20 @@ mod tests {
             "attributes": {"sizes": [40, 41, 42, 43, 44, 45, 46], "waterproof": true, "color": "slate blue"}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_size_asked_for_is_checked_against_the_listed_sizes() {
+        assert_eq!(
+            comes_in_asked_size(&shoe(), "running shoes in size 42?"),
+            Some(true)
+        );
+        assert_eq!(comes_in_asked_size(&shoe(), "any in 38"), Some(false));
+        assert_eq!(comes_in_asked_size(&shoe(), "running shoes"), None);
+        assert_eq!(comes_in_asked_size(&shoe(), "delivered in 2 days?"), None);
+        let mut kettle = shoe();
+        kettle.attributes.clear();
+        assert_eq!(comes_in_asked_size(&kettle, "in size 42"), None);
     }
 
     #[test]

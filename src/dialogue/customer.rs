@@ -380,7 +380,25 @@ fn from_knowledge(
         .filter(|_| best.map(|h| h.kind) != Some(SourceKind::Product))
     {
         let fitting = kind::products_of_kind(retrieved, kind, ctx.catalog);
+        // "waterproof hiking boots" that no product found is: said so, and the boots nearest
+        // to them offered (not the intent's "how to check out"), unless an article answers.
+        let (fitting, exact) = if fitting.is_empty() && best.is_none() {
+            (kind::nearest_of_kind(retrieved, kind, ctx.catalog), false)
+        } else {
+            (fitting, true)
+        };
+        // "... in size 42": not those that do not come in it, when some do.
+        let sized: Vec<Product> = fitting
+            .iter()
+            .filter(|p| answers::comes_in_asked_size(p, text) != Some(false))
+            .cloned()
+            .collect();
+        let fitting = if sized.is_empty() { fitting } else { sized };
         if !fitting.is_empty() {
+            if !exact {
+                let vars = Vars::from([("asked", kind.phrase())]);
+                out.say(ctx.kb.reply("kind_nearest", &vars));
+            }
             // "headphones under 100 euros": those over the budget are not offered.
             let cap = shopping::price_cap(text);
             let mut products = shopping::within(fitting.clone(), cap);
@@ -407,7 +425,9 @@ fn from_knowledge(
                 products.sort_by(|a, b| a.price.amount.total_cmp(&b.price.amount));
             }
             products.truncate(OFFERED);
-            return Some(offer_products_of_kind(state, &products, text, out, ctx));
+            return Some(offer_products_of_kind(
+                state, &products, exact, text, out, ctx,
+            ));
         }
     }
     // "can I return the Drizzle Rain Jacket if it doesn't fit?" names a product but asks
@@ -464,6 +484,14 @@ fn from_knowledge(
             }
         }
         Some(SourceKind::Article) => {
+            // "is it good for hiking?" after the Commuter Boot is about the boot, whatever
+            // article shares a word with it: what its record says, or that it does not.
+            let on_product = discussed
+                .as_ref()
+                .filter(|_| shopping::asks_detail(text) && !acting);
+            if let Some(product) = on_product {
+                return Some(answer_detail(state, product, text, out, ctx));
+            }
             let article = ctx.catalog.article(&best?.id)?;
             Some(answer_article(state, &article, asked.quoted, out, ctx))
         }
@@ -620,17 +648,23 @@ fn nothing_within(
 }
 
 /// Products of the kind asked about: one is answered, several offered to pick from.
+/// `exact`: the products are all the kind asks; otherwise the nearest to it.
 fn offer_products_of_kind(
     state: &mut Conversation,
     products: &[Product],
+    exact: bool,
     text: &str,
     out: &mut Turnout<'_>,
     ctx: &Context<'_>,
 ) -> Outcome {
-    if let [one] = products {
+    if let ([one], true) = (products, exact) {
         return answer_product(state, one, text, out);
     }
-    out.say(kind::some_of_kind(products));
+    out.say(if exact {
+        kind::some_of_kind(products)
+    } else {
+        kind::nearest(products)
+    });
     offer_choice(state, products, text, ctx);
     Outcome::Clarified
 }
@@ -869,11 +903,16 @@ fn answer_pending(
                         Outcome::Answered
                     }
                     [one] => answer_product(state, one, &question, out),
-                    several => offer_products_of_kind(state, several, &question, out, ctx),
+                    several => offer_products_of_kind(state, several, true, &question, out, ctx),
                 });
             }
+            // "yes" to the one product offered ("would you like to know more about it?").
+            let yes = matches!(offered.as_slice(), [_])
+                && entities::yes_no(text) == Some(entities::YesNo::Yes)
+                && text.split_whitespace().count() <= 4;
             let picked = answers::pick_product(text, &offered)
-                .or_else(|| shopping::by_price(text, &offered));
+                .or_else(|| shopping::by_price(text, &offered))
+                .or(yes.then_some(0));
             match picked {
                 Some(i) if shopping::buys(text) => Some(sell(state, &offered[i], text, out, ctx)),
                 // "the pro one. does it come in black?" asks its own question.

@@ -156,7 +156,15 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
                 | ["looking", "for", object @ ..]
                 | ["i", "need" | "want", object @ ..]
                 | ["i", "d", "like", object @ ..]
-                | ["do" | "does", "you" | "u", "have", "any", object @ ..] => {
+                | ["do" | "does", "you" | "u", "have", "any", object @ ..]
+                | ["can" | "could", "you" | "u", "recommend" | "suggest", object @ ..]
+                | ["recommend" | "suggest", object @ ..]
+                | ["any", "recommendations" | "suggestions", "for", object @ ..] => {
+                    // "can you recommend me a tent": the tent.
+                    let object = match object {
+                        ["me" | "us", rest @ ..] => rest,
+                        _ => object,
+                    };
                     // "I need to ...", "I want my ...": a determiner or a plain noun only.
                     if object.first().is_some_and(|x| *x == "to") {
                         return None;
@@ -178,7 +186,7 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
                     }
                     object_kind(&object)
                 }
-                ["what" | "which", object @ .., "do", "you" | "u", "have" | "sell" | "stock"] => {
+                ["what" | "which", object @ .., "do", "you" | "u", "have" | "sell" | "stock" | "recommend" | "suggest"] => {
                     let object: Vec<&str> = object
                         .iter()
                         .skip_while(|x| {
@@ -266,9 +274,14 @@ impl Kind {
             .any(|t| words(t).last().is_some_and(|w| same_word(w, &self.head)));
         let is_brand =
             self.modifiers.is_empty() && words(brand).iter().any(|w| same_word(w, &self.head));
-        if !ends_in_head && !is_brand {
-            return false;
-        }
+        (ends_in_head || is_brand) && self.met(p) == self.modifiers.len()
+    }
+
+    /// How many of the words before the head a product's record (name, category, brand,
+    /// description, attribute names and texts) has.
+    fn met(&self, p: &Product) -> usize {
+        let category = p.category.as_deref().unwrap_or("");
+        let brand = p.brand.as_deref().unwrap_or("");
         let mut record = format!(
             "{} {category} {brand} {}",
             p.name,
@@ -285,19 +298,62 @@ impl Kind {
         let record = words(&record);
         self.modifiers
             .iter()
-            .all(|m| record.iter().any(|w| same_word(w, m)))
+            .filter(|m| record.iter().any(|w| same_word(w, m)))
+            .count()
+    }
+
+    /// The kind as the customer wrote it: "waterproof hiking boots".
+    pub fn phrase(&self) -> String {
+        let mut words = self.modifiers.clone();
+        words.push(self.head.clone());
+        words.join(" ")
     }
 }
 
-/// Products of a kind among those a search found (its best few), best first, at most
-/// three (the ones a customer can pick by position).
+/// Products of a kind among all the candidates a search found, best first.
 pub fn products_of_kind(found: &Found, kind: &Kind, catalog: &dyn Catalog) -> Vec<Product> {
     found
         .products
         .iter()
+        .chain(&found.more_products)
         .filter_map(|h| catalog.product(&h.id))
         .filter(|p| kind.fits(p))
         .collect()
+}
+
+/// When no product found is all the kind asks ("waterproof hiking boots"), those the shop
+/// files under its head alone (category "Boots"), the ones with more of the other words
+/// first ("waterproof" boots before "Chelsea" ones), in the search's order otherwise. Only a
+/// category that is the head itself: "garden furniture sets" are nothing like the
+/// "Cookware sets", nor "sewing machines" like the "Coffee machines". None for a bare head.
+pub fn nearest_of_kind(found: &Found, kind: &Kind, catalog: &dyn Catalog) -> Vec<Product> {
+    if kind.modifiers.is_empty() {
+        return Vec::new();
+    }
+    let filed_under_head = |p: &Product| matches!(words(p.category.as_deref().unwrap_or("")).as_slice(), [c] if same_word(c, &kind.head));
+    let mut near: Vec<(usize, Product)> = found
+        .products
+        .iter()
+        .chain(&found.more_products)
+        .filter_map(|h| catalog.product(&h.id))
+        .filter(|p| filed_under_head(p))
+        .map(|p| (kind.met(&p), p))
+        .collect();
+    // Stable: equals keep the search's order.
+    near.sort_by_key(|(met, _)| std::cmp::Reverse(*met));
+    near.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The products nearest to a kind the catalogue does not have as asked.
+pub fn nearest(products: &[Product]) -> String {
+    let question = match products {
+        [_] => "Would you like to know more about it?",
+        _ => "Which one would you like to know more about?",
+    };
+    format!(
+        "The closest I found: {}. {question}",
+        listed(products, "and")
+    )
 }
 
 /// "Yes, we have these" for several products of the kind asked about.
@@ -400,6 +456,19 @@ mod tests {
         );
         assert_eq!(head("what backpacks do you have"), kind("backpacks", &[]));
         assert_eq!(
+            head("can you recommend headphones for running?"),
+            kind("headphones", &[])
+        );
+        assert_eq!(
+            head("could you recommend me a good tent"),
+            kind("tent", &[])
+        );
+        assert_eq!(
+            head("any recommendations for hiking boots?"),
+            kind("boots", &["hiking"])
+        );
+        assert_eq!(head("which kettle do you recommend"), kind("kettle", &[]));
+        assert_eq!(
             head("what kind of headphones do you sell"),
             kind("headphones", &[])
         );
@@ -474,6 +543,93 @@ mod tests {
         assert!(!kind("do you sell wedding dresses").fits(&oxford));
         assert!(!kind("do you sell hiking shoes").fits(&runner));
         assert!(!kind("do you sell kayaks").fits(&runner));
+    }
+
+    /// Products by SKU.
+    struct Shelf(Vec<Product>);
+
+    impl Catalog for Shelf {
+        fn article(&self, _: &str) -> Option<crate::wire::Article> {
+            None
+        }
+        fn product(&self, sku: &str) -> Option<Product> {
+            self.0.iter().find(|p| p.sku == sku).cloned()
+        }
+    }
+
+    fn found(skus: &[&str]) -> Found {
+        let hit = |id: &str| crate::retrieval::Hit {
+            kind: crate::wire::SourceKind::Product,
+            id: id.to_string(),
+            score: 0.8,
+            confident: false,
+            candidate: crate::retrieval::Candidate {
+                id: id.to_string(),
+                semantic: 0.8,
+                second_semantic: None,
+                bm25: 0.0,
+                name_coverage: 0.0,
+            },
+        };
+        Found {
+            products: skus.iter().map(|s| hit(s)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_nearest_to_a_kind_not_found_share_its_head_more_of_its_words_first() {
+        let with = |sku: &str, name: &str, category: &str, waterproof: bool| {
+            let mut p = product(name, category, "Leather boot.");
+            p.sku = sku.into();
+            p.attributes.clear();
+            if waterproof {
+                p.attributes
+                    .insert("waterproof".into(), serde_json::json!(true));
+            }
+            p
+        };
+        let shelf = Shelf(vec![
+            with("B-1", "Bramley Chelsea Boot", "Boots", false),
+            with("B-2", "Commuter Boot", "Boots", true),
+            with("S-1", "Trailrunner 2", "Running shoes", true),
+        ]);
+        let all = found(&["B-1", "S-1", "B-2"]);
+        let kind = wanted_kind("do you have any waterproof hiking boots in size 42?").unwrap();
+        assert!(products_of_kind(&all, &kind, &shelf).is_empty());
+        let near: Vec<String> = nearest_of_kind(&all, &kind, &shelf)
+            .into_iter()
+            .map(|p| p.sku)
+            .collect();
+        assert_eq!(near, ["B-2", "B-1"], "the waterproof boot first, no shoes");
+        assert_eq!(kind.phrase(), "waterproof hiking boots");
+        // A product of the kind ranked after the best five is found all the same.
+        let mut later = found(&["B-1"]);
+        later.more_products = found(&["S-1", "B-2"]).products;
+        let running = sold_kind("do you sell running shoes").unwrap();
+        let fit: Vec<String> = products_of_kind(&later, &running, &shelf)
+            .into_iter()
+            .map(|p| p.sku)
+            .collect();
+        assert_eq!(fit, ["S-1"]);
+        // Only what the shop files under the head itself is near: no "Cookware sets" for
+        // garden furniture sets.
+        let cookware = Shelf(vec![with(
+            "C-1",
+            "Stainless Cookware Set",
+            "Cookware sets",
+            false,
+        )]);
+        let sets = sold_kind("do you sell garden furniture sets").unwrap();
+        assert!(nearest_of_kind(&found(&["C-1"]), &sets, &cookware).is_empty());
+        // A bare head has nothing nearer than itself.
+        let kayaks = sold_kind("do you sell kayaks").unwrap();
+        assert!(nearest_of_kind(&all, &kayaks, &shelf).is_empty());
+        assert_eq!(
+            nearest(&shelf.0[..2]),
+            "The closest I found: the Bramley Chelsea Boot (EUR 129.00) and the Commuter Boot \
+             (EUR 129.00). Which one would you like to know more about?"
+        );
     }
 
     #[test]

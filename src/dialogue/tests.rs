@@ -2317,3 +2317,79 @@ fn a_policy_question_that_says_my_order_is_answered_from_the_article() {
     let s = c.say_predicted("my parcel gift wrapping is torn", "place_order", 0.4, &[]);
     assert_eq!(source_id(&s), None, "{}", reply(&s));
 }
+
+#[test]
+fn a_kind_not_found_as_asked_offers_the_nearest_of_its_head() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("BT-1", "Bramley Chelsea Boot", "Boots", 149.0),
+            ("SH-1", "Trailrunner 2", "Running shoes", 129.0),
+            ("BT-2", "Commuter Boot", "Boots", 139.0),
+        ],
+    );
+    c.catalog
+        .0
+        .get_mut("BT-2")
+        .unwrap()
+        .attributes
+        .insert("waterproof".into(), serde_json::json!(true));
+    let s = c.say(
+        "hi, do you have any waterproof hiking boots in size 42?",
+        "place_order",
+    );
+    assert_eq!(
+        reply(&s),
+        "I couldn't find waterproof hiking boots in our catalogue. The closest I found: the \
+         Commuter Boot (EUR 139.00) and the Bramley Chelsea Boot (EUR 149.00). Which one would \
+         you like to know more about?"
+    );
+    let s = c.say("the first", "out_of_scope");
+    assert_eq!(source_id(&s), Some("BT-2"), "{}", reply(&s));
+    // One nearest: offered too, not answered as if it were what was asked; a yes takes it.
+    let boots = c.found.clone();
+    searched(&mut c, &[("BT-1", "Bramley Chelsea Boot", "Boots", 149.0)]);
+    let s = c.say("do you sell suede hiking boots?", "place_order");
+    assert_eq!(
+        reply(&s),
+        "I couldn't find suede hiking boots in our catalogue. The closest I found: the Bramley \
+         Chelsea Boot (EUR 149.00). Would you like to know more about it?"
+    );
+    assert_eq!(source_id(&s), None);
+    let s = c.say("yes please", "out_of_scope");
+    assert_eq!(source_id(&s), Some("BT-1"), "{}", reply(&s));
+    c.found = boots;
+    // A confident article answers instead: it may say why there are none.
+    c.found.articles = vec![crate::retrieval::Hit {
+        kind: crate::wire::SourceKind::Article,
+        id: "hiking".into(),
+        score: 1.2,
+        confident: true,
+        ..c.found.products[0].clone()
+    }];
+    let s = c.say("do you have any waterproof hiking boots?", "place_order");
+    assert!(!reply(&s).contains("closest"), "{}", reply(&s));
+}
+
+#[test]
+fn a_question_on_the_product_discussed_is_about_it_whatever_article_shares_a_word() {
+    let mut c = jacket_discussed();
+    let ratings: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": "waterproof-ratings", "title": "Waterproof ratings",
+        "body": "Jackets state a hydrostatic head in mm."
+    }))
+    .unwrap();
+    c.catalog.1.insert("waterproof-ratings".into(), ratings);
+    c.found = article_hit("waterproof-ratings");
+    let s = c.say("is it good for hiking?", "out_of_scope");
+    assert!(
+        reply(&s).contains("product details of the Drizzle Rain Jacket don't say"),
+        "{}",
+        reply(&s)
+    );
+    assert_eq!(source_id(&s), Some("JK-1"));
+    // Not a question on "it": the article.
+    let s = c.say("what do the waterproof ratings mean?", "out_of_scope");
+    assert_eq!(source_id(&s), Some("waterproof-ratings"), "{}", reply(&s));
+}

@@ -75,6 +75,7 @@ pub const REQUIRED_TEMPLATES: &[&str] = &[
     "delivered_missing",
     "not_delivered_yet",
     "product_not_found",
+    "kind_nearest",
     "greeting",
     "thanks",
     "goodbye",

@@ -80,6 +80,7 @@ impl Probe {
         Found {
             articles: rank(SourceKind::Article, self.articles.clone(), s.articles),
             products: rank(SourceKind::Product, self.products.clone(), s.products),
+            more_products: Vec::new(),
             with_previous: None,
         }
     }

@@ -187,17 +187,22 @@ impl Retriever {
     /// The best [`TOP`] articles and products for a question, best first.
     pub fn search(&self, text: &str, vector: Option<&[f32]>) -> Result<Found, RetrievalError> {
         let mut products = self.ranked(SourceKind::Product, text, vector)?;
+        let more_products = products.split_off(TOP.min(products.len()));
         if let Some(sku) = self.products.id_in(text) {
             let s = &self.settings;
             named_by_id(&mut products, sku, s.products.threshold, s.ambiguity_margin);
         }
+        let mut articles = self.ranked(SourceKind::Article, text, vector)?;
+        articles.truncate(TOP);
         Ok(Found {
-            articles: self.ranked(SourceKind::Article, text, vector)?,
+            articles,
             products,
+            more_products,
             with_previous: None,
         })
     }
 
+    /// Every candidate, best first.
     fn ranked(
         &self,
         kind: SourceKind,
@@ -208,7 +213,7 @@ impl Retriever {
             SourceKind::Article => (&self.articles, self.settings.articles),
             SourceKind::Product => (&self.products, self.settings.products),
         };
-        Ok(rank(
+        Ok(rank_all(
             kind,
             collection.candidates(text, vector, CANDIDATES)?,
             scoring,
@@ -223,6 +228,13 @@ impl Retriever {
 /// Scores candidates, best first, the best [`TOP`] kept. Pure, so that calibration can
 /// re-rank stored candidates under other settings.
 pub fn rank(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> Vec<Hit> {
+    let mut hits = rank_all(kind, candidates, scoring);
+    hits.truncate(TOP);
+    hits
+}
+
+/// [`rank`] without the cut to the best [`TOP`].
+fn rank_all(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> Vec<Hit> {
     let mut hits: Vec<Hit> = candidates
         .into_iter()
         .map(|c| {
@@ -237,7 +249,6 @@ pub fn rank(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> V
         })
         .collect();
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    hits.truncate(TOP);
     // The lead rule needs a runner-up to lead: a lone candidate gets no benefit of doubt.
     if let (Some(first), Some(second)) =
         (hits.first().map(|h| h.score), hits.get(1).map(|h| h.score))
@@ -288,6 +299,10 @@ fn named_by_id(hits: &mut Vec<Hit>, sku: String, threshold: f32, margin: f32) {
 pub struct Found {
     pub articles: Vec<Hit>,
     pub products: Vec<Hit>,
+    /// The products ranked after the best [`TOP`]: a kind of thing ("waterproof hiking
+    /// boots", "the cheapest tent") is looked for among all the candidates, since products of
+    /// other kinds can rank above every one of it.
+    pub more_products: Vec<Hit>,
     /// For a short follow-up ("and for teachers?", "what about switzerland?"): what the
     /// customer's last message on the subject and this one find together, since the
     /// follow-up alone names no subject.
