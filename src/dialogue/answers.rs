@@ -800,10 +800,15 @@ fn named(question: &str, offered: &[Product]) -> Option<usize> {
     if full.is_some() {
         return full;
     }
+    // "on" of "Q3 On-Ear Headphones" names nothing: "how long does it last on the q7".
+    const FUNCTION_WORDS: &[&str] = &[
+        "on", "in", "of", "to", "for", "the", "and", "with", "by", "at", "from", "a", "an", "or",
+    ];
     let distinct: Vec<usize> = (0..offered.len())
         .filter(|&i| {
             names[i]
                 .iter()
+                .filter(|w| !FUNCTION_WORDS.contains(&w.as_str()))
                 .filter(|w| {
                     names
                         .iter()
@@ -978,6 +983,13 @@ mod tests {
         assert_eq!(pick_product("the kettle pro", &offered), Some(0));
         assert_eq!(pick_product("the first", &offered), Some(0));
         assert_eq!(pick_product("no idea", &offered), None);
+        // A function word of one name picks nothing: "on" of "Q3 On-Ear Headphones".
+        let headphones = [mk("q3", "Q3 On-Ear Headphones"), mk("q5", "Q5 Headphones")];
+        assert_eq!(
+            pick_product("how long does the battery last on the q7", &headphones),
+            None
+        );
+        assert_eq!(pick_product("the on-ear ones", &headphones), Some(0));
         assert!(which_product(&offered).starts_with("Do you mean the Kettle Pro (EUR 129.00) or"));
     }
 

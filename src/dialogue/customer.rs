@@ -212,7 +212,8 @@ pub(super) fn handle(
     }
 
     if let Some(pending) = state.pending.take() {
-        if let Some(outcome) = answer_pending(&mut state, pending, &found, &mut out, ctx) {
+        if let Some(outcome) = answer_pending(&mut state, pending, &found, retrieved, &mut out, ctx)
+        {
             return out.finish(state, ctx, outcome);
         }
     }
@@ -762,6 +763,7 @@ fn answer_pending(
     state: &mut Conversation,
     pending: Pending,
     found: &entities::Entities,
+    retrieved: &Found,
     out: &mut Turnout<'_>,
     ctx: &Context<'_>,
 ) -> Option<Outcome> {
@@ -884,6 +886,12 @@ fn answer_pending(
         } => {
             // "is anyone available to help me?" asks for a person, not about the products.
             if wants_person(out.prediction, ctx) {
+                return None;
+            }
+            // "how long does the battery last on the q7?" while others are offered: a new
+            // question about that one.
+            let records = shopping::found_records(retrieved, ctx.catalog);
+            if shopping::named_for_sure(&records, text).is_some_and(|p| !skus.contains(&p.sku)) {
                 return None;
             }
             let offered: Vec<Product> =

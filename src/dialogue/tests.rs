@@ -2393,3 +2393,28 @@ fn a_question_on_the_product_discussed_is_about_it_whatever_article_shares_a_wor
     let s = c.say("what do the waterproof ratings mean?", "out_of_scope");
     assert_eq!(source_id(&s), Some("waterproof-ratings"), "{}", reply(&s));
 }
+
+#[test]
+fn a_product_named_while_others_are_offered_is_a_new_question_about_it() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("HP-3", "Q3 On-Ear Headphones", "Headphones", 69.0),
+            ("HP-8", "Studio 80 Headphones", "Headphones", 149.0),
+            ("HP-5", "Q5 Headphones", "Headphones", 129.0),
+            ("HP-7", "Q7 ANC Headphones", "Headphones", 249.0),
+        ],
+    );
+    c.catalog
+        .0
+        .get_mut("HP-7")
+        .unwrap()
+        .attributes
+        .insert("battery_life".into(), serde_json::json!("40 hours"));
+    let s = c.say("do you sell headphones?", "place_order");
+    assert!(!reply(&s).contains("Q7"), "{}", reply(&s));
+    let s = c.say("how long does the battery last on the q7", "out_of_scope");
+    assert_eq!(source_id(&s), Some("HP-7"), "{}", reply(&s));
+    assert!(reply(&s).contains("40 hours"), "{}", reply(&s));
+}
