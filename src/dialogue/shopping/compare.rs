@@ -5,9 +5,15 @@ use crate::dialogue::answers::{asked_attributes, attribute_sentence, words};
 use crate::wire::Product;
 
 /// Words that say a message compares products ("what's the difference between ...").
+/// Customers' common misspellings of "difference" count too.
 const COMPARING: &[&str] = &[
     "difference",
     "differences",
+    "diffrence",
+    "difrence",
+    "differnce",
+    "diference",
+    "diff",
     "compare",
     "compared",
     "comparison",
@@ -30,6 +36,7 @@ pub fn compares(text: &str) -> bool {
     let has = |s: &str| w.iter().any(|x| x == s);
     w.iter().any(|x| COMPARING.contains(&x.as_str()))
         || (has("which") && has("or"))
+        || (has("between") && has("and"))
         || (w.iter().any(|x| COMPARATIVES.contains(&x.as_str())) && (has("or") || has("than")))
 }
 
@@ -181,6 +188,8 @@ mod tests {
             "which is lighter, the summit 45 or the summit 30?"
         ));
         assert!(compares("what's the difference between them"));
+        assert!(compares("whats the diffrence between the q5 and q7"));
+        assert!(compares("choosing between the summit 30 and the summit 45"));
         assert!(compares("is it better than the Q7?"));
         assert!(!compares("is the summit 45 light?"));
         let text = comparison(&packs, "which is lighter, the summit 45 or the summit 30?").unwrap();

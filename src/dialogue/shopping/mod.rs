@@ -149,7 +149,16 @@ pub fn named_for_sure(found: &[Product], question: &str) -> Option<Product> {
                     && w.contains(|c: char| c.is_ascii_digit())
             });
             let head = name.last().is_some_and(|h| said(h));
-            code || (!own.is_empty() && head && words_said(name, said) >= 2)
+            // "the summit 45" among the Summit 30 and 65: a product line's word, shared with
+            // another product found, and its own number after it, as in the name. Not "the
+            // iphone 15" for the only iPhone 15 Case: that names another product.
+            let numbered = name.windows(2).any(|pair| {
+                pair[1].chars().all(|c| c.is_ascii_digit())
+                    && own.contains(&&pair[1])
+                    && !own_word(&pair[0], name, &names)
+                    && q.windows(2).any(|said| said == pair)
+            });
+            code || numbered || (!own.is_empty() && head && words_said(name, said) >= 2)
         })
         .map(|(p, _)| p)
         .collect();
@@ -247,6 +256,17 @@ mod tests {
             Some("OB")
         );
         assert_eq!(sku("do you have the iphone 15 in stock"), None);
+        let line = [
+            product(
+                "P45",
+                "Summit 45 Trekking Pack",
+                159.0,
+                serde_json::json!({}),
+            ),
+            product("P30", "Summit 30 Daypack", 89.0, serde_json::json!({})),
+        ];
+        let in_line = named_for_sure(&line, "do you have the summit 45 in stock?");
+        assert_eq!(in_line.map(|p| p.sku).as_deref(), Some("P45"));
         assert_eq!(sku("how much are the headphones"), None);
         let more = [
             product("RC", "RC Race Car", 49.0, serde_json::json!({})),
