@@ -239,6 +239,9 @@ fn answers_from_live_articles_and_products() {
     assert!(source_is(&price, "product", TRAILRUNNER), "{price}");
     assert_eq!(price["source"]["title"], "Trailrunner 2");
     assert!(text(&price).contains("EUR 129.00"), "{price}");
+    // A typo is mended from the content's words before the search.
+    let typo = customer.ask("conv-typo", "what do the trailrunnr 2 shoes cost?");
+    assert!(source_is(&typo, "product", TRAILRUNNER), "{typo}");
     let other = customer.ask("conv-other", "do you offer gift wrapping?");
     assert!(
         other["source"].is_null(),

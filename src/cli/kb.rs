@@ -9,7 +9,7 @@ use super::run::RunArgs;
 use super::CliError;
 use crate::model::Embedder;
 use crate::retrieval::content::Content;
-use crate::retrieval::eval::{evaluate, load_questions, probe, tune};
+use crate::retrieval::eval::{evaluate, load_questions, probe, tune, with_typo};
 use crate::retrieval::{article_texts, product_text, RetrievalSettings, Retriever};
 
 #[derive(Debug, clap::Args)]
@@ -69,6 +69,10 @@ pub struct EvalArgs {
     /// the unanswerable calibration questions, and among them answer the most right.
     #[arg(long, value_name = "PERCENT", requires = "tune", value_parser = percent)]
     pub min_refused: Option<f64>,
+    /// Give each judged question one typo first (as customers type: a letter dropped,
+    /// doubled or swapped in one word of five letters or more), chosen by this seed.
+    #[arg(long, value_name = "SEED")]
+    pub typos: Option<u64>,
     /// List each question answered wrongly.
     #[arg(long)]
     pub misses: bool,
@@ -112,6 +116,7 @@ pub fn build(
     settings: RetrievalSettings,
 ) -> Result<Retriever, CliError> {
     let retriever = Retriever::new(embedder.dims(), settings).map_err(retrieval)?;
+    retriever.set_dictionary(embedder.whole_words());
     for a in &content.articles {
         let v = embedder.embed(&article_texts(a))?;
         retriever.upsert_article(a, &v).map_err(retrieval)?;
@@ -140,9 +145,13 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
     };
     let embedder = load_encoder(&cfg)?;
     let retriever = build(&content, &embedder, cfg.retrieval.scoring)?;
-    let q = embedder.embed(&[a.question.as_str()])?;
+    let question = retriever.corrected(&a.question);
+    if question != a.question {
+        println!("searched as: {question}");
+    }
+    let q = embedder.embed(&[question.as_str()])?;
     let found = retriever
-        .search(&a.question, q.first().map(Vec::as_slice))
+        .search(&question, q.first().map(Vec::as_slice))
         .map_err(retrieval)?;
     let s = &cfg.retrieval.scoring;
     println!(
@@ -225,20 +234,25 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
         content.products.len(),
         started.elapsed().as_secs_f64()
     );
-    let probes_of = |path: &PathBuf| -> Result<_, CliError> {
-        let qs = load_questions(path).map_err(|e| CliError::Usage(e.to_string()))?;
-        let texts: Vec<&str> = qs.iter().map(|q| q.text.as_str()).collect();
+    let probes_of = |path: &PathBuf, typos: Option<u64>| -> Result<_, CliError> {
+        let mut qs = load_questions(path).map_err(|e| CliError::Usage(e.to_string()))?;
+        if let Some(seed) = typos {
+            for q in &mut qs {
+                q.text = with_typo(&q.text, seed);
+            }
+        }
+        let texts: Vec<String> = qs.iter().map(|q| retriever.corrected(&q.text)).collect();
         let mut vectors = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(64) {
             vectors.extend(embedder.embed(chunk)?);
         }
-        probe(&retriever, &qs, &vectors).map_err(retrieval)
+        probe(&retriever, &qs, &texts, &vectors).map_err(retrieval)
     };
     let mut settings = cfg.retrieval.scoring;
     if !a.tune.is_empty() {
         let mut probes = Vec::new();
         for dev in &a.tune {
-            probes.extend(probes_of(dev)?);
+            probes.extend(probes_of(dev, None)?);
         }
         settings = tune(&probes, settings, a.min_refused);
         // Printed as a configuration file takes it, nested under its sections, so that it
@@ -268,7 +282,7 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
             toml::to_string(&nested).expect("settings serialise")
         );
     }
-    let probes = probes_of(&a.questions)?;
+    let probes = probes_of(&a.questions, a.typos)?;
     if let Some(path) = &a.dump {
         let mut out = String::new();
         for p in &probes {

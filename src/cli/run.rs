@@ -255,6 +255,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let encoder = Encoder {
         dims: embedder.dims(),
         fingerprint: embedder.fingerprint().to_string(),
+        words: embedder.whole_words(),
     };
     let model = ModelHandle::spawn(
         Models {
@@ -289,6 +290,8 @@ pub(super) fn config_device(cfg: &Config) -> Result<candle_core::Device, CliErro
 struct Encoder {
     dims: usize,
     fingerprint: String,
+    /// Its vocabulary's whole words, which typo mending leaves alone.
+    words: std::collections::HashSet<String>,
 }
 
 async fn serve(
@@ -296,7 +299,7 @@ async fn serve(
     store: Arc<Store>,
     kb: Knowledge,
     model: ModelHandle,
-    encoder: Encoder,
+    mut encoder: Encoder,
     oos_label: String,
 ) -> Result<ExitCode, CliError> {
     let metrics = Arc::new(Metrics::new());
@@ -319,6 +322,7 @@ async fn serve(
         Retriever::new(encoder.dims, cfg.retrieval.scoring)
             .map_err(|e| CliError::Usage(e.to_string()))?,
     );
+    retriever.set_dictionary(std::mem::take(&mut encoder.words));
     let started = std::time::Instant::now();
     let rebuilt = rebuild(&store, &retriever, &model, &encoder.fingerprint).await?;
     tracing::info!(

@@ -266,7 +266,12 @@ fn from_knowledge(
     ctx: &Context<'_>,
 ) -> Option<Outcome> {
     let (entities, retrieved) = (asked.entities, asked.retrieved);
-    let text = out.message.text.as_str();
+    // Read as searched, typos mended: "is the trailrunner 2 waterprof?" asks about
+    // waterproofness.
+    let text = retrieved
+        .searched_as
+        .as_deref()
+        .unwrap_or(out.message.text.as_str());
     let p = out.prediction;
     let confident = p.confidence >= 0.6 && p.intent != ctx.oos_label;
     // An SKU looks like an order number ("NW-KT-0001 price?"): when what was read as an

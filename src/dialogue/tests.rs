@@ -2418,3 +2418,26 @@ fn a_product_named_while_others_are_offered_is_a_new_question_about_it() {
     assert_eq!(source_id(&s), Some("HP-7"), "{}", reply(&s));
     assert!(reply(&s).contains("40 hours"), "{}", reply(&s));
 }
+
+#[test]
+fn a_message_is_read_as_searched_with_its_typos_mended() {
+    let mut c = Chat::new();
+    stocked(
+        &mut c,
+        "SH-1",
+        "Trailrunner 2",
+        129.0,
+        14,
+        serde_json::json!({"waterproof": true}),
+    );
+    c.state.product = Some("SH-1".into());
+    c.found.searched_as = Some("is it waterproof?".into());
+    let s = c.say("is it waterprof?", "out_of_scope");
+    assert!(reply(&s).contains("waterproof: yes"), "{}", reply(&s));
+    // The transcript keeps what the customer wrote.
+    assert!(c
+        .state
+        .transcript
+        .iter()
+        .any(|t| t.text == "is it waterprof?"));
+}

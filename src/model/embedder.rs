@@ -103,6 +103,14 @@ impl Embedder {
 
     /// Identifies the weights, pooling and blend: stored vectors made otherwise are made
     /// again.
+    /// The whole words of the (first) encoder's vocabulary.
+    pub fn whole_words(&self) -> std::collections::HashSet<String> {
+        self.parts
+            .first()
+            .map(|p| p.encoder.text.whole_words())
+            .unwrap_or_default()
+    }
+
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }

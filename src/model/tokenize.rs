@@ -102,6 +102,16 @@ impl TextEncoder {
     }
 
     /// Whether the ASCII fast path is in use.
+    /// The vocabulary's whole lowercase words ("return"; not "##s", "[CLS]" or "4"): the
+    /// words a question may use that need no mending.
+    pub fn whole_words(&self) -> std::collections::HashSet<String> {
+        self.tokenizer
+            .get_vocab(false)
+            .into_keys()
+            .filter(|w| w.len() >= 2 && w.chars().all(|c| c.is_ascii_lowercase()))
+            .collect()
+    }
+
     pub fn fast_path(&self) -> bool {
         self.fast.is_some()
     }

@@ -32,6 +32,41 @@ struct Line {
 }
 
 /// Reads a JSON Lines file of `{"text", "expect": "article:ID" | "product:SKU" | null}`.
+/// The question with one typo, as customers type: in one word of five letters or more, a
+/// letter past the first dropped, doubled or swapped with the next, chosen by `seed` and the
+/// text (the same every run). Unchanged when it has no such word.
+pub fn with_typo(text: &str, seed: u64) -> String {
+    // FNV-1a over the seed and the text, then xorshift for each choice.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.to_le_bytes().iter().chain(text.as_bytes()) {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut next = |n: usize| {
+        h ^= h << 13;
+        h ^= h >> 7;
+        h ^= h << 17;
+        (h % n as u64) as usize
+    };
+    let words: Vec<&str> = text.split(' ').collect();
+    let long: Vec<usize> = (0..words.len())
+        .filter(|&i| words[i].len() >= 5 && words[i].chars().all(|c| c.is_ascii_alphabetic()))
+        .collect();
+    if long.is_empty() {
+        return text.to_string();
+    }
+    let i = long[next(long.len())];
+    let w = words[i].as_bytes();
+    let j = 1 + next(w.len() - 2);
+    let typo: Vec<u8> = match next(3) {
+        0 => [&w[..j], &[w[j + 1], w[j]], &w[j + 2..]].concat(),
+        1 => [&w[..j], &w[j + 1..]].concat(),
+        _ => [&w[..=j], &w[j..]].concat(),
+    };
+    let mut out: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    out[i] = String::from_utf8(typo).expect("ASCII letters");
+    out.join(" ")
+}
+
 pub fn load_questions(path: &Path) -> Result<Vec<Question>, EvalError> {
     let err = |message: String| EvalError::File {
         path: path.to_path_buf(),
@@ -81,29 +116,34 @@ impl Probe {
             articles: rank(SourceKind::Article, self.articles.clone(), s.articles),
             products: rank(SourceKind::Product, self.products.clone(), s.products),
             more_products: Vec::new(),
+            searched_as: None,
             with_previous: None,
         }
     }
 }
 
 /// Gathers each question's candidates (`vectors[i]` is question `i`'s embedding).
+/// `searched[i]` is question `i` as searched, its typos mended ([`Retriever::corrected`]),
+/// and `vectors[i]` its embedding.
 pub fn probe(
     retriever: &Retriever,
     questions: &[Question],
+    searched: &[String],
     vectors: &[Vec<f32>],
 ) -> Result<Vec<Probe>, super::RetrievalError> {
     questions
         .iter()
+        .zip(searched)
         .zip(vectors)
-        .map(|(q, v)| {
+        .map(|((q, text), v)| {
             Ok(Probe {
                 question: q.clone(),
                 articles: retriever
                     .articles
-                    .candidates(&q.text, Some(v), super::CANDIDATES)?,
+                    .candidates(text, Some(v), super::CANDIDATES)?,
                 products: retriever
                     .products
-                    .candidates(&q.text, Some(v), super::CANDIDATES)?,
+                    .candidates(text, Some(v), super::CANDIDATES)?,
             })
         })
         .collect()
@@ -384,6 +424,25 @@ mod tests {
             }],
             products: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_typo_changes_one_long_word_by_one_edit_the_same_every_run() {
+        let q = "can i return opened headphones?";
+        let t = with_typo(q, 7);
+        assert_eq!(t, with_typo(q, 7));
+        let changed: Vec<(&str, &str)> = q
+            .split(' ')
+            .zip(t.split(' '))
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(changed.len(), 1, "{t}");
+        let (a, b) = changed[0];
+        assert!(
+            a.len() >= 5 && strsim::osa_distance(a, b) == 1,
+            "{a} -> {b}"
+        );
+        assert_eq!(with_typo("is it ok", 7), "is it ok");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod collection;
 pub mod content;
 pub mod eval;
+mod spelling;
 mod text;
 
 use serde::{Deserialize, Serialize};
@@ -149,6 +150,8 @@ pub struct Retriever {
     pub articles: Collection,
     pub products: Collection,
     pub settings: RetrievalSettings,
+    /// Mends a question's typos from the content's words before it is searched.
+    speller: std::sync::RwLock<spelling::Speller>,
 }
 
 impl Retriever {
@@ -157,19 +160,46 @@ impl Retriever {
             articles: Collection::new("articles", dims, true)?,
             products: Collection::new("products", dims, false)?,
             settings,
+            speller: Default::default(),
         })
     }
 
+    /// The encoder's whole words, which [`Retriever::corrected`] never mends.
+    pub fn set_dictionary(&self, words: std::collections::HashSet<String>) {
+        self.speller
+            .write()
+            .expect("speller lock")
+            .set_dictionary(words);
+    }
+
+    /// The question to search and embed: with its typos mended from the content's words
+    /// ("ketle pro" -> "kettle pro"), as is when it has none.
+    pub fn corrected(&self, question: &str) -> String {
+        self.speller
+            .read()
+            .expect("speller lock")
+            .correct(question)
+            .unwrap_or_else(|| question.to_string())
+    }
+
+    fn learn(&self, doc: &LexicalDoc) {
+        let mut speller = self.speller.write().expect("speller lock");
+        for text in [&doc.name, &doc.body, &doc.extra] {
+            speller.add(text);
+        }
+    }
+
     pub fn upsert_article(&self, a: &Article, vectors: &[Vec<f32>]) -> Result<(), RetrievalError> {
-        self.articles.upsert(&a.id, &article_doc(a), vectors)
+        let doc = article_doc(a);
+        self.learn(&doc);
+        self.articles.upsert(&a.id, &doc, vectors)
     }
 
     pub fn upsert_product(&self, p: &Product, vector: &[f32]) -> Result<(), RetrievalError> {
-        self.products.upsert(
-            &p.sku,
-            &product_doc(p),
-            std::slice::from_ref(&vector.to_vec()),
-        )
+        let doc = product_doc(p);
+        self.learn(&doc);
+        self.products
+            .upsert(&p.sku, &doc, std::slice::from_ref(&vector.to_vec()))
     }
 
     pub fn remove(&self, kind: SourceKind, id: &str) -> Result<(), RetrievalError> {
@@ -198,6 +228,7 @@ impl Retriever {
             articles,
             products,
             more_products,
+            searched_as: None,
             with_previous: None,
         })
     }
@@ -303,6 +334,9 @@ pub struct Found {
     /// boots", "the cheapest tent") is looked for among all the candidates, since products of
     /// other kinds can rank above every one of it.
     pub more_products: Vec<Hit>,
+    /// The message as searched, when its typos were mended ("is it waterprof?" as "is it
+    /// waterproof?"), for the dialogue to read it the same way.
+    pub searched_as: Option<String>,
     /// For a short follow-up ("and for teachers?", "what about switzerland?"): what the
     /// customer's last message on the subject and this one find together, since the
     /// follow-up alone names no subject.

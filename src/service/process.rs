@@ -77,10 +77,13 @@ impl Service {
         }
         let started = Instant::now();
         let with_subject = block(|| follow_up_queries(items, self.store.as_ref()));
-        // The follow-ups' queries are embedded in the same passes, after the messages.
+        // The follow-ups' queries are embedded in the same passes, after the messages; all
+        // are searched with their typos mended ("ketle pro" as "kettle pro").
         let messages = texts.len();
         let mut queries = texts;
         queries.extend(with_subject.iter().flatten().cloned());
+        let asked = queries;
+        let queries: Vec<String> = asked.iter().map(|q| self.retriever.corrected(q)).collect();
         let vectors = match self
             .in_passes(queries.clone(), |t| self.model.embed(t))
             .await
@@ -105,6 +108,11 @@ impl Service {
                 })
             });
             let mut found: Vec<_> = each.by_ref().take(messages).collect();
+            for ((f, searched), asked) in found.iter_mut().zip(&queries).zip(&asked) {
+                if searched != asked {
+                    f.searched_as = Some(searched.clone());
+                }
+            }
             for (f, query) in found.iter_mut().zip(&with_subject) {
                 if query.is_some() {
                     f.with_previous = each.next().map(Box::new);
