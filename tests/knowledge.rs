@@ -267,7 +267,7 @@ fn answers_from_live_articles_and_products() {
     assert!(
         studio["source"].is_null()
             && text(&studio).starts_with(
-                "I couldn't find wired studio headphones in our catalogue. The closest I found: \
+                "I couldn't find any wired studio headphones in our catalogue. The closest I found: \
                  the Q7 ANC Headphones"
             ),
         "{studio}"

@@ -893,6 +893,8 @@ fn answer_pending(
             if wants_person(out.prediction, ctx) {
                 return None;
             }
+            // Read as searched, typos mended ("the glas one").
+            let text = retrieved.searched_as.as_deref().unwrap_or(text);
             // "how long does the battery last on the q7?" while others are offered: a new
             // question about that one.
             let records = shopping::found_records(retrieved, ctx.catalog);
@@ -919,10 +921,18 @@ fn answer_pending(
                     several => offer_products_of_kind(state, several, true, &question, out, ctx),
                 });
             }
-            // "yes" to the one product offered ("would you like to know more about it?").
-            let yes = matches!(offered.as_slice(), [_])
-                && entities::yes_no(text) == Some(entities::YesNo::Yes)
-                && text.split_whitespace().count() <= 4;
+            // "yes" to the one product offered ("would you like to know more about it?");
+            // "no" closes the offer, in the words that close a declined offer of a person.
+            let one_answer = match offered.as_slice() {
+                [_] if text.split_whitespace().count() <= 4 => entities::yes_no(text),
+                _ => None,
+            };
+            if one_answer == Some(YesNo::No) {
+                out.say(ctx.kb.reply("person_not_wanted", &Vars::new()));
+                resolved(state);
+                return Some(Outcome::Answered);
+            }
+            let yes = one_answer == Some(YesNo::Yes);
             let picked = answers::pick_product(text, &offered)
                 .or_else(|| shopping::by_price(text, &offered))
                 .or(yes.then_some(0));

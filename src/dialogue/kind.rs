@@ -222,6 +222,8 @@ fn object_kind(object: &[&str]) -> Option<Kind> {
         .skip_while(|x| DETERMINERS.contains(x))
         .take_while(|x| !ENDS.contains(x))
         .filter(|x| !OPINIONS.contains(x))
+        // "size 42 hiking boots": the size is checked against the listed sizes, apart.
+        .filter(|x| !matches!(**x, "size" | "sizes") && !x.chars().all(|c| c.is_ascii_digit()))
         .map(|x| x.to_string())
         .collect();
     let head = phrase.pop()?;
@@ -288,6 +290,10 @@ impl Kind {
             p.description.as_deref().unwrap_or("")
         );
         for (key, value) in &p.attributes {
+            // "waterproof": false says the product is not.
+            if value == &serde_json::Value::Bool(false) {
+                continue;
+            }
             record.push(' ');
             record.push_str(&key.replace('_', " "));
             if let Some(text) = value.as_str() {
@@ -468,6 +474,11 @@ mod tests {
             kind("boots", &["hiking"])
         );
         assert_eq!(head("which kettle do you recommend"), kind("kettle", &[]));
+        // A size is checked against the listed sizes, not looked for in the record's words.
+        assert_eq!(
+            head("do you have any size 42 hiking boots?"),
+            kind("boots", &["hiking"])
+        );
         assert_eq!(
             head("what kind of headphones do you sell"),
             kind("headphones", &[])
@@ -542,6 +553,13 @@ mod tests {
         assert!(kind("do you sell stridewell").fits(&oxford), "the brand");
         assert!(!kind("do you sell wedding dresses").fits(&oxford));
         assert!(!kind("do you sell hiking shoes").fits(&runner));
+        let mut wet = runner.clone();
+        wet.attributes
+            .insert("waterproof".into(), serde_json::json!(false));
+        assert!(
+            !kind("do you sell waterproof shoes").fits(&wet),
+            "an attribute the record says it lacks"
+        );
         assert!(!kind("do you sell kayaks").fits(&runner));
     }
 

@@ -2341,7 +2341,7 @@ fn a_kind_not_found_as_asked_offers_the_nearest_of_its_head() {
     );
     assert_eq!(
         reply(&s),
-        "I couldn't find waterproof hiking boots in our catalogue. The closest I found: the \
+        "I couldn't find any waterproof hiking boots in our catalogue. The closest I found: the \
          Commuter Boot (EUR 139.00) and the Bramley Chelsea Boot (EUR 149.00). Which one would \
          you like to know more about?"
     );
@@ -2353,12 +2353,20 @@ fn a_kind_not_found_as_asked_offers_the_nearest_of_its_head() {
     let s = c.say("do you sell suede hiking boots?", "place_order");
     assert_eq!(
         reply(&s),
-        "I couldn't find suede hiking boots in our catalogue. The closest I found: the Bramley \
+        "I couldn't find any suede hiking boots in our catalogue. The closest I found: the Bramley \
          Chelsea Boot (EUR 149.00). Would you like to know more about it?"
     );
     assert_eq!(source_id(&s), None);
     let s = c.say("yes please", "out_of_scope");
     assert_eq!(source_id(&s), Some("BT-1"), "{}", reply(&s));
+    // A no closes the offer.
+    c.say("do you sell suede hiking boots?", "place_order");
+    let s = c.say("no", "out_of_scope");
+    assert_eq!(
+        reply(&s),
+        "All right. Is there anything else I can help you with?"
+    );
+    assert!(c.state.pending.is_none());
     c.found = boots;
     // A confident article answers instead: it may say why there are none.
     c.found.articles = vec![crate::retrieval::Hit {
@@ -2389,7 +2397,9 @@ fn a_question_on_the_product_discussed_is_about_it_whatever_article_shares_a_wor
         reply(&s)
     );
     assert_eq!(source_id(&s), Some("JK-1"));
-    // Not a question on "it": the article.
+    // Not a question on "it", nor on the shop's service around it: the article.
+    let s = c.say("is it subject to customs in switzerland?", "out_of_scope");
+    assert_eq!(source_id(&s), Some("waterproof-ratings"), "{}", reply(&s));
     let s = c.say("what do the waterproof ratings mean?", "out_of_scope");
     assert_eq!(source_id(&s), Some("waterproof-ratings"), "{}", reply(&s));
 }

@@ -101,8 +101,6 @@ impl Embedder {
         self.dims
     }
 
-    /// Identifies the weights, pooling and blend: stored vectors made otherwise are made
-    /// again.
     /// The whole words of the (first) encoder's vocabulary.
     pub fn whole_words(&self) -> std::collections::HashSet<String> {
         self.parts
@@ -111,6 +109,8 @@ impl Embedder {
             .unwrap_or_default()
     }
 
+    /// Identifies the weights, pooling and blend: stored vectors made otherwise are made
+    /// again.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }

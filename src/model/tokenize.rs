@@ -101,7 +101,6 @@ impl TextEncoder {
         })
     }
 
-    /// Whether the ASCII fast path is in use.
     /// The vocabulary's whole lowercase words ("return"; not "##s", "[CLS]" or "4"): the
     /// words a question may use that need no mending.
     pub fn whole_words(&self) -> std::collections::HashSet<String> {
@@ -112,6 +111,7 @@ impl TextEncoder {
             .collect()
     }
 
+    /// Whether the ASCII fast path is in use.
     pub fn fast_path(&self) -> bool {
         self.fast.is_some()
     }

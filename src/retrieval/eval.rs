@@ -31,7 +31,6 @@ struct Line {
     expect: Option<String>,
 }
 
-/// Reads a JSON Lines file of `{"text", "expect": "article:ID" | "product:SKU" | null}`.
 /// The question with one typo, as customers type: in one word of five letters or more, a
 /// letter past the first dropped, doubled or swapped with the next, chosen by `seed` and the
 /// text (the same every run). Unchanged when it has no such word.
@@ -47,26 +46,34 @@ pub fn with_typo(text: &str, seed: u64) -> String {
         h ^= h << 17;
         (h % n as u64) as usize
     };
+    // A word's letters, without the punctuation after it ("headphones?").
+    let core = |w: &str| w.trim_end_matches(|c: char| c.is_ascii_punctuation()).len();
     let words: Vec<&str> = text.split(' ').collect();
     let long: Vec<usize> = (0..words.len())
-        .filter(|&i| words[i].len() >= 5 && words[i].chars().all(|c| c.is_ascii_alphabetic()))
+        .filter(|&i| {
+            let letters = &words[i][..core(words[i])];
+            letters.len() >= 5 && letters.chars().all(|c| c.is_ascii_alphabetic())
+        })
         .collect();
     if long.is_empty() {
         return text.to_string();
     }
     let i = long[next(long.len())];
-    let w = words[i].as_bytes();
+    let (w, after) = words[i].split_at(core(words[i]));
+    let w = w.as_bytes();
     let j = 1 + next(w.len() - 2);
+    // Swapping two equal letters ("kettle") would change nothing: one is dropped instead.
     let typo: Vec<u8> = match next(3) {
-        0 => [&w[..j], &[w[j + 1], w[j]], &w[j + 2..]].concat(),
-        1 => [&w[..j], &w[j + 1..]].concat(),
+        0 if w[j] != w[j + 1] => [&w[..j], &[w[j + 1], w[j]], &w[j + 2..]].concat(),
+        0 | 1 => [&w[..j], &w[j + 1..]].concat(),
         _ => [&w[..=j], &w[j..]].concat(),
     };
     let mut out: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-    out[i] = String::from_utf8(typo).expect("ASCII letters");
+    out[i] = String::from_utf8(typo).expect("ASCII letters") + after;
     out.join(" ")
 }
 
+/// Reads a JSON Lines file of `{"text", "expect": "article:ID" | "product:SKU" | null}`.
 pub fn load_questions(path: &Path) -> Result<Vec<Question>, EvalError> {
     let err = |message: String| EvalError::File {
         path: path.to_path_buf(),

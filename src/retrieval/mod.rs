@@ -174,12 +174,18 @@ impl Retriever {
 
     /// The question to search and embed: with its typos mended from the content's words
     /// ("ketle pro" -> "kettle pro"), as is when it has none.
+    /// A panic in the mending costs the message its mending, never the batch.
     pub fn corrected(&self, question: &str) -> String {
-        self.speller
-            .read()
-            .expect("speller lock")
-            .correct(question)
-            .unwrap_or_else(|| question.to_string())
+        let speller = self.speller.read().expect("speller lock");
+        let mended =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| speller.correct(question)));
+        match mended {
+            Ok(mended) => mended.unwrap_or_else(|| question.to_string()),
+            Err(_) => {
+                tracing::error!("mending a question's typos panicked; searched as written");
+                question.to_string()
+            }
+        }
     }
 
     fn learn(&self, doc: &LexicalDoc) {
@@ -217,11 +223,11 @@ impl Retriever {
     /// The best [`TOP`] articles and products for a question, best first.
     pub fn search(&self, text: &str, vector: Option<&[f32]>) -> Result<Found, RetrievalError> {
         let mut products = self.ranked(SourceKind::Product, text, vector)?;
-        let more_products = products.split_off(TOP.min(products.len()));
         if let Some(sku) = self.products.id_in(text) {
             let s = &self.settings;
             named_by_id(&mut products, sku, s.products.threshold, s.ambiguity_margin);
         }
+        let more_products = products.split_off(TOP.min(products.len()));
         let mut articles = self.ranked(SourceKind::Article, text, vector)?;
         articles.truncate(TOP);
         Ok(Found {
@@ -322,7 +328,6 @@ fn named_by_id(hits: &mut Vec<Hit>, sku: String, threshold: f32, margin: f32) {
             candidate,
         },
     );
-    hits.truncate(TOP);
 }
 
 /// What a search found, best first in each kind.

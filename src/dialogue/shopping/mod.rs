@@ -29,7 +29,8 @@ const SERVICE: &[&str] = &[
     "pay", "paid", "payment",
     "paypal", "klarna", "instalments", "invoice", "receipt", "warranty", "guarantee",
     "discount", "voucher", "coupon", "code", "account", "address", "broken", "faulty",
-    "damaged", "missing", "replacement",
+    "damaged", "missing", "replacement", "customs", "duty", "duties", "import", "vat",
+    "tax", "taxes",
 ];
 
 /// Service words that are also what a product does, when the product is the subject:
