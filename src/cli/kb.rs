@@ -145,10 +145,13 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
     };
     let embedder = load_encoder(&cfg)?;
     let retriever = build(&content, &embedder, cfg.retrieval.scoring)?;
-    let question = retriever.corrected(&a.question);
-    if question != a.question {
-        println!("searched as: {question}");
-    }
+    let question = match retriever.mend(&a.question) {
+        Some(mended) => {
+            println!("searched as: {mended}");
+            mended
+        }
+        None => a.question.clone(),
+    };
     let q = embedder.embed(&[question.as_str()])?;
     let found = retriever
         .search(&question, q.first().map(Vec::as_slice))
@@ -241,7 +244,10 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
                 q.text = with_typo(&q.text, seed);
             }
         }
-        let texts: Vec<String> = qs.iter().map(|q| retriever.corrected(&q.text)).collect();
+        let texts: Vec<String> = qs
+            .iter()
+            .map(|q| retriever.mend(&q.text).unwrap_or_else(|| q.text.clone()))
+            .collect();
         let mut vectors = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(64) {
             vectors.extend(embedder.embed(chunk)?);

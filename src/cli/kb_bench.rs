@@ -198,7 +198,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
     for chunk in texts.chunks(a.batch.max(1)) {
         // Typos are mended before embedding; that counts as search time.
         let t = Instant::now();
-        let chunk: Vec<String> = chunk.iter().map(|q| retriever.corrected(q)).collect();
+        let chunk: Vec<String> = chunk
+            .iter()
+            .map(|q| retriever.mend(q).unwrap_or_else(|| q.clone()))
+            .collect();
         let mending = t.elapsed().as_secs_f64() * 1000.0 / chunk.len() as f64;
         let t = Instant::now();
         let vectors = rt.block_on(model.embed(chunk.clone()))?;

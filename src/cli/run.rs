@@ -299,7 +299,7 @@ async fn serve(
     store: Arc<Store>,
     kb: Knowledge,
     model: ModelHandle,
-    mut encoder: Encoder,
+    encoder: Encoder,
     oos_label: String,
 ) -> Result<ExitCode, CliError> {
     let metrics = Arc::new(Metrics::new());
@@ -322,7 +322,7 @@ async fn serve(
         Retriever::new(encoder.dims, cfg.retrieval.scoring)
             .map_err(|e| CliError::Usage(e.to_string()))?,
     );
-    retriever.set_dictionary(std::mem::take(&mut encoder.words));
+    retriever.set_dictionary(encoder.words);
     let started = std::time::Instant::now();
     let rebuilt = rebuild(&store, &retriever, &model, &encoder.fingerprint).await?;
     tracing::info!(

@@ -336,7 +336,10 @@ pub fn nearest_of_kind(found: &Found, kind: &Kind, catalog: &dyn Catalog) -> Vec
     if kind.modifiers.is_empty() {
         return Vec::new();
     }
-    let filed_under_head = |p: &Product| matches!(words(p.category.as_deref().unwrap_or("")).as_slice(), [c] if same_word(c, &kind.head));
+    let filed_under_head = |p: &Product| {
+        let category = words(p.category.as_deref().unwrap_or(""));
+        matches!(category.as_slice(), [c] if same_word(c, &kind.head))
+    };
     let mut near: Vec<(usize, Product)> = found
         .products
         .iter()

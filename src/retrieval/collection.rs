@@ -136,6 +136,14 @@ impl Collection {
         self.entries.read().expect("entries lock").len()
     }
 
+    /// Whether a document of this id is indexed.
+    pub fn contains(&self, id: &str) -> bool {
+        self.entries
+            .read()
+            .expect("entries lock")
+            .contains_key(&key_of(id))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

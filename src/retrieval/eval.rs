@@ -129,9 +129,8 @@ impl Probe {
     }
 }
 
-/// Gathers each question's candidates (`vectors[i]` is question `i`'s embedding).
-/// `searched[i]` is question `i` as searched, its typos mended ([`Retriever::corrected`]),
-/// and `vectors[i]` its embedding.
+/// Gathers each question's candidates: `searched[i]` is question `i` as searched, its typos
+/// mended ([`Retriever::mend`]), and `vectors[i]` its embedding.
 pub fn probe(
     retriever: &Retriever,
     questions: &[Question],

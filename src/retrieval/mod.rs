@@ -164,7 +164,7 @@ impl Retriever {
         })
     }
 
-    /// The encoder's whole words, which [`Retriever::corrected`] never mends.
+    /// The encoder's whole words, which [`Retriever::mend`] never mends.
     pub fn set_dictionary(&self, words: std::collections::HashSet<String>) {
         self.speller
             .write()
@@ -172,38 +172,34 @@ impl Retriever {
             .set_dictionary(words);
     }
 
-    /// The question to search and embed: with its typos mended from the content's words
-    /// ("ketle pro" -> "kettle pro"), as is when it has none.
-    /// A panic in the mending costs the message its mending, never the batch.
-    pub fn corrected(&self, question: &str) -> String {
+    /// The question to search and embed, its typos mended from the content's words
+    /// ("ketle pro" -> "kettle pro"); `None` when it has none. A panic in the mending costs
+    /// the message its mending, never the batch.
+    pub fn mend(&self, question: &str) -> Option<String> {
         let speller = self.speller.read().expect("speller lock");
-        let mended =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| speller.correct(question)));
-        match mended {
-            Ok(mended) => mended.unwrap_or_else(|| question.to_string()),
-            Err(_) => {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| speller.correct(question)))
+            .unwrap_or_else(|_| {
                 tracing::error!("mending a question's typos panicked; searched as written");
-                question.to_string()
-            }
-        }
+                None
+            })
     }
 
-    fn learn(&self, doc: &LexicalDoc) {
+    fn learn(&self, doc: &LexicalDoc, new_document: bool) {
         let mut speller = self.speller.write().expect("speller lock");
         for text in [&doc.name, &doc.body, &doc.extra] {
-            speller.add(text);
+            speller.add(text, new_document);
         }
     }
 
     pub fn upsert_article(&self, a: &Article, vectors: &[Vec<f32>]) -> Result<(), RetrievalError> {
         let doc = article_doc(a);
-        self.learn(&doc);
+        self.learn(&doc, !self.articles.contains(&a.id));
         self.articles.upsert(&a.id, &doc, vectors)
     }
 
     pub fn upsert_product(&self, p: &Product, vector: &[f32]) -> Result<(), RetrievalError> {
         let doc = product_doc(p);
-        self.learn(&doc);
+        self.learn(&doc, !self.products.contains(&p.sku));
         self.products
             .upsert(&p.sku, &doc, std::slice::from_ref(&vector.to_vec()))
     }

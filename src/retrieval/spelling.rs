@@ -74,14 +74,18 @@ impl Speller {
         self.dictionary = words;
     }
 
-    /// Counts a document's words.
-    pub fn add(&mut self, text: &str) {
+    /// Counts a document's words. A document indexed again (a price or stock change) only
+    /// adds the words not yet known, so that frequent updates do not outweigh the rest.
+    pub fn add(&mut self, text: &str, new_document: bool) {
         for (s, e) in spans(text) {
             let word = text[s..e].to_lowercase();
             if word.chars().count() < MIN_LEN - 1 {
                 continue;
             }
             let count = self.counts.entry(word.clone()).or_insert(0);
+            if *count > 0 && !new_document {
+                continue;
+            }
             *count += 1;
             if *count == 1 {
                 for d in deletions(&word) {
@@ -201,9 +205,18 @@ mod tests {
 
     fn speller() -> Speller {
         let mut s = Speller::default();
-        s.add("Kettle Pro: a stainless steel kettle. Hair dryer with diffuser.");
-        s.add("Returns within 30 days; accessories must be included. Delivery takes weeks.");
-        s.add("Failing address, towers, hopper; ordered. We want it; don't.");
+        s.add(
+            "Kettle Pro: a stainless steel kettle. Hair dryer with diffuser.",
+            true,
+        );
+        s.add(
+            "Returns within 30 days; accessories must be included. Delivery takes weeks.",
+            true,
+        );
+        s.add(
+            "Failing address, towers, hopper; ordered. We want it; don't.",
+            true,
+        );
         s.set_dictionary(
             [
                 "mind", "changed", "my", "the", "mail", "mow", "shop", "order", "won", "don", "can",
@@ -249,5 +262,15 @@ mod tests {
         assert_eq!(s.correct("wat is it"), None);
         assert_eq!(s.correct("zzzzzz qqqq"), None);
         assert_eq!(Speller::default().correct("ketle"), None);
+    }
+
+    #[test]
+    fn a_document_indexed_again_adds_only_its_new_words() {
+        let mut s = Speller::default();
+        s.add("kettle kettle", true);
+        s.add("kettle kettle boiler", false);
+        assert_eq!(s.counts["kettle"], 2);
+        assert_eq!(s.counts["boiler"], 1);
+        assert_eq!(s.correct("boiller").as_deref(), Some("boiler"));
     }
 }

@@ -82,8 +82,16 @@ impl Service {
         let messages = texts.len();
         let mut queries = texts;
         queries.extend(with_subject.iter().flatten().cloned());
-        let asked = queries;
-        let queries: Vec<String> = asked.iter().map(|q| self.retriever.corrected(q)).collect();
+        let mended: Vec<Option<String>> = queries
+            .iter_mut()
+            .map(|q| {
+                let m = self.retriever.mend(q);
+                if let Some(m) = &m {
+                    q.clone_from(m);
+                }
+                m
+            })
+            .collect();
         let vectors = match self
             .in_passes(queries.clone(), |t| self.model.embed(t))
             .await
@@ -108,10 +116,8 @@ impl Service {
                 })
             });
             let mut found: Vec<_> = each.by_ref().take(messages).collect();
-            for ((f, searched), asked) in found.iter_mut().zip(&queries).zip(&asked) {
-                if searched != asked {
-                    f.searched_as = Some(searched.clone());
-                }
+            for (f, m) in found.iter_mut().zip(mended) {
+                f.searched_as = m;
             }
             for (f, query) in found.iter_mut().zip(&with_subject) {
                 if query.is_some() {
