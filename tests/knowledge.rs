@@ -235,6 +235,17 @@ fn answers_from_live_articles_and_products() {
     let track = customer.ask("conv-customs", "where is my order?");
     assert!(track["source"].is_null(), "{track}");
     assert!(text(&track).contains("order number"), "{track}");
+    // A question asked instead of the order number is answered, not the number asked again.
+    let aside = customer.ask("conv-customs", "is the trailrunner 2 waterproof?");
+    assert!(source_is(&aside, "product", TRAILRUNNER), "{aside}");
+    // Asking what the shop has is no order request, whatever the model reads in it (here an
+    // exchange, for the size).
+    let shoes = customer.ask("conv-shoes", "do you have running shoes in size 44?");
+    assert!(
+        text(&shoes).starts_with("We do, for example")
+            && text(&shoes).contains("the Trailrunner 2 (EUR 129.00)"),
+        "{shoes}"
+    );
     let price = customer.ask("conv-price", "what do the trailrunner 2 shoes cost?");
     assert!(source_is(&price, "product", TRAILRUNNER), "{price}");
     assert_eq!(price["source"]["title"], "Trailrunner 2");

@@ -40,6 +40,24 @@ fn is_new_request(text: &str, prediction: &Prediction, ctx: &Context<'_>) -> boo
         && text.split_whitespace().count() >= 3
 }
 
+/// A question that neither gives the order number asked for nor answers yes or no, and is
+/// not a new request the order flow takes anyway ("actually, cancel A-55102").
+fn question_aside(
+    pending: &Pending,
+    text: &str,
+    found: &entities::Entities,
+    prediction: &Prediction,
+    ctx: &Context<'_>,
+) -> bool {
+    let Pending::OrderNumber { intent, .. } = pending else {
+        return false;
+    };
+    found.order_id.is_none()
+        && entities::yes_no(text).is_none()
+        && answers::is_question(text)
+        && !(is_new_request(text, prediction, ctx) && prediction.intent != *intent)
+}
+
 fn is_expired(pending: &Pending, ctx: &Context<'_>) -> bool {
     (ctx.now - pending.asked_at()).num_seconds() > ctx.settings.pending_timeout_secs
 }
@@ -211,18 +229,27 @@ pub(super) fn handle(
         }
     }
 
+    let knowledge = Asked {
+        entities: &found,
+        retrieved,
+        quoted: quoted.as_deref(),
+    };
     if let Some(pending) = state.pending.take() {
+        // "what colours does the nordkap come in?" when an order number was asked for: a
+        // question of its own, answered when the shop's articles or products answer it (the
+        // order number is then no longer waited for), rather than asked for again and counted
+        // as not understood until a person takes over.
+        if question_aside(&pending, text, &found, prediction, ctx) {
+            if let Some(outcome) = from_knowledge(&mut state, &knowledge, &mut out, ctx) {
+                return out.finish(state, ctx, outcome);
+            }
+        }
         if let Some(outcome) = answer_pending(&mut state, pending, &found, retrieved, &mut out, ctx)
         {
             return out.finish(state, ctx, outcome);
         }
     }
 
-    let knowledge = Asked {
-        entities: &found,
-        retrieved,
-        quoted: quoted.as_deref(),
-    };
     let said = out.texts.len();
     if let Some(outcome) = from_knowledge(&mut state, &knowledge, &mut out, ctx) {
         // Someone waiting for a person is told they still are, as on the intents' path.
@@ -378,9 +405,12 @@ fn from_knowledge(
         .filter(|_| catalogue);
     // "I'd like the jacket in a bigger size, can I exchange it?" is an exchange.
     let acting = confident && ORDER_INTENTS.contains(&p.intent.as_str());
-    let kind = sold
-        .clone()
-        .or_else(|| kind::wanted_kind(text).filter(|_| catalogue && !acting));
+    // "do you have warm boots for winter?" asks what the shop has, whatever order request
+    // the model reads in it.
+    let kind = sold.clone().or_else(|| {
+        kind::wanted_kind(text)
+            .filter(|_| catalogue && (!acting || kind::asks_what_is_stocked(text)))
+    });
     if let Some(kind) = kind
         .as_ref()
         .filter(|_| best.map(|h| h.kind) != Some(SourceKind::Product))

@@ -151,6 +151,14 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
                 w.remove(0);
             }
             match w.as_slice() {
+                // "do you have warm boots?"; "do you have the trailrunner 2?" names a product.
+                ["do" | "does", "you" | "u", "have", object @ ..]
+                    if object.first().is_some_and(|x| {
+                        !matches!(*x, "the" | "this" | "that" | "these" | "those" | "any")
+                    }) =>
+                {
+                    object_kind(object)
+                }
                 ["i", "m" | "am", "looking", "for", object @ ..]
                 | ["im", "looking", "for", object @ ..]
                 | ["looking", "for", object @ ..]
@@ -201,6 +209,27 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
                 }
                 _ => None,
             }
+        })
+}
+
+/// Whether a clause asks if the shop has or sells something ("do you have warm boots?",
+/// "hi, do you stock kettles"): a question about the catalogue, never a request to act on
+/// an order.
+pub fn asks_what_is_stocked(text: &str) -> bool {
+    text.split(['?', '!', ';', ',', '\n'])
+        .flat_map(|s| s.split(". "))
+        .any(|clause| {
+            let w = words(clause);
+            let w: Vec<&str> = w
+                .iter()
+                .map(String::as_str)
+                .skip_while(|x| GREETINGS.contains(x))
+                .collect();
+            matches!(
+                w.as_slice(),
+                ["do" | "does", "you" | "u", verb, ..]
+                    if *verb == "have" || SELL.contains(verb)
+            )
         })
 }
 

@@ -581,6 +581,37 @@ fn no_order_number_twice_escalates() {
 }
 
 #[test]
+fn a_question_asked_instead_of_the_order_number_is_answered_from_the_articles() {
+    let mut c = Chat::new();
+    let warranty: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": "warranty", "title": "Warranty", "url": "https://help.example/warranty",
+        "body": "Every product comes with the 2-year legal guarantee."
+    }))
+    .unwrap();
+    c.catalog.1.insert("warranty".into(), warranty);
+    c.say("I want to exchange my kettle", "exchange_item");
+    assert!(matches!(c.state.pending, Some(Pending::OrderNumber { .. })));
+    c.found = article_hit("warranty");
+    let s = c.say("what warranty do i get on that", "out_of_scope");
+    assert!(
+        reply(&s).contains("2-year legal guarantee"),
+        "{}",
+        reply(&s)
+    );
+    assert!(escalations(&s).is_empty());
+    assert_eq!(c.state.pending, None);
+    // A question nothing answers still gets the order number asked for again.
+    let mut c = Chat::new();
+    c.say("I want to exchange my kettle", "exchange_item");
+    let s = c.say("why do you need that?", "out_of_scope");
+    assert!(
+        reply(&s).contains("still need the order number"),
+        "{}",
+        reply(&s)
+    );
+}
+
+#[test]
 fn full_handoff() {
     let mut c = Chat::new().with_order(shipped());
     c.say("where is A-55102", "track_order");
@@ -1713,6 +1744,35 @@ fn a_product_is_forgotten_once_the_subject_changes() {
     assert_eq!(c.state.product, None);
     let s = c.say("how much?", "out_of_scope");
     assert_eq!(source_id(&s), None, "{}", reply(&s));
+}
+
+#[test]
+fn asking_what_the_shop_has_is_no_request_to_act_whatever_the_model_reads() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("BT-1", "Nordkap Winter Boot", "Winter boots", 149.0),
+            ("BT-2", "Snowpup Winter Boot", "Winter boots", 69.0),
+        ],
+    );
+    // The model reads an exchange in the size asked for.
+    let s = c.say(
+        "do you have boots for winter that are warm, size 39?",
+        "exchange_item",
+    );
+    assert!(reply(&s).starts_with("We do, for example"), "{}", reply(&s));
+    assert_eq!(
+        c.state
+            .pending
+            .as_ref()
+            .map(|p| matches!(p, Pending::OrderNumber { .. })),
+        Some(false)
+    );
+    // "do you have the ..." names one product, not a kind.
+    assert!(!kind::asks_what_is_stocked("can I have the boots in 39"));
+    assert!(kind::asks_what_is_stocked("hi, do you stock kettles?"));
+    assert!(kind::wanted_kind("do you have the nordkap in 44").is_none());
 }
 
 #[test]
