@@ -800,10 +800,6 @@ fn named(question: &str, offered: &[Product]) -> Option<usize> {
     if full.is_some() {
         return full;
     }
-    // "on" of "Q3 On-Ear Headphones" names nothing: "how long does it last on the q7".
-    const FUNCTION_WORDS: &[&str] = &[
-        "on", "in", "of", "to", "for", "the", "and", "with", "by", "at", "from", "a", "an", "or",
-    ];
     let distinct: Vec<usize> = (0..offered.len())
         .filter(|&i| {
             names[i]
@@ -823,6 +819,14 @@ fn named(question: &str, offered: &[Product]) -> Option<usize> {
         _ => None,
     }
 }
+
+/// Words of a product's name that name nothing on their own: "on" of "Q3 On-Ear
+/// Headphones" ("how long does it last on the q7"), "one" of "Barista One" ("I'll take the
+/// black one").
+pub const FUNCTION_WORDS: &[&str] = &[
+    "on", "in", "of", "to", "for", "the", "and", "with", "by", "at", "from", "a", "an", "or",
+    "one", "ones",
+];
 
 #[cfg(test)]
 mod tests {

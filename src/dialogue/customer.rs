@@ -539,7 +539,9 @@ fn from_knowledge(
             // about it ("is the q7 waterproof?") is answered like one about the product
             // discussed. "ok what about the q3?" after "do the q5 fold?" asks that again, of
             // the Q3, and its price and stock when that does not apply to it.
-            if let Some(named) = shopping::named_for_sure(&found, text).filter(|_| sold.is_none()) {
+            let named = shopping::named_for_sure(&found, text)
+                .or_else(|| shopping::named_by_search(retrieved, ctx.catalog));
+            if let Some(named) = named.filter(|_| sold.is_none()) {
                 let again = match (answers::follow_up(text), previous) {
                     (Some(_), Some(before)) => {
                         let name = discussed.as_ref().map_or("", |d| d.name.as_str());
@@ -928,7 +930,9 @@ fn answer_pending(
             // "how long does the battery last on the q7?" while others are offered: a new
             // question about that one.
             let records = shopping::found_records(retrieved, ctx.catalog);
-            if shopping::named_for_sure(&records, text).is_some_and(|p| !skus.contains(&p.sku)) {
+            let named = shopping::named_for_sure(&records, text)
+                .or_else(|| shopping::named_by_search(retrieved, ctx.catalog));
+            if named.is_some_and(|p| !skus.contains(&p.sku)) {
                 return None;
             }
             let offered: Vec<Product> =

@@ -1776,6 +1776,48 @@ fn asking_what_the_shop_has_is_no_request_to_act_whatever_the_model_reads() {
 }
 
 #[test]
+fn a_product_the_search_found_named_in_full_is_answered_below_its_threshold() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("BT-1", "Nordkap Winter Boot", "Winter boots", 149.0),
+            ("BT-2", "Snowpup Winter Boot", "Winter boots", 69.0),
+        ],
+    );
+    // "nordkap" is a coined word of its name: the search counts the name as given.
+    c.found.products[0].candidate.name_coverage = 1.0;
+    let s = c.say("how much is the nordkap", "out_of_scope");
+    assert_eq!(source_id(&s), Some("BT-1"), "{}", reply(&s));
+    assert!(reply(&s).contains("EUR 149.00"), "{}", reply(&s));
+    // Two named in full name neither for sure.
+    c.found.products[1].candidate.name_coverage = 1.0;
+    c.state.product = None;
+    let s = c.say("how much is the winter boot", "out_of_scope");
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
+}
+
+#[test]
+fn the_black_one_names_no_product_called_one() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("BT-1", "Nordkap Winter Boot", "Winter boots", 149.0),
+            (
+                "KT-8",
+                "Barista One Espresso Machine",
+                "Coffee machines",
+                449.0,
+            ),
+        ],
+    );
+    c.state.product = Some("BT-1".into());
+    let s = c.say("i'll take the black one", "place_order");
+    assert_eq!(source_id(&s), Some("BT-1"), "{}", reply(&s));
+}
+
+#[test]
 fn a_request_to_act_on_an_order_is_not_a_kind_wanted() {
     let mut c = Chat::new();
     searched(

@@ -65,6 +65,9 @@ struct Entry {
     name_pairs: Vec<String>,
     /// Terms of the full name, brand included ("Brewmaster Kettle Pro"), when it differs.
     full_terms: Vec<String>,
+    /// Name terms its own description does not use: a model's own name ("nordkap") rather
+    /// than what the thing is ("shampoo" of a shampoo bar "for normal hair").
+    own_terms: Vec<String>,
 }
 
 pub struct Collection {
@@ -144,6 +147,19 @@ impl Collection {
             .contains_key(&key_of(id))
     }
 
+    /// Whether any document's text has `word` (as the index analyses it).
+    pub fn uses(&self, word: &str) -> bool {
+        let l = &self.lexical;
+        let searcher = l.reader.searcher();
+        terms(&mut analyzer(), word).iter().any(|t| {
+            [l.name, l.body, l.extra].iter().any(|&field| {
+                searcher
+                    .doc_freq(&Term::from_field_text(field, t))
+                    .is_ok_and(|n| n > 0)
+            })
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -218,6 +234,12 @@ impl Collection {
             .windows(2)
             .flat_map(|p| terms(&mut a, &format!("{}{}", p[0], p[1])))
             .collect();
+        let body: HashSet<String> = terms(&mut a, &doc.body).into_iter().collect();
+        let own_terms = name_terms
+            .iter()
+            .filter(|t| !body.contains(*t))
+            .cloned()
+            .collect();
         self.entries.write().expect("entries lock").insert(
             key,
             Entry {
@@ -225,6 +247,7 @@ impl Collection {
                 name_terms,
                 name_pairs,
                 full_terms,
+                own_terms,
             },
         );
         Ok(())
@@ -297,7 +320,21 @@ impl Collection {
         vector: Option<&[f32]>,
         k: usize,
     ) -> Result<Vec<Candidate>, RetrievalError> {
+        self.candidates_named(text, vector, k, &[])
+    }
+
+    /// [`Collection::candidates`], where a document whose name (brand aside) has one of
+    /// `coined` (coined words of the question, see `Speller::coined`) counts as named in
+    /// full: "the nordkap" names the Nordkap Winter Boot as surely as its whole name does.
+    pub fn candidates_named(
+        &self,
+        text: &str,
+        vector: Option<&[f32]>,
+        k: usize,
+        coined: &[String],
+    ) -> Result<Vec<Candidate>, RetrievalError> {
         let mut a = analyzer();
+        let coined: HashSet<String> = coined.iter().flat_map(|w| terms(&mut a, w)).collect();
         let plain = terms(&mut a, text);
         let joined = terms(&mut a, &with_joins(text));
         let mut bm25: HashMap<u64, f32> = HashMap::new();
@@ -397,6 +434,8 @@ impl Collection {
                 bm25: bm25.get(&key).copied().unwrap_or(0.0),
                 name_coverage: if other_model {
                     -1.0
+                } else if named_by_coined(e, &coined) {
+                    1.0
                 } else {
                     coverage(e, &query_terms)
                 },
@@ -463,6 +502,14 @@ fn other_models<'a>(found: impl Iterator<Item = &'a Entry>, query: &HashSet<&Str
         .collect()
 }
 
+/// The name has a coined word of the question that its description does not use:
+/// "Nordkap" of the Nordkap Winter Boot, "Oakridge" of the Oakridge Boot; not "Shampoo" of
+/// the Solid Shampoo Bar ("plastic-free shampoo bar for normal hair"), an English word that
+/// the encoder's vocabulary happens to split.
+fn named_by_coined(e: &Entry, coined: &HashSet<String>) -> bool {
+    e.own_terms.iter().any(|t| coined.contains(t))
+}
+
 /// Share of a name's terms found in the question, counting a pair of name words that the
 /// question writes as one ("Trail Runner" asked as "trailrunner").
 fn coverage(e: &Entry, query: &HashSet<&String>) -> f32 {
@@ -492,6 +539,7 @@ mod tests {
             name_terms: name.split(' ').map(str::to_lowercase).collect(),
             name_pairs: Vec::new(),
             full_terms: Vec::new(),
+            own_terms: Vec::new(),
         }
     }
 
@@ -545,6 +593,7 @@ mod tests {
             name_terms: strings(&["kettle", "pro"]),
             name_pairs: Vec::new(),
             full_terms: strings(&["brewmaster", "kettle", "pro"]),
+            own_terms: Vec::new(),
         };
         let share = |q: &[&str]| {
             let q = strings(q);
@@ -561,9 +610,58 @@ mod tests {
             name_terms: strings(&["trail", "runner", "pro", "max"]),
             name_pairs: strings(&["trailrunner"]),
             full_terms: Vec::new(),
+            own_terms: Vec::new(),
         };
         let q = strings(&["trailrunner"]);
         assert_eq!(coverage(&shoe, &q.iter().collect()), 0.5);
+    }
+
+    #[test]
+    fn a_coined_name_word_its_description_does_not_use_names_the_product() {
+        let c = Collection::new("products", 4, false).unwrap();
+        let doc = |name: &str, body: &str| LexicalDoc {
+            name: format!("Alpenkraft {name}"),
+            short_name: name.into(),
+            body: body.into(),
+            ..LexicalDoc::default()
+        };
+        c.upsert(
+            "boot",
+            &doc(
+                "Nordkap Winter Boot",
+                "Lined winter boot in waterproof leather.",
+            ),
+            &[vec![1.0, 0.0, 0.0, 0.0]],
+        )
+        .unwrap();
+        c.upsert(
+            "bar",
+            &doc(
+                "Solid Shampoo Bar",
+                "Plastic-free shampoo bar for normal hair.",
+            ),
+            &[vec![0.0, 1.0, 0.0, 0.0]],
+        )
+        .unwrap();
+        c.commit().unwrap();
+        let coverage_of = |q: &str, coined: &[&str], id: &str| {
+            let coined: Vec<String> = coined.iter().map(|w| w.to_string()).collect();
+            c.candidates_named(q, None, 10, &coined)
+                .unwrap()
+                .into_iter()
+                .find(|x| x.id == id)
+                .map(|x| x.name_coverage)
+        };
+        assert_eq!(
+            coverage_of("how much is the nordkap", &["nordkap"], "boot"),
+            Some(1.0)
+        );
+        // Not coined: a third of the name.
+        let third = coverage_of("how much is the nordkap", &[], "boot").unwrap();
+        assert!((third - 1.0 / 3.0).abs() < 1e-6, "{third}");
+        // The bar's description says it is a shampoo: a kind of goods, not its own name.
+        let bar = coverage_of("ingredients of a shampoo", &["shampoo"], "bar").unwrap();
+        assert!(bar < 1.0, "{bar}");
     }
 
     #[test]

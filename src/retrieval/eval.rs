@@ -144,12 +144,8 @@ pub fn probe(
         .map(|((q, text), v)| {
             Ok(Probe {
                 question: q.clone(),
-                articles: retriever
-                    .articles
-                    .candidates(text, Some(v), super::CANDIDATES)?,
-                products: retriever
-                    .products
-                    .candidates(text, Some(v), super::CANDIDATES)?,
+                articles: retriever.candidates(SourceKind::Article, text, Some(v))?,
+                products: retriever.candidates(SourceKind::Product, text, Some(v))?,
             })
         })
         .collect()

@@ -242,15 +242,35 @@ impl Retriever {
         text: &str,
         vector: Option<&[f32]>,
     ) -> Result<Vec<Hit>, RetrievalError> {
-        let (collection, scoring) = match kind {
-            SourceKind::Article => (&self.articles, self.settings.articles),
-            SourceKind::Product => (&self.products, self.settings.products),
+        let scoring = match kind {
+            SourceKind::Article => self.settings.articles,
+            SourceKind::Product => self.settings.products,
         };
         Ok(rank_all(
             kind,
-            collection.candidates(text, vector, CANDIDATES)?,
+            self.candidates(kind, text, vector)?,
             scoring,
         ))
+    }
+
+    /// The candidates of one kind, before scoring. A product's coined name word alone
+    /// ("the nordkap") names it in full; not one the help articles use, which names a brand
+    /// or a kind of goods ("Ferrum" cast iron, "shampoo").
+    pub fn candidates(
+        &self,
+        kind: SourceKind,
+        text: &str,
+        vector: Option<&[f32]>,
+    ) -> Result<Vec<Candidate>, RetrievalError> {
+        match kind {
+            SourceKind::Article => self.articles.candidates(text, vector, CANDIDATES),
+            SourceKind::Product => {
+                let mut coined = self.speller.read().expect("speller lock").coined(text);
+                coined.retain(|w| !self.articles.uses(w));
+                self.products
+                    .candidates_named(text, vector, CANDIDATES, &coined)
+            }
+        }
     }
 
     pub fn memory_bytes(&self) -> usize {

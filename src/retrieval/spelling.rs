@@ -151,6 +151,24 @@ impl Speller {
                 .any(|prefix| word.strip_prefix(prefix).is_some_and(stem_known))
     }
 
+    /// The words of `text` that the content uses and English does not: coined names such as
+    /// "nordkap" or "roadglide", which name a product (or a product line) on their own.
+    /// None without a dictionary, where every word would look coined.
+    pub fn coined(&self, text: &str) -> Vec<String> {
+        if self.dictionary.is_empty() {
+            return Vec::new();
+        }
+        spans(text)
+            .map(|(s, e)| text[s..e].to_lowercase())
+            .filter(|w| {
+                w.chars().count() >= MIN_LEN
+                    && w.chars().all(|c| c.is_alphabetic())
+                    && self.counts.contains_key(w)
+                    && !self.is_english(w)
+            })
+            .collect()
+    }
+
     /// The content word a typo stands for.
     fn mend(&self, word: &str) -> Option<String> {
         let len = word.chars().count();
@@ -225,6 +243,20 @@ mod tests {
             .into(),
         );
         s
+    }
+
+    #[test]
+    fn coined_words_are_the_contents_words_english_does_not_have() {
+        let mut s = speller();
+        s.add("Nordkap Winter Boot", true);
+        // "kettle" is the content's but not in this test's tiny dictionary; "mail" is
+        // English; "zorblax" is no word of the content.
+        assert_eq!(
+            s.coined("is the nordkap like the kettle, mail zorblax?"),
+            ["nordkap", "kettle"]
+        );
+        s.set_dictionary(Default::default());
+        assert!(s.coined("is the nordkap warm?").is_empty());
     }
 
     #[test]

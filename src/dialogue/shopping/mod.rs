@@ -12,7 +12,7 @@ pub use buying::{buys, wants_to_buy};
 pub use compare::{asked_of_all, compared, compares, comparison};
 pub use details::{asked_words, asks_detail, detail, sentences};
 
-use super::answers::{words, Catalog, REFERENCES};
+use super::answers::{words, Catalog, FUNCTION_WORDS, REFERENCES};
 use crate::knowledge::Vars;
 use crate::retrieval::Found;
 use crate::wire::Product;
@@ -105,6 +105,7 @@ pub fn named_in(products: &[Product], question: &str) -> Vec<Product> {
 /// is not the Helix Watch S).
 fn own_word(w: &str, name: &Vec<String>, names: &[Vec<String>]) -> bool {
     w.len() > 1
+        && !FUNCTION_WORDS.contains(&w)
         && !names
             .iter()
             .filter(|n| *n != name)
@@ -189,6 +190,19 @@ pub fn yes_no_about_product(text: &str) -> bool {
 }
 
 /// The products the search found, as the catalogue has them now.
+/// The one product the search found named in full ("the kettle pro"), or by a coined word
+/// of its name alone ("the nordkap"), however low its score.
+pub fn named_by_search(found: &Found, catalog: &dyn Catalog) -> Option<Product> {
+    let mut full = found
+        .products
+        .iter()
+        .filter(|h| h.candidate.name_coverage >= 1.0);
+    match (full.next(), full.next()) {
+        (Some(one), None) => catalog.product(&one.id),
+        _ => None,
+    }
+}
+
 pub fn found_records(found: &Found, catalog: &dyn Catalog) -> Vec<Product> {
     found
         .products
