@@ -41,7 +41,9 @@ fn is_new_request(text: &str, prediction: &Prediction, ctx: &Context<'_>) -> boo
 }
 
 /// A question that neither gives the order number asked for nor answers yes or no, and is
-/// not a new request the order flow takes anyway ("actually, cancel A-55102").
+/// no confident request about an order ("can you cancel it?" asks the same again, "actually,
+/// cancel A-55102" is for the order flow). Not while an order of the customer's own is
+/// offered ("Is this about order A-55102?"): that question is still open.
 fn question_aside(
     pending: &Pending,
     text: &str,
@@ -49,13 +51,30 @@ fn question_aside(
     prediction: &Prediction,
     ctx: &Context<'_>,
 ) -> bool {
-    let Pending::OrderNumber { intent, .. } = pending else {
+    let Pending::OrderNumber { offered: None, .. } = pending else {
         return false;
     };
     found.order_id.is_none()
         && entities::yes_no(text).is_none()
         && answers::is_question(text)
-        && !(is_new_request(text, prediction, ctx) && prediction.intent != *intent)
+        && !(is_new_request(text, prediction, ctx)
+            && ORDER_INTENTS.contains(&prediction.intent.as_str()))
+}
+
+/// [`from_knowledge`], and someone waiting for a person is told they still are, as on the
+/// intents' path.
+fn answer_from_knowledge(
+    state: &mut Conversation,
+    asked: &Asked<'_>,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) -> Option<Outcome> {
+    let said = out.texts.len();
+    let outcome = from_knowledge(state, asked, out, ctx)?;
+    if outcome == Outcome::Answered && matches!(state.handoff, Handoff::Queued { .. }) {
+        out.texts.insert(said, ctx.kb.reply("queued", &Vars::new()));
+    }
+    Some(outcome)
 }
 
 fn is_expired(pending: &Pending, ctx: &Context<'_>) -> bool {
@@ -240,7 +259,7 @@ pub(super) fn handle(
         // order number is then no longer waited for), rather than asked for again and counted
         // as not understood until a person takes over.
         if question_aside(&pending, text, &found, prediction, ctx) {
-            if let Some(outcome) = from_knowledge(&mut state, &knowledge, &mut out, ctx) {
+            if let Some(outcome) = answer_from_knowledge(&mut state, &knowledge, &mut out, ctx) {
                 return out.finish(state, ctx, outcome);
             }
         }
@@ -250,12 +269,7 @@ pub(super) fn handle(
         }
     }
 
-    let said = out.texts.len();
-    if let Some(outcome) = from_knowledge(&mut state, &knowledge, &mut out, ctx) {
-        // Someone waiting for a person is told they still are, as on the intents' path.
-        if outcome == Outcome::Answered && matches!(state.handoff, Handoff::Queued { .. }) {
-            out.texts.insert(said, ctx.kb.reply("queued", &Vars::new()));
-        }
+    if let Some(outcome) = answer_from_knowledge(&mut state, &knowledge, &mut out, ctx) {
         return out.finish(state, ctx, outcome);
     }
 
@@ -405,11 +419,10 @@ fn from_knowledge(
         .filter(|_| catalogue);
     // "I'd like the jacket in a bigger size, can I exchange it?" is an exchange.
     let acting = confident && ORDER_INTENTS.contains(&p.intent.as_str());
-    // "do you have warm boots for winter?" asks what the shop has, whatever order request
-    // the model reads in it.
     let kind = sold.clone().or_else(|| {
-        kind::wanted_kind(text)
-            .filter(|_| catalogue && (!acting || kind::asks_what_is_stocked(text)))
+        kind::stocked_kind(text)
+            .or_else(|| kind::wanted_kind(text).filter(|_| !acting))
+            .filter(|_| catalogue)
     });
     if let Some(kind) = kind
         .as_ref()
@@ -540,7 +553,7 @@ fn from_knowledge(
             // discussed. "ok what about the q3?" after "do the q5 fold?" asks that again, of
             // the Q3, and its price and stock when that does not apply to it.
             let named = shopping::named_for_sure(&found, text)
-                .or_else(|| shopping::named_by_search(retrieved, ctx.catalog));
+                .or_else(|| shopping::named_by_search(retrieved, text, ctx.catalog));
             if let Some(named) = named.filter(|_| sold.is_none()) {
                 let again = match (answers::follow_up(text), previous) {
                     (Some(_), Some(before)) => {
@@ -931,7 +944,7 @@ fn answer_pending(
             // question about that one.
             let records = shopping::found_records(retrieved, ctx.catalog);
             let named = shopping::named_for_sure(&records, text)
-                .or_else(|| shopping::named_by_search(retrieved, ctx.catalog));
+                .or_else(|| shopping::named_by_search(retrieved, text, ctx.catalog));
             if named.is_some_and(|p| !skus.contains(&p.sku)) {
                 return None;
             }

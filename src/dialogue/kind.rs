@@ -151,14 +151,6 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
                 w.remove(0);
             }
             match w.as_slice() {
-                // "do you have warm boots?"; "do you have the trailrunner 2?" names a product.
-                ["do" | "does", "you" | "u", "have", object @ ..]
-                    if object.first().is_some_and(|x| {
-                        !matches!(*x, "the" | "this" | "that" | "these" | "those" | "any")
-                    }) =>
-                {
-                    object_kind(object)
-                }
                 ["i", "m" | "am", "looking", "for", object @ ..]
                 | ["im", "looking", "for", object @ ..]
                 | ["looking", "for", object @ ..]
@@ -212,24 +204,33 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
         })
 }
 
-/// Whether a clause asks if the shop has or sells something ("do you have warm boots?",
-/// "hi, do you stock kettles"): a question about the catalogue, never a request to act on
-/// an order.
-pub fn asks_what_is_stocked(text: &str) -> bool {
+/// The kind a clause "do you have ..." asks for ("do you have warm boots for winter, size
+/// 39?"): a question about what the shop has, whatever order request the model reads in it
+/// (it reads an exchange, for the size). The kind is that clause's own: "I'd like the jacket
+/// in a bigger size, do you have it?" asks for no kind. "do you have the trailrunner 2?"
+/// names one product, for the search. Like [`wanted_kind`], it only counts when the
+/// catalogue has products of it ("do you have a student discount?").
+pub fn stocked_kind(text: &str) -> Option<Kind> {
     text.split(['?', '!', ';', ',', '\n'])
         .flat_map(|s| s.split(". "))
-        .any(|clause| {
+        .find_map(|clause| {
             let w = words(clause);
             let w: Vec<&str> = w
                 .iter()
                 .map(String::as_str)
                 .skip_while(|x| GREETINGS.contains(x))
                 .collect();
-            matches!(
-                w.as_slice(),
-                ["do" | "does", "you" | "u", verb, ..]
-                    if *verb == "have" || SELL.contains(verb)
-            )
+            match w.as_slice() {
+                ["do" | "does", "you" | "u", "have", "any", object @ ..] => object_kind(object),
+                ["do" | "does", "you" | "u", "have", object @ ..]
+                    if object.first().is_some_and(|x| {
+                        !matches!(*x, "the" | "this" | "that" | "these" | "those")
+                    }) =>
+                {
+                    object_kind(object)
+                }
+                _ => None,
+            }
         })
 }
 

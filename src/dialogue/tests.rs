@@ -609,6 +609,17 @@ fn a_question_asked_instead_of_the_order_number_is_answered_from_the_articles() 
         "{}",
         reply(&s)
     );
+    // The same request asked again as a question is no aside: the number is still wanted.
+    let mut c = Chat::new();
+    let warranty = serde_json::json!({"id": "warranty", "title": "Warranty", "body": "2 years."});
+    c.catalog
+        .1
+        .insert("warranty".into(), serde_json::from_value(warranty).unwrap());
+    c.say("I want to exchange my kettle", "exchange_item");
+    c.found = article_hit("warranty");
+    let s = c.say("can you exchange it for me?", "exchange_item");
+    assert!(reply(&s).contains("order number"), "{}", reply(&s));
+    assert!(matches!(c.state.pending, Some(Pending::OrderNumber { .. })));
 }
 
 #[test]
@@ -1769,10 +1780,17 @@ fn asking_what_the_shop_has_is_no_request_to_act_whatever_the_model_reads() {
             .map(|p| matches!(p, Pending::OrderNumber { .. })),
         Some(false)
     );
-    // "do you have the ..." names one product, not a kind.
-    assert!(!kind::asks_what_is_stocked("can I have the boots in 39"));
-    assert!(kind::asks_what_is_stocked("hi, do you stock kettles?"));
-    assert!(kind::wanted_kind("do you have the nordkap in 44").is_none());
+    // "do you have the ..." names one product, not a kind; the kind is the asking clause's.
+    assert!(kind::stocked_kind("do you have the nordkap in 44").is_none());
+    assert!(kind::stocked_kind("hi, do you have warm boots?").is_some());
+    assert!(kind::stocked_kind("I'd like the jacket in a bigger size, do you have it?").is_none());
+    let mut c = Chat::new();
+    searched(&mut c, &[("JK-1", "Stormshell Jacket", "Jackets", 229.0)]);
+    let s = c.say(
+        "I'd like the jacket in a bigger size, do you have it?",
+        "exchange_item",
+    );
+    assert!(!reply(&s).starts_with("We do"), "{}", reply(&s));
 }
 
 #[test]

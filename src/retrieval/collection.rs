@@ -65,8 +65,9 @@ struct Entry {
     name_pairs: Vec<String>,
     /// Terms of the full name, brand included ("Brewmaster Kettle Pro"), when it differs.
     full_terms: Vec<String>,
-    /// Name terms its own description does not use: a model's own name ("nordkap") rather
-    /// than what the thing is ("shampoo" of a shampoo bar "for normal hair").
+    /// Name terms its own description, category and attributes do not use: a model's own
+    /// name ("nordkap") rather than what the thing is ("shampoo" of a shampoo bar "for
+    /// normal hair").
     own_terms: Vec<String>,
 }
 
@@ -147,17 +148,23 @@ impl Collection {
             .contains_key(&key_of(id))
     }
 
-    /// Whether any document's text has `word` (as the index analyses it).
-    pub fn uses(&self, word: &str) -> bool {
+    /// Whether any document's text has one of `words` (as the index analyses them).
+    pub fn uses(&self, words: &[String]) -> Vec<bool> {
         let l = &self.lexical;
         let searcher = l.reader.searcher();
-        terms(&mut analyzer(), word).iter().any(|t| {
-            [l.name, l.body, l.extra].iter().any(|&field| {
-                searcher
-                    .doc_freq(&Term::from_field_text(field, t))
-                    .is_ok_and(|n| n > 0)
+        let mut a = analyzer();
+        words
+            .iter()
+            .map(|w| {
+                terms(&mut a, w).iter().any(|t| {
+                    [l.name, l.body, l.extra].iter().any(|&field| {
+                        searcher
+                            .doc_freq(&Term::from_field_text(field, t))
+                            .is_ok_and(|n| n > 0)
+                    })
+                })
             })
-        })
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -234,10 +241,15 @@ impl Collection {
             .windows(2)
             .flat_map(|p| terms(&mut a, &format!("{}{}", p[0], p[1])))
             .collect();
-        let body: HashSet<String> = terms(&mut a, &doc.body).into_iter().collect();
+        // What the description, category and attributes say is what the product is or has
+        // ("shampoo", "anthracite"), not what it is called.
+        let said: HashSet<String> = terms(&mut a, &doc.body)
+            .into_iter()
+            .chain(terms(&mut a, &doc.extra))
+            .collect();
         let own_terms = name_terms
             .iter()
-            .filter(|t| !body.contains(*t))
+            .filter(|t| !said.contains(*t))
             .cloned()
             .collect();
         self.entries.write().expect("entries lock").insert(
@@ -334,7 +346,20 @@ impl Collection {
         coined: &[String],
     ) -> Result<Vec<Candidate>, RetrievalError> {
         let mut a = analyzer();
-        let coined: HashSet<String> = coined.iter().flat_map(|w| terms(&mut a, w)).collect();
+        // A word in the names of more products than a product line has is a brand's or a
+        // kind's, whatever else it is.
+        let coined: HashSet<String> = {
+            let searcher = self.lexical.reader.searcher();
+            coined
+                .iter()
+                .flat_map(|w| terms(&mut a, w))
+                .filter(|t| {
+                    searcher
+                        .doc_freq(&Term::from_field_text(self.lexical.name, t))
+                        .is_ok_and(|n| n <= LINE)
+                })
+                .collect()
+        };
         let plain = terms(&mut a, text);
         let joined = terms(&mut a, &with_joins(text));
         let mut bm25: HashMap<u64, f32> = HashMap::new();
@@ -501,6 +526,10 @@ fn other_models<'a>(found: impl Iterator<Item = &'a Entry>, query: &HashSet<&Str
         })
         .collect()
 }
+
+/// The most products one coined name word may name: a product line ("Roadglide 4",
+/// "Roadglide 5"), not a brand's range.
+const LINE: u64 = 3;
 
 /// The name has a coined word of the question that its description does not use:
 /// "Nordkap" of the Nordkap Winter Boot, "Oakridge" of the Oakridge Boot; not "Shampoo" of

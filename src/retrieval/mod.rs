@@ -265,8 +265,13 @@ impl Retriever {
         match kind {
             SourceKind::Article => self.articles.candidates(text, vector, CANDIDATES),
             SourceKind::Product => {
-                let mut coined = self.speller.read().expect("speller lock").coined(text);
-                coined.retain(|w| !self.articles.uses(w));
+                let coined = self.speller.read().expect("speller lock").coined(text);
+                let in_articles = self.articles.uses(&coined);
+                let coined: Vec<String> = coined
+                    .into_iter()
+                    .zip(in_articles)
+                    .filter_map(|(w, used)| (!used).then_some(w))
+                    .collect();
                 self.products
                     .candidates_named(text, vector, CANDIDATES, &coined)
             }
@@ -464,5 +469,48 @@ mod tests {
             ..s
         };
         assert_eq!(plain.score(&candidate(0.8, Some(0.2))), 0.8);
+    }
+
+    #[test]
+    fn a_coined_name_word_names_a_product_unless_articles_or_a_whole_range_use_it() {
+        let r = Retriever::new(4, RetrievalSettings::DEFAULT).unwrap();
+        r.set_dictionary(
+            ["boot", "winter", "pan", "warranty"]
+                .map(String::from)
+                .into(),
+        );
+        let product = |sku: &str, name: &str| -> Product {
+            serde_json::from_value(serde_json::json!({
+                "sku": sku, "name": name, "description": "Warm and sturdy.",
+                "price": {"amount": 10.0, "currency": "EUR"}, "stock": 1}))
+            .unwrap()
+        };
+        let v = [1.0, 0.0, 0.0, 0.0];
+        r.upsert_product(&product("B-1", "Nordkap Winter Boot"), &v)
+            .unwrap();
+        r.upsert_product(&product("P-1", "Ferrum Pan"), &v).unwrap();
+        for i in 0..4 {
+            r.upsert_product(&product(&format!("S-{i}"), &format!("Zolto {i} Boot")), &v)
+                .unwrap();
+        }
+        let article: Article = serde_json::from_value(serde_json::json!({
+            "id": "warranty", "title": "Warranty",
+            "body": "5 years on Ferrum cast iron.", "url": "https://help.example/w"}))
+        .unwrap();
+        r.upsert_article(&article, &[v.to_vec()]).unwrap();
+        r.commit().unwrap();
+        let coverage = |q: &str, id: &str| {
+            r.candidates(SourceKind::Product, q, None)
+                .unwrap()
+                .into_iter()
+                .find(|c| c.id == id)
+                .map(|c| c.name_coverage)
+                .unwrap()
+        };
+        assert_eq!(coverage("how much is the nordkap", "B-1"), 1.0);
+        // An article speaks of Ferrum: a brand, not one product's name.
+        assert!(coverage("ferrum warranty", "P-1") < 1.0);
+        // Four products share "zolto": a range, not a product line.
+        assert!(coverage("do you have zolto", "S-0") < 1.0);
     }
 }

@@ -189,20 +189,29 @@ pub fn yes_no_about_product(text: &str) -> bool {
         && w.get(1).is_some_and(|x| !PEOPLE.contains(&x.as_str()))
 }
 
-/// The products the search found, as the catalogue has them now.
 /// The one product the search found named in full ("the kettle pro"), or by a coined word
-/// of its name alone ("the nordkap"), however low its score.
-pub fn named_by_search(found: &Found, catalog: &dyn Catalog) -> Option<Product> {
+/// of its name alone ("the nordkap"), however low its score. As for [`named_for_sure`], a
+/// name of one word is not enough (a "Case" is named by any question about cases), nor a
+/// name said after "not" ("anything cheaper? not the nordkap").
+pub fn named_by_search(found: &Found, question: &str, catalog: &dyn Catalog) -> Option<Product> {
     let mut full = found
         .products
         .iter()
         .filter(|h| h.candidate.name_coverage >= 1.0);
-    match (full.next(), full.next()) {
-        (Some(one), None) => catalog.product(&one.id),
-        _ => None,
-    }
+    let (Some(one), None) = (full.next(), full.next()) else {
+        return None;
+    };
+    let product = catalog.product(&one.id)?;
+    let name = words(&product.name);
+    let q = words(question);
+    let negated = q.iter().enumerate().any(|(i, w)| {
+        matches!(w.as_str(), "not" | "no")
+            && q[i + 1..].iter().take(2).any(|next| name.contains(next))
+    });
+    (name.len() >= 2 && !negated).then_some(product)
 }
 
+/// The products the search found, as the catalogue has them now.
 pub fn found_records(found: &Found, catalog: &dyn Catalog) -> Vec<Product> {
     found
         .products
