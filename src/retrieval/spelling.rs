@@ -160,6 +160,13 @@ impl Speller {
         }
         spans(text)
             .map(|(s, e)| text[s..e].to_lowercase())
+            // "the roadglides": the content's "roadglide".
+            .map(|w| match w.strip_suffix('s') {
+                Some(one) if !self.counts.contains_key(&w) && self.counts.contains_key(one) => {
+                    one.to_string()
+                }
+                _ => w,
+            })
             .filter(|w| {
                 w.chars().count() >= MIN_LEN
                     && w.chars().all(|c| c.is_alphabetic())
@@ -255,6 +262,7 @@ mod tests {
             s.coined("is the nordkap like the kettle, mail zorblax?"),
             ["nordkap", "kettle"]
         );
+        assert_eq!(s.coined("do you have nordkaps"), ["nordkap"]);
         s.set_dictionary(Default::default());
         assert!(s.coined("is the nordkap warm?").is_empty());
     }
