@@ -552,8 +552,7 @@ fn from_knowledge(
             // about it ("is the q7 waterproof?") is answered like one about the product
             // discussed. "ok what about the q3?" after "do the q5 fold?" asks that again, of
             // the Q3, and its price and stock when that does not apply to it.
-            let named = shopping::named_for_sure(&found, text)
-                .or_else(|| shopping::named_by_search(retrieved, text, ctx.catalog));
+            let named = shopping::named_product(&found, retrieved, text, ctx.catalog);
             if let Some(named) = named.filter(|_| sold.is_none()) {
                 let again = match (answers::follow_up(text), previous) {
                     (Some(_), Some(before)) => {
@@ -943,8 +942,7 @@ fn answer_pending(
             // "how long does the battery last on the q7?" while others are offered: a new
             // question about that one.
             let records = shopping::found_records(retrieved, ctx.catalog);
-            let named = shopping::named_for_sure(&records, text)
-                .or_else(|| shopping::named_by_search(retrieved, text, ctx.catalog));
+            let named = shopping::named_product(&records, retrieved, text, ctx.catalog);
             if named.is_some_and(|p| !skus.contains(&p.sku)) {
                 return None;
             }

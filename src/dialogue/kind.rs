@@ -81,10 +81,24 @@ const OPINIONS: &[&str] = &[
 /// selling count: "do you have ..." asks as often about a store, an app or a discount as
 /// about a product. "do you sell it in blue" is about the product discussed before.
 pub fn sold_kind(text: &str) -> Option<Kind> {
-    // Clause by clause: "Hi, do you sell kettles? Thanks!" asks for kettles.
+    clauses(text).find_map(clause_kind)
+}
+
+/// A message clause by clause: "Hi, do you sell kettles? Thanks!" asks for kettles.
+fn clauses(text: &str) -> impl Iterator<Item = &str> {
     text.split(['?', '!', ';', ',', '\n'])
         .flat_map(|s| s.split(". "))
-        .find_map(clause_kind)
+}
+
+/// A clause's words, the greetings before them left out.
+fn clause_words(clause: &str) -> Vec<String> {
+    let mut w = words(clause);
+    let greetings = w
+        .iter()
+        .take_while(|x| GREETINGS.contains(&x.as_str()))
+        .count();
+    w.drain(..greetings);
+    w
 }
 
 /// "what about tablets?" right after "do you sell laptops?": the same question about
@@ -112,11 +126,8 @@ const NOT_KINDS: &[&str] = &[
 
 /// The kind a clause asks for, when it is the question.
 fn clause_kind(clause: &str) -> Option<Kind> {
-    let w = words(clause);
-    let mut w: Vec<&str> = w.iter().map(String::as_str).collect();
-    while w.first().is_some_and(|x| GREETINGS.contains(x)) {
-        w.remove(0);
-    }
+    let w = clause_words(clause);
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
     let rest: &[&str] = match w.as_slice() {
         ["do" | "does", "you", "guys", rest @ ..]
         | ["do" | "does", "y", "all", rest @ ..]
@@ -137,71 +148,79 @@ fn clause_kind(clause: &str) -> Option<Kind> {
 }
 
 /// A kind asked for less directly: "I'm looking for a rain jacket", "I need a waterproof
-/// jacket for hiking, what do you have?", "do you have any kettles?", "what backpacks do you
-/// have?". These words ask as often for other things ("I need a refund", "do you have any
+/// jacket for hiking, what do you have?", "do you have any kettles?", "do you have warm
+/// boots?", "what backpacks do you have?". These words ask as often for other things ("I need a refund", "do you have any
 /// discounts"), so such a kind only counts when the catalogue has products of it: none of
 /// it is never said to be missing.
 pub fn wanted_kind(text: &str) -> Option<Kind> {
-    text.split(['?', '!', ';', ',', '\n'])
-        .flat_map(|s| s.split(". "))
-        .find_map(|clause| {
-            let w = words(clause);
-            let mut w: Vec<&str> = w.iter().map(String::as_str).collect();
-            while w.first().is_some_and(|x| GREETINGS.contains(x)) {
-                w.remove(0);
+    clauses(text).find_map(wanted_in)
+}
+
+/// The kind one clause asks for, as [`wanted_kind`] reads it.
+fn wanted_in(clause: &str) -> Option<Kind> {
+    let w = clause_words(clause);
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
+    match w.as_slice() {
+        ["i", "m" | "am", "looking", "for", object @ ..]
+        | ["im", "looking", "for", object @ ..]
+        | ["looking", "for", object @ ..]
+        | ["i", "need" | "want", object @ ..]
+        | ["i", "d", "like", object @ ..]
+        | ["do" | "does", "you" | "u", "have", "any", object @ ..]
+        | ["can" | "could", "you" | "u", "recommend" | "suggest", object @ ..]
+        | ["recommend" | "suggest", object @ ..]
+        | ["any", "recommendations" | "suggestions", "for", object @ ..] => {
+            // "can you recommend me a tent": the tent.
+            let object = match object {
+                ["me" | "us", rest @ ..] => rest,
+                _ => object,
+            };
+            // "I need to ...", "I want my ...": a determiner or a plain noun only.
+            if object.first().is_some_and(|x| *x == "to") {
+                return None;
             }
-            match w.as_slice() {
-                ["i", "m" | "am", "looking", "for", object @ ..]
-                | ["im", "looking", "for", object @ ..]
-                | ["looking", "for", object @ ..]
-                | ["i", "need" | "want", object @ ..]
-                | ["i", "d", "like", object @ ..]
-                | ["do" | "does", "you" | "u", "have", "any", object @ ..]
-                | ["can" | "could", "you" | "u", "recommend" | "suggest", object @ ..]
-                | ["recommend" | "suggest", object @ ..]
-                | ["any", "recommendations" | "suggestions", "for", object @ ..] => {
-                    // "can you recommend me a tent": the tent.
-                    let object = match object {
-                        ["me" | "us", rest @ ..] => rest,
-                        _ => object,
-                    };
-                    // "I need to ...", "I want my ...": a determiner or a plain noun only.
-                    if object.first().is_some_and(|x| *x == "to") {
-                        return None;
-                    }
-                    object_kind(object)
-                }
-                // "what's the cheapest tent you have?", "cheapest kettle?"
-                ["what", "s" | "is", "the", sup, object @ ..]
-                | ["whats", "the", sup, object @ ..]
-                | [sup, object @ ..]
-                    if SUPERLATIVES.contains(sup) =>
-                {
-                    let mut object = object.to_vec();
-                    while object
-                        .last()
-                        .is_some_and(|x| matches!(*x, "you" | "u" | "have" | "sell" | "got" | "do"))
-                    {
-                        object.pop();
-                    }
-                    object_kind(&object)
-                }
-                ["what" | "which", object @ .., "do", "you" | "u", "have" | "sell" | "stock" | "recommend" | "suggest"] => {
-                    let object: Vec<&str> = object
-                        .iter()
-                        .skip_while(|x| {
-                            matches!(
-                                **x,
-                                "kind" | "kinds" | "sort" | "sorts" | "type" | "types" | "of"
-                            )
-                        })
-                        .copied()
-                        .collect();
-                    object_kind(&object)
-                }
-                _ => None,
+            object_kind(object)
+        }
+        // "what's the cheapest tent you have?", "cheapest kettle?"
+        ["what", "s" | "is", "the", sup, object @ ..]
+        | ["whats", "the", sup, object @ ..]
+        | [sup, object @ ..]
+            if SUPERLATIVES.contains(sup) =>
+        {
+            let mut object = object.to_vec();
+            while object
+                .last()
+                .is_some_and(|x| matches!(*x, "you" | "u" | "have" | "sell" | "got" | "do"))
+            {
+                object.pop();
             }
-        })
+            object_kind(&object)
+        }
+        ["what" | "which", object @ .., "do", "you" | "u", "have" | "sell" | "stock" | "recommend" | "suggest"] =>
+        {
+            let object: Vec<&str> = object
+                .iter()
+                .skip_while(|x| {
+                    matches!(
+                        **x,
+                        "kind" | "kinds" | "sort" | "sorts" | "type" | "types" | "of"
+                    )
+                })
+                .copied()
+                .collect();
+            object_kind(&object)
+        }
+        // "do you have warm boots?"; "do you have the trailrunner 2?" names one
+        // product, for the search.
+        ["do" | "does", "you" | "u", "have", object @ ..]
+            if object
+                .first()
+                .is_some_and(|x| !matches!(*x, "the" | "this" | "that" | "these" | "those")) =>
+        {
+            object_kind(object)
+        }
+        _ => None,
+    }
 }
 
 /// The kind a clause "do you have ..." asks for ("do you have warm boots for winter, size
@@ -211,27 +230,14 @@ pub fn wanted_kind(text: &str) -> Option<Kind> {
 /// names one product, for the search. Like [`wanted_kind`], it only counts when the
 /// catalogue has products of it ("do you have a student discount?").
 pub fn stocked_kind(text: &str) -> Option<Kind> {
-    text.split(['?', '!', ';', ',', '\n'])
-        .flat_map(|s| s.split(". "))
-        .find_map(|clause| {
-            let w = words(clause);
-            let w: Vec<&str> = w
-                .iter()
-                .map(String::as_str)
-                .skip_while(|x| GREETINGS.contains(x))
-                .collect();
-            match w.as_slice() {
-                ["do" | "does", "you" | "u", "have", "any", object @ ..] => object_kind(object),
-                ["do" | "does", "you" | "u", "have", object @ ..]
-                    if object.first().is_some_and(|x| {
-                        !matches!(*x, "the" | "this" | "that" | "these" | "those")
-                    }) =>
-                {
-                    object_kind(object)
-                }
-                _ => None,
-            }
-        })
+    clauses(text).find_map(|clause| {
+        let w = clause_words(clause);
+        let asks = matches!(
+            w.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+            ["do" | "does", "you" | "u", "have", ..]
+        );
+        asks.then(|| wanted_in(clause)).flatten()
+    })
 }
 
 /// Words before a kind that ask for one of it by a measure ("the cheapest tent").

@@ -348,7 +348,9 @@ impl Collection {
         let mut a = analyzer();
         // A word in the names of more products than a product line has is a brand's or a
         // kind's, whatever else it is.
-        let coined: HashSet<String> = {
+        let coined: HashSet<String> = if coined.is_empty() {
+            HashSet::new()
+        } else {
             let searcher = self.lexical.reader.searcher();
             coined
                 .iter()

@@ -266,6 +266,9 @@ impl Retriever {
             SourceKind::Article => self.articles.candidates(text, vector, CANDIDATES),
             SourceKind::Product => {
                 let coined = self.speller.read().expect("speller lock").coined(text);
+                if coined.is_empty() {
+                    return self.products.candidates(text, vector, CANDIDATES);
+                }
                 let in_articles = self.articles.uses(&coined);
                 let coined: Vec<String> = coined
                     .into_iter()

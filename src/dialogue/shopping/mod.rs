@@ -189,11 +189,22 @@ pub fn yes_no_about_product(text: &str) -> bool {
         && w.get(1).is_some_and(|x| !PEOPLE.contains(&x.as_str()))
 }
 
+/// The one product a message names, though no score was confident of it: named for sure
+/// among the `records` found ([`named_for_sure`]), or the one the search found named in full.
+pub fn named_product(
+    records: &[Product],
+    found: &Found,
+    question: &str,
+    catalog: &dyn Catalog,
+) -> Option<Product> {
+    named_for_sure(records, question).or_else(|| named_by_search(found, question, catalog))
+}
+
 /// The one product the search found named in full ("the kettle pro"), or by a coined word
 /// of its name alone ("the nordkap"), however low its score. As for [`named_for_sure`], a
 /// name of one word is not enough (a "Case" is named by any question about cases), nor a
 /// name said after "not" ("anything cheaper? not the nordkap").
-pub fn named_by_search(found: &Found, question: &str, catalog: &dyn Catalog) -> Option<Product> {
+fn named_by_search(found: &Found, question: &str, catalog: &dyn Catalog) -> Option<Product> {
     let mut full = found
         .products
         .iter()
