@@ -1003,10 +1003,12 @@ fn answer_pending(
                     resolved(state);
                     Some(Outcome::Answered)
                 }
-                // "what about tablets?" after "do you sell laptops?" is a new question.
+                // "what about tablets?" after "do you sell laptops?" is a new question, and
+                // so is one an article answers ("and what about the warranty on tents?").
                 None if offered.len() >= 2
                     && !is_new_request(text, out.prediction, ctx)
-                    && answers::follow_up(text).is_none() =>
+                    && answers::follow_up(text).is_none()
+                    && retrieved.article().is_none() =>
                 {
                     out.say(answers::which_product(&offered));
                     state.pending = Some(Pending::ChooseProduct {

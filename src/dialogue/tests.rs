@@ -1927,6 +1927,21 @@ fn jacket_discussed() -> Chat {
 }
 
 #[test]
+fn what_a_product_comes_in_is_asked_of_the_product_discussed() {
+    // "does it come in black?" read as place_order: about the jacket, not how to check out.
+    let mut c = jacket_discussed();
+    let s = c.say("and does it come in black?", "place_order");
+    assert!(
+        reply(&s).contains("product details of the Drizzle Rain Jacket don't say"),
+        "{}",
+        reply(&s)
+    );
+    assert_eq!(source_id(&s), Some("JK-1"));
+    let s = c.say("does it come in size M?", "place_order");
+    assert!(reply(&s).contains("M is one of them"), "{}", reply(&s));
+}
+
+#[test]
 fn a_detail_of_the_product_comes_from_its_description_or_is_said_to_be_unknown() {
     let mut c = jacket_discussed();
     let s = c.say("does it have a hood?", "out_of_scope");
@@ -2171,6 +2186,41 @@ fn article_hit(id: &str) -> crate::retrieval::Found {
         }],
         ..Default::default()
     }
+}
+
+fn offer_tents(c: &mut Chat) {
+    searched(
+        c,
+        &[
+            ("TN-1", "Basecamp 4 Family Tent", "Tents", 399.0),
+            ("TN-2", "Skyline 3 Tent", "Tents", 299.0),
+        ],
+    );
+    let s = c.say("do you sell tents for 4 people", "place_order");
+    assert!(reply(&s).starts_with("We do"), "{}", reply(&s));
+}
+
+#[test]
+fn a_question_an_article_answers_while_products_are_offered_is_a_new_one() {
+    let mut c = Chat::new();
+    offer_tents(&mut c);
+    let warranty: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": "warranty", "title": "Warranty", "url": "https://help.example/warranty",
+        "body": "Every product comes with the 2-year legal guarantee."
+    }))
+    .unwrap();
+    c.catalog.1.insert("warranty".into(), warranty);
+    c.found = article_hit("warranty");
+    let s = c.say("and what about the warranty on tents", "out_of_scope");
+    assert!(
+        reply(&s).starts_with("Every product comes with"),
+        "{}",
+        reply(&s)
+    );
+    // Without an article for it, an unclear message still asks which one.
+    offer_tents(&mut c);
+    let s = c.say("hmm not sure about that really", "out_of_scope");
+    assert!(reply(&s).starts_with("Do you mean"), "{}", reply(&s));
 }
 
 #[test]

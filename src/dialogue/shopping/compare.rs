@@ -34,6 +34,10 @@ const COMPARATIVES: &[&str] = &[
 pub fn compares(text: &str) -> bool {
     let w = words(text);
     let has = |s: &str| w.iter().any(|x| x == s);
+    // "can I get the difference back?" asks for money, not a comparison.
+    if w.windows(2).any(|t| super::price_policy(&t[0], &t[1])) {
+        return false;
+    }
     w.iter().any(|x| COMPARING.contains(&x.as_str()))
         || (has("which") && has("or"))
         || (has("between") && has("and"))
@@ -191,6 +195,9 @@ mod tests {
         assert!(compares("whats the diffrence between the q5 and q7"));
         assert!(compares("choosing between the summit 30 and the summit 45"));
         assert!(compares("is it better than the Q7?"));
+        assert!(!compares(
+            "the kettle pro was cheaper last week, can I get the difference back?"
+        ));
         assert!(!compares("is the summit 45 light?"));
         let text = comparison(&packs, "which is lighter, the summit 45 or the summit 30?").unwrap();
         assert!(

@@ -49,11 +49,24 @@ pub fn asks_detail(text: &str) -> bool {
             "does" | "is" | "can" | "will" | "has" | "do" | "are" | "would" | "could"
         ) && REFERENCES.contains(&p[1].as_str())
     });
+    // "does it come in black?" asks what it is sold as; "will it come in the next days?"
+    // when it arrives.
+    let present = w.get(start).is_some_and(|x| x == "does" || x == "do");
     about_it
         && w.len() <= 12
         && !about_service(text)
-        && !w.iter().any(|x| NOT_DETAILS.contains(&x.as_str()))
+        && !w.iter().enumerate().any(|(i, x)| {
+            NOT_DETAILS.contains(&x.as_str()) && !(present && comes_in_or_with(&w, i))
+        })
         && !content(&w, &[]).is_empty()
+}
+
+/// "come in black", "come with a case": what the product is made or sold with, unlike
+/// "come in time".
+fn comes_in_or_with(w: &[String], i: usize) -> bool {
+    matches!(w[i].as_str(), "come" | "comes")
+        && w.get(i + 1).is_some_and(|x| x == "in" || x == "with")
+        && w.get(i + 2).is_some_and(|x| x != "time")
 }
 
 /// The words of a question that name something: not filler, not the product's name, not
@@ -164,6 +177,8 @@ mod tests {
         assert!(asks_detail("does it work with alexa?"));
         assert!(asks_detail("is it dishwasher safe"));
         assert!(asks_detail("and does it have a hood?"));
+        assert!(asks_detail("and does it come in black?"));
+        assert!(asks_detail("do they come with a case?"));
         for no in [
             "can I return it?",
             "is it here yet?",
@@ -173,6 +188,8 @@ mod tests {
             "is it on its way?",
             "has it been dispatched?",
             "when will it come?",
+            "will it come in time for christmas?",
+            "will it come in the next days?",
             "is that right?",
             "can they call me back?",
             "really? is that true?",

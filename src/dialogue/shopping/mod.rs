@@ -74,6 +74,20 @@ pub fn about_service_except(text: &str, except: &[&str]) -> bool {
                 && REFERENCES.contains(&t[1].as_str())
                 && t[2] == "back"
         })
+        || w.windows(2).any(|t| price_policy(&t[0], &t[1]))
+}
+
+/// "the difference back", "price match", "the price dropped": the shop's price policies,
+/// not the product's price.
+pub(super) fn price_policy(a: &str, b: &str) -> bool {
+    matches!(
+        (a, b),
+        ("difference", "back")
+            | (
+                "price",
+                "dropped" | "match" | "matching" | "matched" | "protection"
+            )
+    )
 }
 
 pub fn about_service(text: &str) -> bool {
@@ -274,6 +288,11 @@ mod tests {
         assert!(!about_service("does the helix fit 3 track sleep?"));
         assert!(!about_service("does it support power delivery?"));
         assert!(!about_service("does it send alerts to my phone"));
+        assert!(about_service(
+            "the kettle pro was cheaper last week, can I get the difference back?"
+        ));
+        assert!(about_service("do you price match the kettle pro?"));
+        assert!(!about_service("what's the price of the kettle pro?"));
     }
 
     #[test]
