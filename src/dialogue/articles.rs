@@ -14,7 +14,8 @@ const FILLER: &[&str] = &[
     "your", "our", "it", "its", "is", "are", "do", "does", "you", "i", "me", "we", "us", "there",
     "any", "also", "too", "then", "that", "this", "those", "these", "same", "what", "how",
     "when", "where", "which", "who", "can", "could", "please", "pls", "one", "ones", "if", "or",
-    "and", "as", "well",
+    "and", "as", "well", "get", "have", "has", "will", "would", "should", "be", "am", "was",
+    "need", "want", "know", "tell", "still", "just", "so", "s", "t", "not", "dont", "don",
 ];
 
 /// The words asked about, without the filler ("teachers" of "and for teachers?").
@@ -29,6 +30,11 @@ pub(super) fn subject_words(follow_up: &[String]) -> Vec<String> {
 /// The article's sentences that mention the most of the words asked about, in the article's
 /// order and to chat size; `None` when no sentence mentions any.
 pub(super) fn sentences_on(article: &Article, asked: &[String]) -> Option<String> {
+    sentences_sharing(article, asked, 1)
+}
+
+/// [`sentences_on`], of sentences that mention at least `least` of the words asked about.
+fn sentences_sharing(article: &Article, asked: &[String], least: usize) -> Option<String> {
     let asked: Vec<String> = asked.iter().map(|w| stem(w)).collect();
     let scored: Vec<(&str, usize)> = sentences(&article.body)
         .into_iter()
@@ -37,7 +43,11 @@ pub(super) fn sentences_on(article: &Article, asked: &[String]) -> Option<String
             (s, asked.iter().filter(|a| words.contains(a)).count())
         })
         .collect();
-    let best = scored.iter().map(|(_, n)| *n).max().filter(|n| *n > 0)?;
+    let best = scored
+        .iter()
+        .map(|(_, n)| *n)
+        .max()
+        .filter(|n| *n >= least.max(1))?;
     let mut text = String::new();
     for (s, _) in scored.iter().filter(|(_, n)| *n == best) {
         if !text.is_empty() && text.chars().count() + s.chars().count() > MAX_ANSWER_CHARS {
@@ -55,6 +65,23 @@ pub(super) fn sentences_on(article: &Article, asked: &[String]) -> Option<String
     }
     text.push_str(&more(article));
     Some(text)
+}
+
+/// A question on one thing the article just quoted says ("do points expire?" after the
+/// loyalty programme): the sentences that mention two of its words (or its one word), when
+/// they are fewer than the whole answer and not the reply just given. One word of several
+/// is not enough: "where do I print the label?" is not answered by a sentence on the label's
+/// cost.
+pub(super) fn narrowed(
+    article: &Article,
+    question: &str,
+    last_reply: Option<&str>,
+) -> Option<String> {
+    let asked = subject_words(&super::answers::words(question));
+    let whole = super::answers::article_answer(article).0;
+    sentences_sharing(article, &asked, asked.len().min(2))
+        .filter(|s| s.chars().count() < whole.chars().count())
+        .filter(|s| Some(s.as_str()) != last_reply)
 }
 
 /// The placeholders of `article_detail_unknown`.
@@ -95,6 +122,29 @@ mod tests {
 
     fn words(text: &str) -> Vec<String> {
         text.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_question_on_the_article_just_quoted_needs_two_of_its_words_in_a_sentence() {
+        let a = article();
+        let whole = crate::dialogue::answers::article_answer(&a).0;
+        assert!(narrowed(&a, "how much does parking cost?", Some(&whole))
+            .unwrap()
+            .starts_with("Parking costs EUR 2.50"));
+        assert!(narrowed(&a, "when are the stores open on sundays?", None)
+            .unwrap()
+            .starts_with("Both stores are open"));
+        // One of two words: not enough.
+        assert_eq!(
+            narrowed(&a, "where do i print the parking ticket?", None),
+            None
+        );
+        // The reply just given is not given again.
+        let parking = narrowed(&a, "how much does parking cost?", None).unwrap();
+        assert_eq!(
+            narrowed(&a, "how much does parking cost?", Some(&parking)),
+            None
+        );
     }
 
     #[test]

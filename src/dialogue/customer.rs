@@ -604,11 +604,11 @@ fn from_knowledge(
                     .map(|w| articles::subject_words(&w))
                     .is_some_and(|w| articles::sentences_on(a, &w).is_some())
             };
-            let subject = retrieved.with_previous.as_deref().and_then(Found::article);
-            if let Some(article) = subject
-                .and_then(|h| ctx.catalog.article(&h.id))
-                .filter(|a| !acting || speaks_of(a))
-            {
+            let subject = retrieved
+                .with_previous
+                .as_deref()
+                .and_then(|f| leaned_on(f, state, asked.quoted, &out.message.text, ctx));
+            if let Some(article) = subject.filter(|a| !acting || speaks_of(a)) {
                 return Some(answer_article(state, &article, asked.quoted, out, ctx));
             }
             // A kind of thing none of the products found is: said so, rather than the
@@ -639,10 +639,26 @@ fn answer_article(
         .filter(|_| quoted == Some(article.id.as_str()))
         .map(|w| articles::subject_words(&w))
         .filter(|w| !w.is_empty());
+    // "do points expire?" right after the loyalty programme's article: a question on one
+    // thing it says gets those sentences, not the whole article again, and is no repeat.
+    // The same question again, or the same narrow answer twice, is.
+    let asked_before = state
+        .transcript
+        .iter()
+        .rev()
+        .filter(|t| t.role == Role::Customer)
+        .nth(1)
+        .is_some_and(|t| answers::words(&t.text) == answers::words(&out.message.text));
+    let narrowed = match (&again, quoted) {
+        (None, Some(id)) if id == article.id && !asked_before => {
+            articles::narrowed(article, &out.message.text, last_reply(state))
+        }
+        _ => None,
+    };
     // The same article asked for again and again has not helped: a person takes over, as
     // for the same request made again and again on the intents' path. Only in a row: another
     // reply in between starts the count again.
-    if again.is_none() && matches!(state.handoff, Handoff::Bot) {
+    if again.is_none() && narrowed.is_none() && matches!(state.handoff, Handoff::Bot) {
         if quoted != Some(article.id.as_str()) {
             state.repeat = None;
         }
@@ -658,7 +674,7 @@ fn answer_article(
                 &articles::unknown_vars(article, &asked),
             )
         }),
-        None => Ok(answers::article_answer(article).0),
+        None => Ok(narrowed.unwrap_or_else(|| answers::article_answer(article).0)),
     };
     match answer {
         Ok(answer) => out.say(answer),
@@ -674,6 +690,42 @@ fn answer_article(
     state.article = Some(article.id.clone());
     resolved(state);
     Outcome::Answered
+}
+
+/// The article a message that leans on the subject before it is answered from, of those
+/// found for the two together. A follow-up ("and for teachers?") takes the first. Another
+/// question ("what if I'm not home?" after express delivery) takes the first that is not the
+/// article just quoted, or that one when it has sentences on what is asked: never the whole
+/// article again, which would count as the same question asked again.
+fn leaned_on(
+    found: &Found,
+    state: &Conversation,
+    quoted: Option<&str>,
+    text: &str,
+    ctx: &Context<'_>,
+) -> Option<Article> {
+    if answers::follow_up(text).is_some() {
+        return found.article().and_then(|h| ctx.catalog.article(&h.id));
+    }
+    found
+        .articles
+        .iter()
+        .filter(|h| h.confident)
+        .filter_map(|h| ctx.catalog.article(&h.id))
+        .find(|a| {
+            quoted != Some(a.id.as_str())
+                || articles::narrowed(a, text, last_reply(state)).is_some()
+        })
+}
+
+/// The bot's last reply in the conversation.
+fn last_reply(state: &Conversation) -> Option<&str> {
+    state
+        .transcript
+        .iter()
+        .rev()
+        .find(|t| t.role == Role::Bot)
+        .map(|t| t.text.as_str())
 }
 
 /// How many products of a kind are offered to pick from.

@@ -63,6 +63,36 @@ pub fn is_follow_up(text: &str) -> bool {
     answers::follow_up(text).is_some()
 }
 
+/// Words that point back at something named before.
+const POINTING: &[&str] = &[
+    "it", "its", "they", "them", "that", "this", "those", "these",
+];
+
+/// A short question that may lean on what was asked before: a follow-up, or one such as
+/// "how long do i have?", "can it go in the oven?", "where do i print the label?". It is
+/// searched together with the last subject when it finds no article of its own.
+pub fn leans_on_subject(text: &str) -> bool {
+    let words = answers::words(text).len();
+    // "ok?" or "no?" answers the bot; "what if i'm not home?" is a question.
+    let answer = entities::yes_no(text).is_some() && words <= 3;
+    is_follow_up(text)
+        || (answers::is_question(text)
+            && words <= LEANING_WORDS
+            && courtesy::courtesy(text).is_none()
+            && !answer)
+}
+
+/// The most words of a question that may lean on the one before.
+const LEANING_WORDS: usize = 8;
+
+/// "can it go in the oven?": a question about something named before, never a subject.
+fn points_back(text: &str) -> bool {
+    answers::words(text)
+        .iter()
+        .any(|w| POINTING.contains(&w.as_str()))
+        && leans_on_subject(text)
+}
+
 /// What the customer last asked about: their latest message that is neither a follow-up
 /// itself nor courtesy ("how much is shipping to austria?" for "what about switzerland?"
 /// and "and norway?", "thanks" in between or not).
@@ -76,11 +106,12 @@ pub fn last_subject(state: &Conversation) -> Option<&str> {
         .find(|t| names_subject(t))
 }
 
-/// A message that can be the subject of a follow-up: neither one itself, nor courtesy, nor
-/// a short yes or no given in answer to the bot.
+/// A message that can be the subject of a follow-up: neither one itself, nor a short
+/// question pointing back ("is it dishwasher safe?"), nor courtesy, nor a short yes or no
+/// given in answer to the bot.
 pub fn names_subject(text: &str) -> bool {
     let answer = entities::yes_no(text).is_some() && text.split_whitespace().count() <= 4;
-    !is_follow_up(text) && courtesy::courtesy(text).is_none() && !answer
+    !is_follow_up(text) && !points_back(text) && courtesy::courtesy(text).is_none() && !answer
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2224,6 +2224,92 @@ fn a_question_an_article_answers_while_products_are_offered_is_a_new_one() {
 }
 
 #[test]
+fn a_question_on_one_thing_the_article_just_quoted_says_gets_those_sentences() {
+    let mut c = Chat::new();
+    let club: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": "club", "title": "Northwind Club", "url": "https://help.example/club",
+        "body": "Joining the Club is free. You earn 1 point per euro spent. Points expire after \
+                 24 months without a purchase. Spend EUR 500 in a year to reach Gold status."
+    }))
+    .unwrap();
+    c.catalog.1.insert("club".into(), club);
+    c.found = article_hit("club");
+    let s = c.say("do you have a loyalty program", "out_of_scope");
+    assert!(
+        reply(&s).starts_with("Joining the Club is free."),
+        "{}",
+        reply(&s)
+    );
+    let s = c.say("how do i get gold status", "out_of_scope");
+    assert!(
+        reply(&s).starts_with("Spend EUR 500 in a year to reach Gold status. (More:"),
+        "{}",
+        reply(&s)
+    );
+    // Three questions on one article are no frustration.
+    let s = c.say("do points expire?", "check_cancellation_fee");
+    assert!(
+        reply(&s).starts_with("Points expire after 24 months"),
+        "{}",
+        reply(&s)
+    );
+    assert!(escalations(&s).is_empty());
+    // The same question again and again still is.
+    c.say("do points expire?", "check_cancellation_fee");
+    let s = c.say("do points expire?", "check_cancellation_fee");
+    assert_eq!(
+        escalations(&s),
+        [(
+            EscalationType::Escalation,
+            EscalationReason::Frustration,
+            Priority::High
+        )]
+    );
+}
+
+#[test]
+fn a_question_leaning_on_the_last_subject_is_answered_from_another_article_not_the_same_again() {
+    let mut c = Chat::new();
+    for (id, body) in [
+        (
+            "express",
+            "Choose Express at checkout. Saturday delivery costs EUR 14.95.",
+        ),
+        (
+            "missed",
+            "If you're not home, DHL leaves a card and takes the parcel to a post office.",
+        ),
+    ] {
+        let a: crate::wire::Article = serde_json::from_value(serde_json::json!({
+            "id": id, "title": id, "url": format!("https://help.example/{id}"), "body": body
+        }))
+        .unwrap();
+        c.catalog.1.insert(id.into(), a);
+    }
+    c.found = article_hit("express");
+    let s = c.say("can i choose a delivery day", "delivery_options");
+    assert!(reply(&s).starts_with("Choose Express"), "{}", reply(&s));
+    // Searched with the question before it, both articles clear the threshold and the one
+    // just quoted comes first: the other one answers.
+    let mut both = article_hit("express");
+    both.articles.extend(article_hit("missed").articles);
+    c.found = crate::retrieval::Found {
+        with_previous: Some(Box::new(both)),
+        ..Default::default()
+    };
+    let s = c.say("what if im not home", "out_of_scope");
+    assert!(reply(&s).starts_with("If you're not home"), "{}", reply(&s));
+    // Only the article just quoted, with no sentence on what is asked: not the whole
+    // article again.
+    c.found = crate::retrieval::Found {
+        with_previous: Some(Box::new(article_hit("missed"))),
+        ..Default::default()
+    };
+    let s = c.say("can you let me know when it is", "out_of_scope");
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
+}
+
+#[test]
 fn a_follow_up_on_an_article_gets_what_it_says_on_that_or_that_it_says_nothing() {
     let mut c = Chat::new();
     let stores: crate::wire::Article = serde_json::from_value(serde_json::json!({

@@ -1,16 +1,18 @@
-//! What a short follow-up is searched with. "and for teachers?" names no subject of its own:
-//! the knowledge base is searched with the customer's last question on the subject and the
-//! follow-up together. Retrieval runs before the dialogue step (it needs the encoder), so the
+//! What a short follow-up is searched with. "and for teachers?" names no subject of its own,
+//! nor do "how long do i have?" after a question on returns or "can it go in the oven?"
+//! after one on a pan: the knowledge base is also searched with the customer's last question
+//! on the subject and the follow-up together. Retrieval runs before the dialogue step (it needs the encoder), so the
 //! subject is looked up here: an earlier message of the same conversation in this batch, or
 //! else the stored transcript.
 
 use std::collections::HashMap;
 
 use super::plan::{ConversationKey, Conversations, Item, Work};
-use crate::dialogue::{is_follow_up, last_subject, names_subject};
+use crate::dialogue::{last_subject, leans_on_subject, names_subject};
 
 /// One entry per customer message of `items`, in order: the text to search together with
-/// it ("<subject> <follow-up>"), for a follow-up whose subject is known.
+/// it ("<subject> <follow-up>"), for a message that leans on the subject before it
+/// ([`leans_on_subject`]) when that subject is known.
 pub(super) fn follow_up_queries(
     items: &[Item],
     conversations: &dyn Conversations,
@@ -23,19 +25,19 @@ pub(super) fn follow_up_queries(
             continue;
         };
         let key = (item.record.partition, m.conversation_id.clone());
-        if !is_follow_up(&m.text) {
-            if names_subject(&m.text) {
-                subjects.insert(key, m.text.clone());
-            }
-            out.push(None);
-            continue;
+        let subject = leans_on_subject(&m.text)
+            .then(|| {
+                subjects.get(&key).cloned().or_else(|| {
+                    // A state that cannot be read costs the follow-up its subject, not the
+                    // batch: the plan reads it again and reports the error there.
+                    let stored = conversations.load(key.0, &key.1).ok().flatten()?;
+                    last_subject(&stored).map(str::to_string)
+                })
+            })
+            .flatten();
+        if names_subject(&m.text) {
+            subjects.insert(key, m.text.clone());
         }
-        let subject = subjects.get(&key).cloned().or_else(|| {
-            // A state that cannot be read costs the follow-up its subject, not the batch:
-            // the plan reads it again and reports the error there.
-            let stored = conversations.load(key.0, &key.1).ok().flatten()?;
-            last_subject(&stored).map(str::to_string)
-        });
         out.push(subject.map(|s| format!("{} {}", s.trim_end(), m.text.trim())));
     }
     out
@@ -124,6 +126,7 @@ mod tests {
             customer("c1", "ok thanks"),
         ];
         let got = follow_up_queries(&items, &stored);
+        assert_eq!(got.len(), items.len());
         assert_eq!(
             got,
             [
@@ -134,6 +137,37 @@ mod tests {
                 Some("do you offer a student discount? and for teachers?".to_string()),
                 None,
                 None,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_short_question_leaning_on_the_subject_is_searched_with_it() {
+        let stored = Stored(HashMap::from([(
+            "c1".to_string(),
+            said(&[
+                "my new ferrum pan has rust spots already",
+                "Could you give me your order number?",
+            ]),
+        )]));
+        let items = [
+            customer("c1", "how am i supposed to clean it"),
+            // A question pointing back is never the subject itself.
+            customer("c1", "can it go in the oven?"),
+            // A statement or a long question stands alone, and is the subject after it.
+            customer(
+                "c1",
+                "I would like to know which of your stores is the closest to Hamburg",
+            ),
+            customer("c1", "what are the opening hours?"),
+        ];
+        assert_eq!(
+            follow_up_queries(&items, &stored),
+            [
+                Some("my new ferrum pan has rust spots already how am i supposed to clean it".to_string()),
+                Some("my new ferrum pan has rust spots already can it go in the oven?".to_string()),
+                None,
+                Some("I would like to know which of your stores is the closest to Hamburg what are the opening hours?".to_string()),
             ]
         );
     }

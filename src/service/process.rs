@@ -65,9 +65,11 @@ impl Service {
     }
 
     /// Searches the articles and products for each customer text (in forward passes of the
-    /// encoder), unless there are none; a short follow-up is also searched together with the
-    /// customer's last question on the subject. A failure costs the answers from knowledge
-    /// for this batch, not the batch: the intent path answers.
+    /// encoder), unless there are none. A message that leans on what came before ("and for
+    /// teachers?", "can it go in the oven?") and finds no article of its own is searched
+    /// again together with the customer's last question on the subject, in a second pass
+    /// for those only. A failure costs the answers from knowledge for this batch, not the
+    /// batch: the intent path answers.
     async fn retrieve(&self, items: &[Item]) -> Result<Vec<crate::retrieval::Found>, ServiceError> {
         let texts = customer_texts(items);
         if texts.is_empty()
@@ -76,12 +78,40 @@ impl Service {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let with_subject = block(|| follow_up_queries(items, self.store.as_ref()));
-        // The follow-ups' queries are embedded in the same passes, after the messages; all
-        // are searched with their typos mended ("ketle pro" as "kettle pro").
         let messages = texts.len();
-        let mut queries = texts;
-        queries.extend(with_subject.iter().flatten().cloned());
+        let with_subject = block(|| follow_up_queries(items, self.store.as_ref()));
+        let Some(mut found) = self.search_all(texts, true).await? else {
+            return Ok(Vec::new());
+        };
+        let leaning: Vec<(usize, String)> = with_subject
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, q)| Some((i, q?)))
+            .filter(|(i, _)| found[*i].article().is_none())
+            .collect();
+        if !leaning.is_empty() {
+            let queries = leaning.iter().map(|(_, q)| q.clone()).collect();
+            if let Some(again) = self.search_all(queries, false).await? {
+                for ((i, _), f) in leaning.iter().zip(again) {
+                    found[*i].with_previous = Some(Box::new(f));
+                }
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        self.metrics
+            .retrieval_seconds
+            .observe(elapsed / messages as f64);
+        Ok(found)
+    }
+
+    /// Embeds and searches `queries`, each with its typos mended first ("ketle pro" as
+    /// "kettle pro"; kept as `searched_as` when `keep_mended`). `None` when the encoder
+    /// failed: counted and logged here.
+    async fn search_all(
+        &self,
+        mut queries: Vec<String>,
+        keep_mended: bool,
+    ) -> Result<Option<Vec<crate::retrieval::Found>>, ServiceError> {
         let mended: Vec<Option<String>> = queries
             .iter_mut()
             .map(|q| {
@@ -104,33 +134,27 @@ impl Service {
                     .failures
                     .with_label_values(&["retrieval"])
                     .inc();
-                return Ok(Vec::new());
+                return Ok(None);
             }
         };
         let retriever = &self.retriever;
-        let found = block(|| {
-            let mut each = queries.iter().zip(&vectors).map(|(t, v)| {
-                retriever.search(t, Some(v)).unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "retrieval failed for a message");
-                    crate::retrieval::Found::default()
+        Ok(Some(block(|| {
+            queries
+                .iter()
+                .zip(&vectors)
+                .zip(mended)
+                .map(|((t, v), m)| {
+                    let mut f = retriever.search(t, Some(v)).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "retrieval failed for a message");
+                        crate::retrieval::Found::default()
+                    });
+                    if keep_mended {
+                        f.searched_as = m;
+                    }
+                    f
                 })
-            });
-            let mut found: Vec<_> = each.by_ref().take(messages).collect();
-            for (f, m) in found.iter_mut().zip(mended) {
-                f.searched_as = m;
-            }
-            for (f, query) in found.iter_mut().zip(&with_subject) {
-                if query.is_some() {
-                    f.with_previous = each.next().map(Box::new);
-                }
-            }
-            found
-        });
-        let elapsed = started.elapsed().as_secs_f64();
-        self.metrics
-            .retrieval_seconds
-            .observe(elapsed / messages as f64);
-        Ok(found)
+                .collect()
+        })))
     }
 
     /// Decodes and checks one record: limits, key, and (signed mode) the gateway signature.
