@@ -404,15 +404,8 @@ fn from_knowledge(
     // threshold, and an article on a word of it may ("do you sell headphones?" is not about
     // returning opened ones). The products of that kind the search found answer it first.
     // Only when the search found products at all: a shop may keep no catalogue here.
-    // "what about tablets?" after "do you sell laptops?" asks the same of tablets. The
-    // transcript already holds this message, so the one before it is second from the end.
-    let previous = state
-        .transcript
-        .iter()
-        .rev()
-        .filter(|t| t.role == Role::Customer)
-        .nth(1)
-        .map(|t| t.text.as_str());
+    // "what about tablets?" after "do you sell laptops?" asks the same of tablets.
+    let previous = previous_message(state);
     let catalogue = !retrieved.products.is_empty();
     let sold = kind::sold_kind(text)
         .or_else(|| kind::follow_up_kind(text, previous))
@@ -642,13 +635,8 @@ fn answer_article(
     // "do points expire?" right after the loyalty programme's article: a question on one
     // thing it says gets those sentences, not the whole article again, and is no repeat.
     // The same question again, or the same narrow answer twice, is.
-    let asked_before = state
-        .transcript
-        .iter()
-        .rev()
-        .filter(|t| t.role == Role::Customer)
-        .nth(1)
-        .is_some_and(|t| answers::words(&t.text) == answers::words(&out.message.text));
+    let asked_before = previous_message(state)
+        .is_some_and(|t| answers::words(t) == answers::words(&out.message.text));
     let narrowed = match (&again, quoted) {
         (None, Some(id)) if id == article.id && !asked_before => {
             articles::narrowed(article, &out.message.text, last_reply(state))
@@ -716,6 +704,18 @@ fn leaned_on(
             quoted != Some(a.id.as_str())
                 || articles::narrowed(a, text, last_reply(state)).is_some()
         })
+}
+
+/// The customer's message before this one. The transcript already holds this message, so
+/// the one before it is second from the end.
+fn previous_message(state: &Conversation) -> Option<&str> {
+    state
+        .transcript
+        .iter()
+        .rev()
+        .filter(|t| t.role == Role::Customer)
+        .nth(1)
+        .map(|t| t.text.as_str())
 }
 
 /// The bot's last reply in the conversation.
