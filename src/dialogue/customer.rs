@@ -43,7 +43,9 @@ fn is_new_request(text: &str, prediction: &Prediction, ctx: &Context<'_>) -> boo
 /// A question that neither gives the order number asked for nor answers yes or no, and is
 /// no confident request about an order ("can you cancel it?" asks the same again, "actually,
 /// cancel A-55102" is for the order flow). Not while an order of the customer's own is
-/// offered ("Is this about order A-55102?"): that question is still open.
+/// offered ("Is this about order A-55102?"): that question is still open. While the bot asks
+/// which of two requests was meant, a question that picks neither ("where do I print the
+/// label?") is one too.
 fn question_aside(
     pending: &Pending,
     text: &str,
@@ -51,9 +53,21 @@ fn question_aside(
     prediction: &Prediction,
     ctx: &Context<'_>,
 ) -> bool {
-    let Pending::OrderNumber { offered: None, .. } = pending else {
-        return false;
-    };
+    match pending {
+        Pending::OrderNumber { offered: None, .. } => {}
+        Pending::Choose { options, .. } => {
+            let described = [ctx.kb.describe(&options[0]), ctx.kb.describe(&options[1])];
+            let sure_of_one = options.contains(&prediction.intent)
+                && prediction.confidence >= ctx.settings.clarify_below;
+            if entities::pick_option(text, described).is_some()
+                || entities::rejects_both(text)
+                || sure_of_one
+            {
+                return false;
+            }
+        }
+        _ => return false,
+    }
     found.order_id.is_none()
         && entities::yes_no(text).is_none()
         && answers::is_question(text)
@@ -436,6 +450,13 @@ fn from_knowledge(
             .cloned()
             .collect();
         let fitting = if sized.is_empty() { fitting } else { sized };
+        // "... that's available now?": not those sold out, when some are not.
+        let stocked: Vec<Product> = fitting.iter().filter(|p| p.stock > 0).cloned().collect();
+        let fitting = if stocked.is_empty() || !shopping::wants_in_stock(text) {
+            fitting
+        } else {
+            stocked
+        };
         if !fitting.is_empty() {
             if !exact {
                 let vars = Vars::from([("asked", kind.phrase())]);

@@ -52,6 +52,21 @@ const NOT_GOODS: &[&str] = &[
     "things",
     "gift",
     "gifts",
+    // "any idea ...", "any news on my order?"
+    "idea",
+    "chance",
+    "way",
+    "news",
+    "update",
+    "updates",
+    "luck",
+    "word",
+    "info",
+    "information",
+    "help",
+    "reason",
+    "problem",
+    "issue",
 ];
 /// Opinions of the customer's, which no record states: "cheap kettles" are kettles.
 const OPINIONS: &[&str] = &[
@@ -73,6 +88,8 @@ const OPINIONS: &[&str] = &[
     "different",
     "other",
     "real",
+    "similar",
+    "alternative",
 ];
 
 /// The kind of thing "do you sell running shoes?" asks about: the object's words up to a
@@ -169,7 +186,9 @@ fn wanted_in(clause: &str) -> Option<Kind> {
         | ["do" | "does", "you" | "u", "have", "any", object @ ..]
         | ["can" | "could", "you" | "u", "recommend" | "suggest", object @ ..]
         | ["recommend" | "suggest", object @ ..]
-        | ["any", "recommendations" | "suggestions", "for", object @ ..] => {
+        | ["any", "recommendations" | "suggestions", "for", object @ ..]
+        | ["any" | "anything", "similar" | "like" | "else" | "other", object @ ..]
+        | ["any", object @ ..] => {
             // "can you recommend me a tent": the tent.
             let object = match object {
                 ["me" | "us", rest @ ..] => rest,
@@ -513,6 +532,13 @@ mod tests {
             kind("boots", &["hiking"])
         );
         assert_eq!(head("which kettle do you recommend"), kind("kettle", &[]));
+        assert_eq!(
+            head("any similar tent that's available now?"),
+            kind("tent", &[])
+        );
+        assert_eq!(head("anything like a tent?"), kind("tent", &[]));
+        assert_eq!(head("any update on my order?"), None);
+        assert_eq!(head("any idea when sold out stuff comes back in"), None);
         // A size is checked against the listed sizes, not looked for in the record's words.
         assert_eq!(
             head("do you have any size 42 hiking boots?"),

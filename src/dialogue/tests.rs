@@ -1427,6 +1427,30 @@ fn a_new_request_instead_of_an_answer_drops_the_choice() {
 }
 
 #[test]
+fn a_question_an_article_answers_instead_of_picking_is_answered() {
+    let mut c = Chat::new();
+    torn(&mut c, "when is it coming");
+    let label: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": "how-to-return", "title": "How to send a return",
+        "body": "Select 'Start a return' and we email you a printable return label."
+    }))
+    .unwrap();
+    c.catalog.1.insert("how-to-return".into(), label);
+    c.found = article_hit("how-to-return");
+    let s = lost(&mut c, "where do i print the label?");
+    assert!(
+        reply(&s).starts_with("Select 'Start a return'"),
+        "{}",
+        reply(&s)
+    );
+    assert_eq!(c.state.pending, None);
+    // An answer that picks one is no question aside.
+    torn(&mut c, "when is it coming");
+    let s = lost(&mut c, "the first one?");
+    assert!(!reply(&s).starts_with("Select"), "{}", reply(&s));
+}
+
+#[test]
 fn two_unclear_answers_to_the_choice_reach_a_person() {
     assert_eq!(DialogueSettings::default().escalate_after_failures, 2);
     let mut c = Chat::new();
@@ -1729,6 +1753,31 @@ fn a_kind_wanted_in_other_words_is_offered_but_never_said_to_be_missing() {
     assert!(!reply(&s).contains("catalogue"), "{}", reply(&s));
     let s = c.say("do you have any kayaks", "out_of_scope");
     assert!(!reply(&s).contains("catalogue"), "{}", reply(&s));
+}
+
+#[test]
+fn any_of_a_kind_available_now_offers_those_in_stock() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("TN-1", "Skyline 3 Tent", "Tents", 299.0),
+            ("TN-2", "Basecamp 4 Family Tent", "Tents", 399.0),
+            ("TN-3", "Solo Bivvy Tent", "Tents", 149.0),
+        ],
+    );
+    c.catalog.0.get_mut("TN-1").unwrap().stock = 0;
+    let s = c.say("any similar tent that's available now?", "place_order");
+    assert!(
+        reply(&s).starts_with("We do, for example the Basecamp 4 Family Tent"),
+        "{}",
+        reply(&s)
+    );
+    assert!(!reply(&s).contains("Skyline"), "{}", reply(&s));
+    // Not asked for stock: all of them.
+    c.state = Default::default();
+    let s = c.say("any tents?", "place_order");
+    assert!(reply(&s).contains("Skyline"), "{}", reply(&s));
 }
 
 #[test]

@@ -94,6 +94,12 @@ pub fn about_service(text: &str) -> bool {
     about_service_except(text, &[])
 }
 
+/// The message asks for what can be had now: "available", "in stock".
+pub fn wants_in_stock(text: &str) -> bool {
+    let w = words(text);
+    w.iter().any(|x| x == "available") || w.windows(2).any(|t| t[0] == "in" && t[1] == "stock")
+}
+
 /// Of `products`, those the question names: in full ("the Kettle Pro and the Kettle Pro
 /// Mini"), by a word of its name no other of them has ("is the Q5 better than the Q7?"), or
 /// by two words of its name ("the summit 30", whose "30" alone the GaN Charger 30 W shares).
