@@ -293,7 +293,16 @@ pub fn comes_in_asked_size(p: &Product, text: &str) -> Option<bool> {
 /// Crude English stemming for matching attribute names: "sizes" / "size", "colours".
 pub(super) fn stem(w: &str) -> String {
     let w = w.to_lowercase();
+    // "-es" only after a hissing sound ("boxes", "watches"): "stores" and "sizes" are
+    // "store" and "size", not "stor" and "siz", so they share a stem with the singular.
+    let hissing = ["sses", "xes", "zzes", "ches", "shes"]
+        .iter()
+        .any(|e| w.ends_with(e));
     for suffix in ["ing", "es", "s"] {
+        // "glass" and "dress" are no plurals.
+        if (suffix == "es" && !hissing) || (suffix == "s" && w.ends_with("ss")) {
+            continue;
+        }
         if w.len() > suffix.len() + 2 && w.ends_with(suffix) {
             return w[..w.len() - suffix.len()].to_string();
         }
@@ -1059,6 +1068,21 @@ mod tests {
             &none,
         );
         assert!(!screen.contains("not in"), "{screen}");
+    }
+
+    #[test]
+    fn plurals_share_a_stem_with_their_word() {
+        for (a, b) in [
+            ("stores", "store"),
+            ("sizes", "size"),
+            ("cases", "case"),
+            ("boxes", "box"),
+            ("watches", "watch"),
+            ("glasses", "glass"),
+            ("shoes", "shoe"),
+        ] {
+            assert_eq!(stem(a), stem(b), "{a} {b}");
+        }
     }
 
     #[test]

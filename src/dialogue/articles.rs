@@ -16,6 +16,7 @@ const FILLER: &[&str] = &[
     "when", "where", "which", "who", "can", "could", "please", "pls", "one", "ones", "if", "or",
     "and", "as", "well", "get", "have", "has", "will", "would", "should", "be", "am", "was",
     "need", "want", "know", "tell", "still", "just", "so", "s", "t", "not", "dont", "don",
+    "many", "much",
 ];
 
 /// The words asked about, without the filler ("teachers" of "and for teachers?").

@@ -351,8 +351,11 @@ fn from_knowledge(
     // the order flow. A question on the rules that says "my order" ("can I get my order gift
     // wrapped?", "do I pay customs on my order to Switzerland?") is read by the model as the
     // policy it asks about, and an article answers it better than that intent's canned reply.
+    // Unsure, the model's reading decides unless it is no request about an order and an
+    // article answers ("can i collect my order in the store?": Click & Collect).
+    let order_intent = ORDER_INTENTS.contains(&p.intent.as_str());
     let about_own_order = entities::mentions_own_order(text)
-        && (!confident || ORDER_INTENTS.contains(&p.intent.as_str()));
+        && (order_intent || (!confident && retrieved.article().is_none()));
     if (entities.order_id.is_some() && !sku) || about_own_order {
         return None;
     }
@@ -412,6 +415,21 @@ fn from_knowledge(
     if let Some(p) = remembered.as_ref().filter(|p| answers::asks_about(p, text)) {
         if retrieved.best(ctx.retrieval).map(|h| h.kind) != Some(SourceKind::Product) {
             return Some(answer_product(state, p, text, out));
+        }
+    }
+    // "do they expire?" right after gift cards: a question pointing back is about the
+    // subject before it, so an article the two find together wins over another one the
+    // question alone finds (loyalty points expire too). Not when a product is discussed, nor
+    // for a confident request to act on an order.
+    let acting_now = confident && ORDER_INTENTS.contains(&p.intent.as_str());
+    if discussed.is_none() && !acting_now && crate::dialogue::points_back(&out.message.text) {
+        let own = retrieved.article().map(|h| h.id.as_str());
+        let subject = retrieved.with_previous.as_deref().and_then(Found::article);
+        if let Some(article) = subject
+            .filter(|h| own.is_some_and(|own| own != h.id))
+            .and_then(|h| ctx.catalog.article(&h.id))
+        {
+            return Some(answer_article(state, &article, asked.quoted, out, ctx));
         }
     }
     // "do you sell kettles?" names a kind, not one product: no single product clears its
@@ -1056,6 +1074,9 @@ fn answer_pending(
                 .or(yes.then_some(0));
             match picked {
                 Some(i) if shopping::buys(text) => Some(sell(state, &offered[i], text, out, ctx)),
+                // "ok the q7 then, is there a student discount?": the pick comes with a
+                // question on the shop's service that an article answers; that is the answer.
+                Some(_) if shopping::about_service(text) && retrieved.article().is_some() => None,
                 // "the pro one. does it come in black?" asks its own question.
                 Some(i) => {
                     let asks = answers::asks_about(&offered[i], text)

@@ -85,8 +85,9 @@ pub fn leans_on_subject(text: &str) -> bool {
 /// The most words of a question that may lean on the one before.
 const LEANING_WORDS: usize = 8;
 
-/// "can it go in the oven?": a question about something named before, never a subject.
-fn points_back(text: &str) -> bool {
+/// "can it go in the oven?", "do they expire?": a question about something named before,
+/// never a subject.
+pub fn points_back(text: &str) -> bool {
     answers::words(text)
         .iter()
         .any(|w| POINTING.contains(&w.as_str()))

@@ -2250,6 +2250,24 @@ fn offer_tents(c: &mut Chat) {
 }
 
 #[test]
+fn a_pick_with_a_question_on_the_service_gets_the_article() {
+    let mut c = Chat::new();
+    offer_tents(&mut c);
+    let student: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": "student-discount", "title": "Student discount",
+        "body": "Students get 10% off full-price items."
+    }))
+    .unwrap();
+    c.catalog.1.insert("student-discount".into(), student);
+    c.found = article_hit("student-discount");
+    let s = c.say(
+        "ok the skyline then, is there a student discount?",
+        "promo_code",
+    );
+    assert!(reply(&s).starts_with("Students get 10%"), "{}", reply(&s));
+}
+
+#[test]
 fn a_question_an_article_answers_while_products_are_offered_is_a_new_one() {
     let mut c = Chat::new();
     offer_tents(&mut c);
@@ -2356,6 +2374,91 @@ fn a_question_leaning_on_the_last_subject_is_answered_from_another_article_not_t
     };
     let s = c.say("can you let me know when it is", "out_of_scope");
     assert_eq!(source_id(&s), None, "{}", reply(&s));
+}
+
+fn club_and_gift_cards(c: &mut Chat) {
+    for (id, body) in [
+        (
+            "gift-cards",
+            "Gift cards are valid for 3 years. They can be used online and in store.",
+        ),
+        (
+            "loyalty",
+            "Points expire after 24 months without a purchase.",
+        ),
+    ] {
+        let a: crate::wire::Article = serde_json::from_value(serde_json::json!({
+            "id": id, "title": id, "body": body
+        }))
+        .unwrap();
+        c.catalog.1.insert(id.into(), a);
+    }
+}
+
+#[test]
+fn a_question_pointing_back_is_answered_from_the_subject_before_it() {
+    let mut c = Chat::new();
+    club_and_gift_cards(&mut c);
+    c.found = article_hit("gift-cards");
+    let s = c.say("do you do gift cards", "check_payment_methods");
+    assert!(
+        reply(&s).starts_with("Gift cards are valid"),
+        "{}",
+        reply(&s)
+    );
+    // Alone it finds the loyalty article; with the question before it, the gift cards.
+    c.found = crate::retrieval::Found {
+        with_previous: Some(Box::new(article_hit("gift-cards"))),
+        ..article_hit("loyalty")
+    };
+    let s = c.say("can they be used in store?", "check_payment_methods");
+    assert!(
+        reply(&s).starts_with("They can be used online and in store."),
+        "{}",
+        reply(&s)
+    );
+    // Not pointing back: its own article.
+    c.found = crate::retrieval::Found {
+        with_previous: Some(Box::new(article_hit("gift-cards"))),
+        ..article_hit("loyalty")
+    };
+    let s = c.say("do loyalty points expire?", "check_cancellation_fee");
+    assert!(reply(&s).starts_with("Points expire"), "{}", reply(&s));
+}
+
+#[test]
+fn an_unsure_question_on_my_order_that_an_article_answers_gets_the_article() {
+    let mut c = Chat::new();
+    let collect: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": "click-and-collect", "title": "Click & Collect",
+        "body": "Choose Click & Collect at checkout to pick up your order in our stores."
+    }))
+    .unwrap();
+    c.catalog.1.insert("click-and-collect".into(), collect);
+    c.found = article_hit("click-and-collect");
+    let s = c.say_predicted(
+        "hello, can i collect my order in the store?",
+        "delivery_options",
+        0.58,
+        &[("delivery_options", 0.58), ("place_order", 0.34)],
+    );
+    assert!(
+        reply(&s).starts_with("Choose Click & Collect"),
+        "{}",
+        reply(&s)
+    );
+    // Unsure of a request about an order: the order flow, as before.
+    let s = c.say_predicted(
+        "where is my order, can i collect it?",
+        "track_order",
+        0.5,
+        &[("track_order", 0.5), ("delivery_options", 0.3)],
+    );
+    assert!(
+        !reply(&s).starts_with("Choose Click & Collect"),
+        "{}",
+        reply(&s)
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ use super::follow_up::follow_up_queries;
 use super::guard::guarded;
 use super::plan::{Item, Plan, Planner, Work};
 use super::{Service, ServiceError};
+use crate::dialogue::points_back;
 use crate::kafka::{KafkaError, Record};
 use crate::model::ModelError;
 use crate::wire::{check_key, decode_agent_action, decode_inbound, DecodeError, ErrorKind};
@@ -80,14 +81,16 @@ impl Service {
         let started = Instant::now();
         let messages = texts.len();
         let with_subject = block(|| follow_up_queries(items, self.store.as_ref()));
-        let Some(mut found) = self.search_all(texts, true).await? else {
+        let Some(mut found) = self.search_all(texts.clone(), true).await? else {
             return Ok(Vec::new());
         };
+        // A question pointing back ("do they expire?" after gift cards) is searched with its
+        // subject even when it finds an article of its own (on loyalty points).
         let leaning: Vec<(usize, String)> = with_subject
             .into_iter()
             .enumerate()
             .filter_map(|(i, q)| Some((i, q?)))
-            .filter(|(i, _)| found[*i].article().is_none())
+            .filter(|(i, _)| found[*i].article().is_none() || points_back(&texts[*i]))
             .collect();
         if !leaning.is_empty() {
             let queries = leaning.iter().map(|(_, q)| q.clone()).collect();
