@@ -109,7 +109,17 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("sleep", &["persons", "capacity_persons"]),
     ("sleeps", &["persons", "capacity_persons"]),
     ("anc", &["noise_cancelling"]),
+    ("warm", TEMPERATURE_RATINGS),
+    ("warmer", TEMPERATURE_RATINGS),
+    ("warmest", TEMPERATURE_RATINGS),
+    ("cold", TEMPERATURE_RATINGS),
+    ("degrees", TEMPERATURE_RATINGS),
+    ("temperature", TEMPERATURE_RATINGS),
 ];
+
+/// How cold a sleeping bag or a jacket is rated for ("is it warm enough for -10?"); not a
+/// kettle's temperature control or a lamp's colour temperature.
+const TEMPERATURE_RATINGS: &[&str] = &["comfort_temp_c", "limit_temp_c", "temperature_rating_c"];
 
 /// Unit suffixes in attribute keys (`capacity_l`, `weight_g`) that say nothing about what
 /// the customer asks.
@@ -379,6 +389,7 @@ const UNITS: &[(&str, &str, &[&str])] = &[
     ("gb", "GB", &[]),
     ("tb", "TB", &[]),
     ("pct", "%", &[]),
+    ("c", "°C", &["temp", "temperature"]),
     ("percent", "%", &[]),
 ];
 
@@ -884,6 +895,22 @@ mod tests {
             text,
             "The Trailrunner 2 by Stridewell is out of stock at the moment, EUR 129.00."
         );
+    }
+
+    #[test]
+    fn how_warm_is_answered_from_the_temperature_ratings() {
+        let bag: Product = serde_json::from_value(serde_json::json!({
+            "sku": "NW-OD-0014", "name": "Down 0 Sleeping Bag",
+            "price": {"amount": 249.0, "currency": "EUR"}, "stock": 6,
+            "attributes": {"comfort_temp_c": 0, "limit_temp_c": -6, "weight_g": 1050}
+        }))
+        .unwrap();
+        let text = product_answer(&bag, "is the down 0 sleeping bag warm enough for -10?");
+        assert!(
+            text.contains("comfort temp: 0 °C") && text.contains("limit temp: -6 °C"),
+            "{text}"
+        );
+        assert!(!text.contains("weight"), "{text}");
     }
 
     #[test]
