@@ -16,7 +16,8 @@ const FILLER: &[&str] = &[
     "when", "where", "which", "who", "can", "could", "please", "pls", "one", "ones", "if", "or",
     "and", "as", "well", "get", "have", "has", "will", "would", "should", "be", "am", "was",
     "need", "want", "know", "tell", "still", "just", "so", "s", "t", "not", "dont", "don",
-    "many", "much",
+    "many", "much", "they", "them", "their", "m", "im", "ll", "ve", "re", "d", "did", "why",
+    "go", "goes", "going", "got", "put",
 ];
 
 /// The words asked about, without the filler ("teachers" of "and for teachers?").
@@ -83,6 +84,24 @@ pub(super) fn narrowed(
     sentences_sharing(article, &asked, asked.len().min(2))
         .filter(|s| s.chars().count() < whole.chars().count())
         .filter(|s| Some(s.as_str()) != last_reply)
+}
+
+/// The question shares a word with the article (its title, body or sample questions), filler
+/// aside: "what if I'm not home?" and the article on missed deliveries ("If you're not home,
+/// ..."), not "can you help me with something else?" and the article on shipping.
+pub(super) fn speaks_to(article: &Article, question: &str) -> bool {
+    let asked: Vec<String> = subject_words(&super::answers::words(question))
+        .iter()
+        .map(|w| stem(w))
+        .collect();
+    let mut text = format!("{} {}", article.title, article.body);
+    for q in &article.questions {
+        text.push(' ');
+        text.push_str(q);
+    }
+    super::answers::words(&text)
+        .iter()
+        .any(|w| asked.contains(&stem(w)))
 }
 
 /// The placeholders of `article_detail_unknown`.

@@ -351,11 +351,13 @@ fn from_knowledge(
     // the order flow. A question on the rules that says "my order" ("can I get my order gift
     // wrapped?", "do I pay customs on my order to Switzerland?") is read by the model as the
     // policy it asks about, and an article answers it better than that intent's canned reply.
-    // Unsure, the model's reading decides unless it is no request about an order and an
-    // article answers ("can i collect my order in the store?": Click & Collect).
+    // Unsure, the model's reading decides unless it is no request about an order and a
+    // question an article answers ("can i collect my order in the store?": Click & Collect;
+    // "my parcel says delivered but never came" stays for the order flow).
     let order_intent = ORDER_INTENTS.contains(&p.intent.as_str());
     let about_own_order = entities::mentions_own_order(text)
-        && (order_intent || (!confident && retrieved.article().is_none()));
+        && (order_intent
+            || (!confident && (retrieved.article().is_none() || !answers::is_question(text))));
     if (entities.order_id.is_some() && !sku) || about_own_order {
         return None;
     }
@@ -423,11 +425,17 @@ fn from_knowledge(
     // for a confident request to act on an order.
     let acting_now = confident && ORDER_INTENTS.contains(&p.intent.as_str());
     if discussed.is_none() && !acting_now && crate::dialogue::points_back(&out.message.text) {
-        let own = retrieved.article().map(|h| h.id.as_str());
+        // Only over an article of its own found by a weak margin (below its threshold): "can
+        // I pay for them with paypal?" after gift cards is a question on payment.
+        let own = retrieved
+            .article()
+            .filter(|h| h.score < ctx.retrieval.articles.threshold)
+            .map(|h| h.id.as_str());
         let subject = retrieved.with_previous.as_deref().and_then(Found::article);
         if let Some(article) = subject
             .filter(|h| own.is_some_and(|own| own != h.id))
             .and_then(|h| ctx.catalog.article(&h.id))
+            .filter(|a| articles::speaks_to(a, &out.message.text))
         {
             return Some(answer_article(state, &article, asked.quoted, out, ctx));
         }
@@ -659,7 +667,8 @@ fn from_knowledge(
 
 /// An article's answer. A follow-up on the article the previous reply quoted ("and on
 /// sundays?") gets the article's sentences on what it asks, or that the article says nothing
-/// on it: not the same answer again.
+/// on it: not the same answer again. Another question on it ("do points expire?") gets the
+/// sentences that share two of its words, when there are such ([`articles::narrowed`]).
 fn answer_article(
     state: &mut Conversation,
     article: &Article,
@@ -721,9 +730,10 @@ fn answer_article(
 
 /// The article a message that leans on the subject before it is answered from, of those
 /// found for the two together. A follow-up ("and for teachers?") takes the first. Another
-/// question ("what if I'm not home?" after express delivery) takes the first that is not the
-/// article just quoted, or that one when it has sentences on what is asked: never the whole
-/// article again, which would count as the same question asked again.
+/// question ("what if I'm not home?" after express delivery) takes the first that shares a
+/// word with it and is not the article just quoted, or that one when it has sentences on
+/// what is asked: never the whole article again, which would count as the same question
+/// asked again, nor an article that has nothing on what is asked ("why?").
 fn leaned_on(
     found: &Found,
     state: &Conversation,
@@ -739,6 +749,7 @@ fn leaned_on(
         .iter()
         .filter(|h| h.confident)
         .filter_map(|h| ctx.catalog.article(&h.id))
+        .filter(|a| articles::speaks_to(a, text))
         .find(|a| {
             quoted != Some(a.id.as_str())
                 || articles::narrowed(a, text, last_reply(state)).is_some()

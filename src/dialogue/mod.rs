@@ -70,7 +70,8 @@ const POINTING: &[&str] = &[
 
 /// A short question that may lean on what was asked before: a follow-up, or one such as
 /// "how long do i have?", "can it go in the oven?", "where do i print the label?". It is
-/// searched together with the last subject when it finds no article of its own.
+/// also searched together with the last subject, when its own search finds no article (or,
+/// pointing back, finds one only by a weak margin).
 pub fn leans_on_subject(text: &str) -> bool {
     let words = answers::words(text).len();
     // "ok?" or "no?" answers the bot; "what if i'm not home?" is a question.
@@ -85,8 +86,8 @@ pub fn leans_on_subject(text: &str) -> bool {
 /// The most words of a question that may lean on the one before.
 const LEANING_WORDS: usize = 8;
 
-/// "can it go in the oven?", "do they expire?": a question about something named before,
-/// never a subject.
+/// "can it go in the oven?", "do they expire?": a short question about something named
+/// before.
 pub fn points_back(text: &str) -> bool {
     answers::words(text)
         .iter()
@@ -94,25 +95,29 @@ pub fn points_back(text: &str) -> bool {
         && leans_on_subject(text)
 }
 
-/// What the customer last asked about: their latest message that is neither a follow-up
-/// itself nor courtesy ("how much is shipping to austria?" for "what about switzerland?"
-/// and "and norway?", "thanks" in between or not).
-pub fn last_subject(state: &Conversation) -> Option<&str> {
-    state
-        .transcript
-        .iter()
-        .rev()
-        .filter(|t| t.role == crate::wire::Role::Customer)
-        .map(|t| t.text.as_str())
-        .find(|t| names_subject(t))
+/// What the customer last asked about, from their messages oldest first: the latest that
+/// names a subject ("how much is shipping to austria?" for "what about switzerland?" and
+/// "and norway?", "thanks" in between or not). When that one points back ("can I return
+/// it?"), the one before it comes first ("I bought the trailrunner 2 last week can I return
+/// it?"). The flag says the subject is complete: `false` when it points back and nothing
+/// before it in `messages` names one, so the caller may look further back.
+pub fn subject_of(messages: &[&str]) -> Option<(String, bool)> {
+    let mut named = messages.iter().rev().filter(|t| names_subject(t));
+    let last = named.next()?;
+    if !points_back(last) {
+        return Some((last.to_string(), true));
+    }
+    Some(match named.next() {
+        Some(before) => (format!("{} {}", before.trim_end(), last), true),
+        None => (last.to_string(), false),
+    })
 }
 
-/// A message that can be the subject of a follow-up: neither one itself, nor a short
-/// question pointing back ("is it dishwasher safe?"), nor courtesy, nor a short yes or no
-/// given in answer to the bot.
+/// A message that can be the subject of a follow-up: neither one itself, nor courtesy, nor
+/// a short yes or no given in answer to the bot.
 pub fn names_subject(text: &str) -> bool {
     let answer = entities::yes_no(text).is_some() && text.split_whitespace().count() <= 4;
-    !is_follow_up(text) && !points_back(text) && courtesy::courtesy(text).is_none() && !answer
+    !is_follow_up(text) && courtesy::courtesy(text).is_none() && !answer
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

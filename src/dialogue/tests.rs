@@ -2374,6 +2374,13 @@ fn a_question_leaning_on_the_last_subject_is_answered_from_another_article_not_t
     };
     let s = c.say("can you let me know when it is", "out_of_scope");
     assert_eq!(source_id(&s), None, "{}", reply(&s));
+    // An article that has nothing on what is asked does not answer it.
+    c.found = crate::retrieval::Found {
+        with_previous: Some(Box::new(article_hit("express"))),
+        ..Default::default()
+    };
+    let s = c.say("can you help me with something else?", "out_of_scope");
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
 }
 
 fn club_and_gift_cards(c: &mut Chat) {
@@ -2406,10 +2413,13 @@ fn a_question_pointing_back_is_answered_from_the_subject_before_it() {
         "{}",
         reply(&s)
     );
-    // Alone it finds the loyalty article; with the question before it, the gift cards.
+    // Alone it finds the loyalty article by a weak margin; with the question before it,
+    // the gift cards.
+    let mut weak = article_hit("loyalty");
+    weak.articles[0].score = 0.88;
     c.found = crate::retrieval::Found {
         with_previous: Some(Box::new(article_hit("gift-cards"))),
-        ..article_hit("loyalty")
+        ..weak.clone()
     };
     let s = c.say("can they be used in store?", "check_payment_methods");
     assert!(
@@ -2417,6 +2427,14 @@ fn a_question_pointing_back_is_answered_from_the_subject_before_it() {
         "{}",
         reply(&s)
     );
+    // An article of its own above the threshold: a question on that ("can I pay for them
+    // with points?").
+    c.found = crate::retrieval::Found {
+        with_previous: Some(Box::new(article_hit("gift-cards"))),
+        ..article_hit("loyalty")
+    };
+    let s = c.say("do they expire?", "check_cancellation_fee");
+    assert!(reply(&s).starts_with("Points expire"), "{}", reply(&s));
     // Not pointing back: its own article.
     c.found = crate::retrieval::Found {
         with_previous: Some(Box::new(article_hit("gift-cards"))),

@@ -366,9 +366,9 @@ pub struct Found {
     /// The message as searched, when its typos were mended ("is it waterprof?" as "is it
     /// waterproof?"), for the dialogue to read it the same way.
     pub searched_as: Option<String>,
-    /// For a short follow-up ("and for teachers?", "what about switzerland?"): what the
-    /// customer's last message on the subject and this one find together, since the
-    /// follow-up alone names no subject.
+    /// For a short question that leans on the subject before it ("and for teachers?", "what
+    /// about switzerland?", "can it go in the oven?") and found nothing of its own, or points
+    /// back: what the customer's last message on the subject and this one find together.
     pub with_previous: Option<Box<Found>>,
 }
 

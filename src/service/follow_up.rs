@@ -8,39 +8,65 @@
 use std::collections::HashMap;
 
 use super::plan::{ConversationKey, Conversations, Item, Work};
-use crate::dialogue::{last_subject, leans_on_subject, names_subject};
+use crate::dialogue::entities::mentions_own_order;
+use crate::dialogue::{is_follow_up, leans_on_subject, subject_of};
 
 /// One entry per customer message of `items`, in order: the text to search together with
-/// it ("<subject> <follow-up>"), for a message that leans on the subject before it
-/// ([`leans_on_subject`]) when that subject is known.
+/// it ("<subject> <message>"), for a message that leans on the subject before it
+/// ([`leans_on_subject`]), is `wanted` (its own search left it without an article) and has a
+/// known subject. Only an explicit follow-up leans on a subject about the customer's own
+/// order: "can you check it?" after "where is my order?" is for the order flow, not the
+/// article on tracking. The stored conversation is read only when this batch's messages do
+/// not name the subject.
 pub(super) fn follow_up_queries(
     items: &[Item],
     conversations: &dyn Conversations,
+    wanted: &[bool],
 ) -> Vec<Option<String>> {
-    // The latest subject asked about in this batch, per conversation.
-    let mut subjects: HashMap<ConversationKey, String> = HashMap::new();
+    // This batch's customer messages so far, per conversation.
+    let mut said: HashMap<ConversationKey, Vec<&str>> = HashMap::new();
     let mut out = Vec::new();
-    for item in items {
-        let Work::Customer(m) = &item.work else {
-            continue;
-        };
-        let key = (item.record.partition, m.conversation_id.clone());
-        let subject = leans_on_subject(&m.text)
-            .then(|| {
-                subjects.get(&key).cloned().or_else(|| {
-                    // A state that cannot be read costs the follow-up its subject, not the
-                    // batch: the plan reads it again and reports the error there.
-                    let stored = conversations.load(key.0, &key.1).ok().flatten()?;
-                    last_subject(&stored).map(str::to_string)
-                })
-            })
-            .flatten();
-        if names_subject(&m.text) {
-            subjects.insert(key, m.text.clone());
-        }
-        out.push(subject.map(|s| format!("{} {}", s.trim_end(), m.text.trim())));
+    let customer = items.iter().filter_map(|item| match &item.work {
+        Work::Customer(m) => Some((item.record.partition, m)),
+        _ => None,
+    });
+    for ((partition, m), wanted) in customer.zip(wanted.iter().chain(std::iter::repeat(&false))) {
+        let key = (partition, m.conversation_id.clone());
+        let earlier = said.entry(key.clone()).or_default();
+        let query = (*wanted && leans_on_subject(&m.text))
+            .then(|| subject(earlier, &key, conversations))
+            .flatten()
+            .filter(|s| is_follow_up(&m.text) || !mentions_own_order(s))
+            .map(|s| format!("{} {}", s.trim_end(), m.text.trim()));
+        earlier.push(&m.text);
+        out.push(query);
     }
     out
+}
+
+/// The subject of a conversation before a message: from this batch's earlier messages, or
+/// with the stored transcript before them. A state that cannot be read costs the message its
+/// subject, not the batch: the plan reads it again and reports the error there.
+fn subject(
+    earlier: &[&str],
+    key: &ConversationKey,
+    conversations: &dyn Conversations,
+) -> Option<String> {
+    let partial = match subject_of(earlier) {
+        Some((s, true)) => return Some(s),
+        partial => partial.map(|(s, _)| s),
+    };
+    let Some(stored) = conversations.load(key.0, &key.1).ok().flatten() else {
+        return partial;
+    };
+    let mut all: Vec<&str> = stored
+        .transcript
+        .iter()
+        .filter(|t| t.role == crate::wire::Role::Customer)
+        .map(|t| t.text.as_str())
+        .collect();
+    all.extend_from_slice(earlier);
+    subject_of(&all).map(|(s, _)| s)
 }
 
 #[cfg(test)]
@@ -125,7 +151,7 @@ mod tests {
             customer("c3", "what about klarna?"),
             customer("c1", "ok thanks"),
         ];
-        let got = follow_up_queries(&items, &stored);
+        let got = follow_up_queries(&items, &stored, &[true; 7]);
         assert_eq!(got.len(), items.len());
         assert_eq!(
             got,
@@ -143,16 +169,22 @@ mod tests {
 
     #[test]
     fn a_short_question_leaning_on_the_subject_is_searched_with_it() {
-        let stored = Stored(HashMap::from([(
-            "c1".to_string(),
-            said(&[
-                "my new ferrum pan has rust spots already",
-                "Could you give me your order number?",
-            ]),
-        )]));
+        let stored = Stored(HashMap::from([
+            (
+                "c1".to_string(),
+                said(&[
+                    "my new ferrum pan has rust spots already",
+                    "Could you give me your order number?",
+                ]),
+            ),
+            (
+                "c2".to_string(),
+                said(&["where is my order?", "Could you give me your order number?"]),
+            ),
+        ]));
         let items = [
             customer("c1", "how am i supposed to clean it"),
-            // A question pointing back is never the subject itself.
+            // The subject it points back at comes with a question pointing back.
             customer("c1", "can it go in the oven?"),
             // A statement or a long question stands alone, and is the subject after it.
             customer(
@@ -160,14 +192,23 @@ mod tests {
                 "I would like to know which of your stores is the closest to Hamburg",
             ),
             customer("c1", "what are the opening hours?"),
+            // Not about the customer's own order: that is for the order flow.
+            customer("c2", "can you check it?"),
+            customer("c2", "and the other one?"),
+            // Its own search found something: not searched again.
+            customer("c1", "is there parking?"),
         ];
+        let wanted = [true, true, true, true, true, true, false];
         assert_eq!(
-            follow_up_queries(&items, &stored),
+            follow_up_queries(&items, &stored, &wanted),
             [
                 Some("my new ferrum pan has rust spots already how am i supposed to clean it".to_string()),
-                Some("my new ferrum pan has rust spots already can it go in the oven?".to_string()),
+                Some("my new ferrum pan has rust spots already how am i supposed to clean it can it go in the oven?".to_string()),
                 None,
                 Some("I would like to know which of your stores is the closest to Hamburg what are the opening hours?".to_string()),
+                None,
+                Some("where is my order? can you check it? and the other one?".to_string()),
+                None,
             ]
         );
     }

@@ -67,9 +67,9 @@ impl Service {
 
     /// Searches the articles and products for each customer text (in forward passes of the
     /// encoder), unless there are none. A message that leans on what came before ("and for
-    /// teachers?", "can it go in the oven?") and finds no article of its own is searched
-    /// again together with the customer's last question on the subject, in a second pass
-    /// for those only. A failure costs the answers from knowledge for this batch, not the
+    /// teachers?", "can it go in the oven?") and finds nothing of its own is searched again
+    /// together with the customer's last question on the subject, in a second pass for
+    /// those only. A failure costs the answers from knowledge for this batch, not the
     /// batch: the intent path answers.
     async fn retrieve(&self, items: &[Item]) -> Result<Vec<crate::retrieval::Found>, ServiceError> {
         let texts = customer_texts(items);
@@ -80,17 +80,33 @@ impl Service {
         }
         let started = Instant::now();
         let messages = texts.len();
-        let with_subject = block(|| follow_up_queries(items, self.store.as_ref()));
         let Some(mut found) = self.search_all(texts.clone(), true).await? else {
             return Ok(Vec::new());
         };
-        // A question pointing back ("do they expire?" after gift cards) is searched with its
-        // subject even when it finds an article of its own (on loyalty points).
+        // Searched again with the subject before it: a message its own search left without
+        // an article or a product, or a question pointing back ("do they expire?" after gift
+        // cards, which finds loyalty points by a weak margin).
+        let wanted: Vec<bool> = found
+            .iter()
+            .zip(&texts)
+            .map(|(f, text)| {
+                let article = f.article();
+                let product = f.products.first().is_some_and(|h| h.confident);
+                (article.is_none() && !product)
+                    || (points_back(text)
+                        && article
+                            .is_some_and(|h| h.score < self.retriever.settings.articles.threshold))
+            })
+            .collect();
+        let with_subject = if wanted.contains(&true) {
+            block(|| follow_up_queries(items, self.store.as_ref(), &wanted))
+        } else {
+            Vec::new()
+        };
         let leaning: Vec<(usize, String)> = with_subject
             .into_iter()
             .enumerate()
             .filter_map(|(i, q)| Some((i, q?)))
-            .filter(|(i, _)| found[*i].article().is_none() || points_back(&texts[*i]))
             .collect();
         if !leaning.is_empty() {
             let queries = leaning.iter().map(|(_, q)| q.clone()).collect();
