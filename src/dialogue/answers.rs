@@ -628,11 +628,17 @@ pub fn pick_product(text: &str, offered: &[Product]) -> Option<usize> {
     if let Some(i) = named(text, offered) {
         return Some(i);
     }
-    // "one" is not an ordinal here: "the mini one".
-    ordinals
-        .iter()
-        .take(offered.len())
-        .position(|names| names.iter().any(|n| w.iter().any(|x| x == n)) && w.len() <= 4)
+    // "one" is not an ordinal here: "the mini one". In a longer message only "the first
+    // one" picks ("what age is the first one for?"), not "the 2 of them" or "size 1".
+    let the_one = |n: &str| {
+        w.windows(3)
+            .any(|t| t[0] == "the" && t[1] == n && t[2] == "one")
+    };
+    ordinals.iter().take(offered.len()).position(|names| {
+        names
+            .iter()
+            .any(|n| (w.len() <= 4 && w.iter().any(|x| x == n)) || the_one(n))
+    })
 }
 
 /// Words that ask for a product's price or stock, which every product record has.
@@ -1022,6 +1028,11 @@ mod tests {
         assert_eq!(pick_product("the mini one", &offered), Some(1));
         assert_eq!(pick_product("the kettle pro", &offered), Some(0));
         assert_eq!(pick_product("the first", &offered), Some(0));
+        assert_eq!(
+            pick_product("what age is the second one for", &offered),
+            Some(1)
+        );
+        assert_eq!(pick_product("how many of the 2 are left", &offered), None);
         assert_eq!(pick_product("no idea", &offered), None);
         // A function word of one name picks nothing: "on" of "Q3 On-Ear Headphones".
         let headphones = [mk("q3", "Q3 On-Ear Headphones"), mk("q5", "Q5 Headphones")];

@@ -592,7 +592,8 @@ fn from_knowledge(
             // about it ("is the q7 waterproof?") is answered like one about the product
             // discussed. "ok what about the q3?" after "do the q5 fold?" asks that again, of
             // the Q3, and its price and stock when that does not apply to it.
-            let named = shopping::named_product(&found, retrieved, text, ctx.catalog);
+            let named = shopping::named_product(&found, retrieved, text, ctx.catalog)
+                .or_else(|| named_in_follow_up(retrieved, discussed.as_ref(), text, ctx));
             if let Some(named) = named.filter(|_| sold.is_none()) {
                 let again = match (answers::follow_up(text), previous) {
                     (Some(_), Some(before)) => {
@@ -766,6 +767,32 @@ fn previous_message(state: &Conversation) -> Option<&str> {
         .filter(|t| t.role == Role::Customer)
         .nth(1)
         .map(|t| t.text.as_str())
+}
+
+/// "and the mini?" after "is the kettle pro in stock?": the product a follow-up names by a
+/// word of its name among those the question before it and this one find together (alone,
+/// "mini" is a word of four products' names), when it is not the one discussed.
+fn named_in_follow_up(
+    retrieved: &Found,
+    discussed: Option<&Product>,
+    text: &str,
+    ctx: &Context<'_>,
+) -> Option<Product> {
+    let discussed = discussed?;
+    answers::follow_up(text)?;
+    // Those the two find confidently: the fifth hit may be another "mini".
+    let together: Vec<Product> = retrieved
+        .with_previous
+        .as_deref()?
+        .products
+        .iter()
+        .filter(|h| h.confident)
+        .filter_map(|h| ctx.catalog.product(&h.id))
+        .collect();
+    match shopping::named_in(&together, text).as_slice() {
+        [one] if one.sku != discussed.sku => Some(one.clone()),
+        _ => None,
+    }
 }
 
 /// The bot's last reply in the conversation.

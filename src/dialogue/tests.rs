@@ -1781,6 +1781,41 @@ fn any_of_a_kind_available_now_offers_those_in_stock() {
 }
 
 #[test]
+fn a_follow_up_naming_a_sibling_of_the_product_discussed_asks_again_of_it() {
+    let mut c = Chat::new();
+    searched(
+        &mut c,
+        &[
+            ("KT-1", "Kettle Pro", "Kettles", 59.9),
+            ("KT-2", "Kettle Pro Mini", "Kettles", 44.9),
+            ("SH-1", "Metro Mini", "Sneakers", 89.0),
+        ],
+    );
+    let alone = c.found.clone();
+    let mut together = c.found.clone();
+    c.found.products[0].confident = true;
+    c.found.products.truncate(1);
+    // Searched with the question before it, the two kettles are found confidently and
+    // another "mini" below them.
+    for h in &mut together.products[..2] {
+        h.confident = true;
+    }
+    let s = c.say("is the kettle pro in stock", "place_order");
+    assert!(reply(&s).starts_with("The Kettle Pro "), "{}", reply(&s));
+    // Alone, "mini" names three products; with the question before it, one.
+    c.found = crate::retrieval::Found {
+        with_previous: Some(Box::new(together)),
+        ..alone
+    };
+    let s = c.say("and the mini?", "exchange_item");
+    assert!(
+        reply(&s).starts_with("The Kettle Pro Mini is in stock"),
+        "{}",
+        reply(&s)
+    );
+}
+
+#[test]
 fn a_product_named_by_its_sku_is_not_taken_for_an_order() {
     let mut c = Chat::new();
     searched(&mut c, &[("NW-KT-0001", "Kettle Pro", "Kettles", 59.9)]);
