@@ -355,6 +355,8 @@ fn from_knowledge(
     // question an article answers ("can i collect my order in the store?": Click & Collect;
     // "my parcel says delivered but never came" stays for the order flow).
     let order_intent = ORDER_INTENTS.contains(&p.intent.as_str());
+    // The model is sure of a request to act on an order.
+    let acting = confident && order_intent;
     let about_own_order = entities::mentions_own_order(text)
         && (order_intent
             || (!confident && (retrieved.article().is_none() || !answers::is_question(text))));
@@ -372,8 +374,7 @@ fn from_knowledge(
     // A request to act on an order is made in the first person or as an order ("cancel my
     // order pls", "I want to return the shoes", "track A-55102"); "address of the berlin
     // shop" is no request, whatever intent the model reads in it.
-    if confident
-        && ORDER_INTENTS.contains(&p.intent.as_str())
+    if acting
         && !answers::is_question(text)
         && (entities::first_person(text)
             || entities::imperative(text)
@@ -423,8 +424,7 @@ fn from_knowledge(
     // subject before it, so an article the two find together wins over another one the
     // question alone finds (loyalty points expire too). Not when a product is discussed, nor
     // for a confident request to act on an order.
-    let acting_now = confident && ORDER_INTENTS.contains(&p.intent.as_str());
-    if discussed.is_none() && !acting_now && crate::dialogue::points_back(&out.message.text) {
+    if discussed.is_none() && !acting && crate::dialogue::points_back(&out.message.text) {
         // Only over an article of its own found by a weak margin (below its threshold): "can
         // I pay for them with paypal?" after gift cards is a question on payment.
         let own = retrieved
@@ -451,7 +451,6 @@ fn from_knowledge(
         .or_else(|| kind::follow_up_kind(text, previous))
         .filter(|_| catalogue);
     // "I'd like the jacket in a bigger size, can I exchange it?" is an exchange.
-    let acting = confident && ORDER_INTENTS.contains(&p.intent.as_str());
     let kind = sold.clone().or_else(|| {
         kind::stocked_kind(text)
             .or_else(|| kind::wanted_kind(text).filter(|_| !acting))
@@ -632,7 +631,6 @@ fn from_knowledge(
             // "does it work with alexa?": about the product discussed, but nothing its
             // record lists; its description may say, and otherwise that is said.
             // Not when the model is sure of a request about an order or the account.
-            let acting = confident && ORDER_INTENTS.contains(&p.intent.as_str());
             if let Some(product) = discussed.filter(|_| !acting && shopping::asks_detail(text)) {
                 return Some(answer_detail(state, &product, text, out, ctx));
             }

@@ -63,11 +63,6 @@ pub fn is_follow_up(text: &str) -> bool {
     answers::follow_up(text).is_some()
 }
 
-/// Words that point back at something named before.
-const POINTING: &[&str] = &[
-    "it", "its", "they", "them", "that", "this", "those", "these",
-];
-
 /// A short question that may lean on what was asked before: a follow-up, or one such as
 /// "how long do i have?", "can it go in the oven?", "where do i print the label?". It is
 /// also searched together with the last subject, when its own search finds no article (or,
@@ -91,7 +86,7 @@ const LEANING_WORDS: usize = 8;
 pub fn points_back(text: &str) -> bool {
     answers::words(text)
         .iter()
-        .any(|w| POINTING.contains(&w.as_str()))
+        .any(|w| answers::REFERENCES.contains(&w.as_str()))
         && leans_on_subject(text)
 }
 

@@ -1,9 +1,9 @@
 //! What a short follow-up is searched with. "and for teachers?" names no subject of its own,
 //! nor do "how long do i have?" after a question on returns or "can it go in the oven?"
 //! after one on a pan: the knowledge base is also searched with the customer's last question
-//! on the subject and the follow-up together. Retrieval runs before the dialogue step (it needs the encoder), so the
-//! subject is looked up here: an earlier message of the same conversation in this batch, or
-//! else the stored transcript.
+//! on the subject and the follow-up together. Retrieval runs before the dialogue step (it
+//! needs the encoder), so the subject is looked up here: an earlier message of the same
+//! conversation in this batch, or else the stored transcript.
 
 use std::collections::HashMap;
 
@@ -13,8 +13,8 @@ use crate::dialogue::{is_follow_up, leans_on_subject, subject_of};
 
 /// One entry per customer message of `items`, in order: the text to search together with
 /// it ("<subject> <message>"), for a message that leans on the subject before it
-/// ([`leans_on_subject`]), is `wanted` (its own search left it without an article) and has a
-/// known subject. Only an explicit follow-up leans on a subject about the customer's own
+/// ([`leans_on_subject`]), is `wanted` (its own search found too little: see the caller)
+/// and has a known subject. Only an explicit follow-up leans on a subject about the customer's own
 /// order: "can you check it?" after "where is my order?" is for the order flow, not the
 /// article on tracking. The stored conversation is read only when this batch's messages do
 /// not name the subject.

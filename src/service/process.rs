@@ -80,7 +80,7 @@ impl Service {
         }
         let started = Instant::now();
         let messages = texts.len();
-        let Some(mut found) = self.search_all(texts.clone(), true).await? else {
+        let Some(mut found) = self.search_all(texts.clone()).await? else {
             return Ok(Vec::new());
         };
         // Searched again with the subject before it: a message its own search left without
@@ -110,7 +110,7 @@ impl Service {
             .collect();
         if !leaning.is_empty() {
             let queries = leaning.iter().map(|(_, q)| q.clone()).collect();
-            if let Some(again) = self.search_all(queries, false).await? {
+            if let Some(again) = self.search_all(queries).await? {
                 for ((i, _), f) in leaning.iter().zip(again) {
                     found[*i].with_previous = Some(Box::new(f));
                 }
@@ -124,12 +124,11 @@ impl Service {
     }
 
     /// Embeds and searches `queries`, each with its typos mended first ("ketle pro" as
-    /// "kettle pro"; kept as `searched_as` when `keep_mended`). `None` when the encoder
-    /// failed: counted and logged here.
+    /// "kettle pro", kept as `searched_as`). `None` when the encoder failed: counted and
+    /// logged here.
     async fn search_all(
         &self,
         mut queries: Vec<String>,
-        keep_mended: bool,
     ) -> Result<Option<Vec<crate::retrieval::Found>>, ServiceError> {
         let mended: Vec<Option<String>> = queries
             .iter_mut()
@@ -167,9 +166,7 @@ impl Service {
                         tracing::warn!(error = %e, "retrieval failed for a message");
                         crate::retrieval::Found::default()
                     });
-                    if keep_mended {
-                        f.searched_as = m;
-                    }
+                    f.searched_as = m;
                     f
                 })
                 .collect()
