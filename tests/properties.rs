@@ -621,6 +621,7 @@ fn found(hits: &[(String, f32, bool)]) -> parley::retrieval::Found {
             kind: parley::wire::SourceKind::Product,
             id: id.clone(),
             score: *score,
+            margin: if *confident { 0.1 } else { -0.1 },
             confident: *confident,
             candidate: parley::retrieval::Candidate {
                 id: id.clone(),
@@ -628,6 +629,7 @@ fn found(hits: &[(String, f32, bool)]) -> parley::retrieval::Found {
                 second_semantic: None,
                 bm25: 0.0,
                 name_coverage: 0.0,
+                covered: 0.0,
             },
         })
         .collect();

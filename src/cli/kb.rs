@@ -158,7 +158,8 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
         .map_err(retrieval)?;
     let s = &cfg.retrieval.scoring;
     println!(
-        "{} articles, {} products; thresholds: article {:.2}, product {:.2}",
+        "{} articles, {} products; thresholds: article {:.2}, product {:.2}; each hit: \
+         its score, its margin over the threshold (* it answers)",
         content.articles.len(),
         content.products.len(),
         s.articles.threshold,
@@ -189,17 +190,20 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
                 format!("{:.2}", h.candidate.name_coverage)
             };
             println!(
-                "  {} {:.3}  {:<28} {}  (meaning {:.3}, words {:.2}, name {name_share})",
+                "  {} {:.3} {:+.3}  {:<28} {}  (meaning {:.3}, words {:.2}, name {name_share}, \
+                 question covered {:.2})",
                 if h.confident { "*" } else { " " },
                 h.score,
+                h.margin,
                 h.id,
                 name,
                 h.candidate.semantic,
                 h.candidate.bm25,
+                h.candidate.covered,
             );
         }
     }
-    match found.best(s) {
+    match found.best() {
         Some(h) => println!("\nanswer from {:?} {}", h.kind, h.id),
         None => println!("\nno answer clears its threshold: the intent path answers"),
     }
@@ -300,7 +304,8 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
                             c.semantic,
                             c.bm25,
                             c.name_coverage,
-                            c.second_semantic
+                            c.second_semantic,
+                            c.covered
                         ])
                     })
                     .collect::<Vec<_>>()

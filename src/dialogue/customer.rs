@@ -366,7 +366,7 @@ fn from_knowledge(
     if wants_person(p, ctx) {
         return None;
     }
-    let best = retrieved.best(ctx.retrieval);
+    let best = retrieved.best();
     let discussed = state
         .product
         .as_deref()
@@ -416,7 +416,7 @@ fn from_knowledge(
         .filter(|_| refers || answers::follow_up(text).is_some())
         .filter(|p| refers || answers::asks_about(p, text));
     if let Some(p) = remembered.as_ref().filter(|p| answers::asks_about(p, text)) {
-        if retrieved.best(ctx.retrieval).map(|h| h.kind) != Some(SourceKind::Product) {
+        if retrieved.best().map(|h| h.kind) != Some(SourceKind::Product) {
             return Some(answer_product(state, p, text, out));
         }
     }
@@ -425,11 +425,11 @@ fn from_knowledge(
     // question alone finds (loyalty points expire too). Not when a product is discussed, nor
     // for a confident request to act on an order.
     if discussed.is_none() && !acting && crate::dialogue::points_back(&out.message.text) {
-        // Only over an article of its own found by a weak margin (below its threshold): "can
-        // I pay for them with paypal?" after gift cards is a question on payment.
+        // Only over an article of its own found by a weak margin: "can I pay for them with
+        // paypal?" after gift cards is a question on payment.
         let own = retrieved
             .article()
-            .filter(|h| h.score < ctx.retrieval.articles.threshold)
+            .filter(|h| h.weak())
             .map(|h| h.id.as_str());
         let subject = retrieved.with_previous.as_deref().and_then(Found::article);
         if let Some(article) = subject

@@ -645,6 +645,7 @@ mod tests {
             kind: crate::wire::SourceKind::Product,
             id: id.to_string(),
             score: 0.8,
+            margin: -0.2,
             confident: false,
             candidate: crate::retrieval::Candidate {
                 id: id.to_string(),
@@ -652,6 +653,7 @@ mod tests {
                 second_semantic: None,
                 bm25: 0.0,
                 name_coverage: 0.0,
+                covered: 0.0,
             },
         };
         Found {

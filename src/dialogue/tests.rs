@@ -1604,6 +1604,7 @@ fn searched(c: &mut Chat, products: &[(&str, &str, &str, f64)]) {
             kind: crate::wire::SourceKind::Product,
             id: sku.to_string(),
             score,
+            margin: score - 1.0,
             confident: false,
             candidate: crate::retrieval::Candidate {
                 id: sku.to_string(),
@@ -1611,6 +1612,7 @@ fn searched(c: &mut Chat, products: &[(&str, &str, &str, f64)]) {
                 second_semantic: None,
                 bm25: 0.0,
                 name_coverage: 0.0,
+                covered: 0.0,
             },
         });
     }
@@ -1678,6 +1680,7 @@ fn asking_whether_the_shop_sells_a_kind_offers_products_of_it_or_says_there_are_
     };
     c.found.articles = vec![crate::retrieval::Hit {
         score: 0.95,
+        margin: 0.2,
         confident: true,
         ..article
     }];
@@ -2166,6 +2169,7 @@ fn a_service_question_naming_a_product_is_not_answered_from_its_record() {
     searched(&mut c, &[("JK-1", "Drizzle Rain Jacket", "Jackets", 99.0)]);
     c.found.products[0].confident = true;
     c.found.products[0].score = 1.2;
+    c.found.products[0].margin = 0.2;
     let p = c.catalog.0.get_mut("JK-1").unwrap();
     p.attributes
         .insert("sizes".into(), serde_json::json!(["S", "M", "L"]));
@@ -2259,6 +2263,7 @@ fn article_hit(id: &str) -> crate::retrieval::Found {
             kind: crate::wire::SourceKind::Article,
             id: id.to_string(),
             score: 1.0,
+            margin: 0.2,
             confident: true,
             candidate: crate::retrieval::Candidate {
                 id: id.to_string(),
@@ -2266,6 +2271,7 @@ fn article_hit(id: &str) -> crate::retrieval::Found {
                 second_semantic: None,
                 bm25: 0.0,
                 name_coverage: 0.0,
+                covered: 0.0,
             },
         }],
         ..Default::default()
@@ -2451,7 +2457,7 @@ fn a_question_pointing_back_is_answered_from_the_subject_before_it() {
     // Alone it finds the loyalty article by a weak margin; with the question before it,
     // the gift cards.
     let mut weak = article_hit("loyalty");
-    weak.articles[0].score = 0.88;
+    weak.articles[0].margin = 0.01;
     c.found = crate::retrieval::Found {
         with_previous: Some(Box::new(article_hit("gift-cards"))),
         ..weak.clone()
@@ -2834,6 +2840,7 @@ fn a_kind_not_found_as_asked_offers_the_nearest_of_its_head() {
         kind: crate::wire::SourceKind::Article,
         id: "hiking".into(),
         score: 1.2,
+        margin: 0.4,
         confident: true,
         ..c.found.products[0].clone()
     }];

@@ -17,6 +17,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use usearch::{IndexOptions, MetricKind, ScalarKind};
 
 use super::text::{analyzer, terms, with_joins, LexicalDoc, ANALYZER, MAX_VECTORS};
+use super::words::{self, DocFrequencies, WordId};
 use super::RetrievalError;
 
 /// A document's key in both indexes: the first 8 bytes of SHA-256 of its id. Collisions
@@ -46,6 +47,9 @@ pub struct Candidate {
     /// Share of the document's name terms the question contains (0..1); -1 when the
     /// question names another model of the same family (see `other_models`).
     pub name_coverage: f32,
+    /// Share of the question's words, weighted by rarity, that the document's text has
+    /// (0..1, see `words`): for deciding whether it answers, not for ranking.
+    pub covered: f32,
 }
 
 struct Lexical {
@@ -69,6 +73,8 @@ struct Entry {
     /// name ("nordkap") rather than what the thing is ("shampoo" of a shampoo bar "for
     /// normal hair").
     own_terms: Vec<String>,
+    /// Every word of its searched text (name, body, extra), for [`Candidate::covered`].
+    words: Vec<WordId>,
 }
 
 pub struct Collection {
@@ -76,6 +82,8 @@ pub struct Collection {
     lexical: Lexical,
     vectors: RwLock<usearch::Index>,
     entries: RwLock<HashMap<u64, Entry>>,
+    /// Over the entries' words; changed with them, under the entries' lock.
+    frequencies: RwLock<DocFrequencies>,
     dims: usize,
     /// A document may have several vectors.
     multi: bool,
@@ -131,6 +139,7 @@ impl Collection {
             },
             vectors: RwLock::new(vectors),
             entries: RwLock::new(HashMap::new()),
+            frequencies: RwLock::default(),
             dims,
             multi,
         })
@@ -252,7 +261,16 @@ impl Collection {
             .filter(|t| !said.contains(*t))
             .cloned()
             .collect();
-        self.entries.write().expect("entries lock").insert(
+        let doc_words = words::word_set(
+            terms(&mut a, &doc.name)
+                .iter()
+                .chain(&terms(&mut a, &doc.body))
+                .chain(&terms(&mut a, &doc.extra)),
+        );
+        let mut entries = self.entries.write().expect("entries lock");
+        let mut frequencies = self.frequencies.write().expect("frequencies lock");
+        frequencies.add(&doc_words);
+        let old = entries.insert(
             key,
             Entry {
                 id: id.to_string(),
@@ -260,15 +278,25 @@ impl Collection {
                 name_pairs,
                 full_terms,
                 own_terms,
+                words: doc_words,
             },
         );
+        if let Some(old) = old {
+            frequencies.remove(&old.words);
+        }
         Ok(())
     }
 
     pub fn remove(&self, id: &str) -> Result<(), RetrievalError> {
         let key = key_of(id);
         self.remove_key(key)?;
-        self.entries.write().expect("entries lock").remove(&key);
+        let mut entries = self.entries.write().expect("entries lock");
+        if let Some(old) = entries.remove(&key) {
+            self.frequencies
+                .write()
+                .expect("frequencies lock")
+                .remove(&old.words);
+        }
         Ok(())
     }
 
@@ -451,6 +479,11 @@ impl Collection {
             .filter_map(|&key| Some((key, entries.get(&key)?)))
             .collect();
         let other_model = other_models(found.iter().map(|(_, e)| *e), &query_terms);
+        let weights = self
+            .frequencies
+            .read()
+            .expect("frequencies lock")
+            .weights(&words::word_set(&plain), entries.len());
         Ok(found
             .into_iter()
             .zip(other_model)
@@ -466,6 +499,7 @@ impl Collection {
                 } else {
                     coverage(e, &query_terms)
                 },
+                covered: words::share(&weights, &e.words),
             })
             .collect())
     }
@@ -571,6 +605,7 @@ mod tests {
             name_pairs: Vec::new(),
             full_terms: Vec::new(),
             own_terms: Vec::new(),
+            words: Vec::new(),
         }
     }
 
@@ -625,6 +660,7 @@ mod tests {
             name_pairs: Vec::new(),
             full_terms: strings(&["brewmaster", "kettle", "pro"]),
             own_terms: Vec::new(),
+            words: Vec::new(),
         };
         let share = |q: &[&str]| {
             let q = strings(q);
@@ -642,9 +678,58 @@ mod tests {
             name_pairs: strings(&["trailrunner"]),
             full_terms: Vec::new(),
             own_terms: Vec::new(),
+            words: Vec::new(),
         };
         let q = strings(&["trailrunner"]);
         assert_eq!(coverage(&shoe, &q.iter().collect()), 0.5);
+    }
+
+    #[test]
+    fn the_share_of_the_question_a_document_covers_follows_updates_and_deletes() {
+        let c = Collection::new("articles", 4, true).unwrap();
+        let doc = |name: &str, body: &str| LexicalDoc {
+            name: name.into(),
+            short_name: name.into(),
+            body: body.into(),
+            ..LexicalDoc::default()
+        };
+        let v = [vec![1.0, 0.0, 0.0, 0.0]];
+        c.upsert(
+            "stores",
+            &doc("Our stores", "Stores in Berlin and Hamburg."),
+            &v,
+        )
+        .unwrap();
+        c.upsert("returns", &doc("Returns", "Return items in any store."), &v)
+            .unwrap();
+        c.commit().unwrap();
+        let covered = |q: &str, id: &str| {
+            c.candidates(q, None, 10)
+                .unwrap()
+                .into_iter()
+                .find(|x| x.id == id)
+                .map(|x| x.covered)
+        };
+        let parking = covered("is there parking at the hamburg store", "stores").unwrap();
+        assert!(parking > 0.3 && parking < 0.8, "{parking}");
+        assert_eq!(covered("hamburg store", "stores"), Some(1.0));
+        // Rewritten to speak of parking, it accounts for the whole question.
+        c.upsert(
+            "stores",
+            &doc("Our stores", "Stores in Hamburg, with free parking."),
+            &v,
+        )
+        .unwrap();
+        c.commit().unwrap();
+        assert_eq!(
+            covered("is there parking at the hamburg store", "stores"),
+            Some(1.0)
+        );
+        // "store" alone: in both documents, then in one; its share is whole either way.
+        c.remove("returns").unwrap();
+        c.commit().unwrap();
+        assert_eq!(covered("store", "stores"), Some(1.0));
+        assert_eq!(covered("returns", "returns"), None);
     }
 
     #[test]

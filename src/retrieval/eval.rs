@@ -236,7 +236,7 @@ pub fn evaluate(probes: &[Probe], s: &RetrievalSettings) -> Report {
     let mut r = Report::default();
     for p in probes {
         let found = p.found(s);
-        let best = found.best(s).map(|h| (h.kind, h.id.as_str()));
+        let best = found.best().map(|h| (h.kind, h.id.as_str()));
         match &p.question.expect {
             None => {
                 r.unanswerable += 1;
@@ -294,15 +294,19 @@ const LEXICAL_WEIGHTS: [f32; 5] = [0.0, 0.1, 0.2, 0.3, 0.45];
 const LEXICAL_KS: [f32; 3] = [4.0, 8.0, 16.0];
 const NAME_WEIGHTS: [f32; 4] = [0.0, 0.2, 0.45, 0.7];
 
+const COVERAGE_WEIGHTS: [f32; 9] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0];
+const LEAD_WEIGHTS: [f32; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
+
 fn product_thresholds() -> impl Iterator<Item = f32> {
     (40..=130).step_by(5).map(|t| t as f32 / 100.0)
 }
 
-/// Searches the scoring on `probes` (a calibration set, never the test set) in four
-/// steps, each keeping the best so far: the weights (shared by both kinds) with both
-/// thresholds; the articles' threshold and lead rule; the products' own weights and
-/// threshold; their lead rule. By default a right answer and a refused unanswerable
-/// question count alike.
+/// Searches the scoring on `probes` (a calibration set, never the test set) in three
+/// steps, each keeping the best so far: the ranking weights (shared by both kinds) with both
+/// thresholds; the products' own ranking weights and threshold; then, for each kind in
+/// turn, twice, the decision's coverage and lead weights with the threshold. The older lead
+/// rule is left off. By default a right answer and a refused unanswerable question count
+/// alike.
 /// `base` gives what is not searched: the second-view weight and the ambiguity margin.
 /// With `min_refused` (a percentage), only settings that give no answer to at least that
 /// share of the unanswerable questions count, and among them the most right answers win:
@@ -338,6 +342,8 @@ pub fn tune(
         for lk in LEXICAL_KS {
             for nw in NAME_WEIGHTS {
                 let weights = |t: f32| Scoring {
+                    coverage_weight: 0.0,
+                    lead_weight: 0.0,
                     lexical_weight: lw,
                     lexical_k: lk,
                     name_weight: nw,
@@ -363,18 +369,6 @@ pub fn tune(
             }
         }
     }
-    let weighted = best.1;
-    for slack in [0.0, 0.05, 0.1, 0.15, 0.2] {
-        for lead in [0.02, 0.04, 0.06, 0.08, 0.1, 0.15] {
-            for dt in [-0.04f32, -0.02, 0.0, 0.02, 0.04, 0.06, 0.1] {
-                let mut s = weighted;
-                s.articles.lead_slack = slack + dt.max(0.0);
-                s.articles.clear_lead = lead;
-                s.articles.threshold = weighted.articles.threshold + dt;
-                keep(&mut best, s);
-            }
-        }
-    }
     // Products on their own: their weights need not be the articles' (a name matters more
     // than the wording), and the first step tied the two.
     let weighted = best.1;
@@ -392,15 +386,32 @@ pub fn tune(
             }
         }
     }
-    // A product named clearly (far ahead of the next) in words its record does not repeat,
-    // as for articles.
-    let weighted = best.1;
-    for slack in [0.05, 0.1, 0.15, 0.2] {
-        for lead in [0.1, 0.15, 0.2, 0.3] {
-            let mut s = weighted;
-            s.products.lead_slack = slack;
-            s.products.clear_lead = lead;
-            keep(&mut best, s);
+    // Then how each kind decides: how much the share of the question's words a document has
+    // and its lead over the next count beside its score, with the threshold that goes with
+    // them; the two kinds in turn, twice, since one kind's answers take questions from the
+    // other's.
+    for _ in 0..2 {
+        for kind in [SourceKind::Article, SourceKind::Product] {
+            let weighted = best.1;
+            let base = match kind {
+                SourceKind::Article => weighted.articles,
+                SourceKind::Product => weighted.products,
+            };
+            for cw in COVERAGE_WEIGHTS {
+                for lw in LEAD_WEIGHTS {
+                    for t in (-30..=60).map(|d| base.threshold + d as f32 / 100.0) {
+                        let mut s = weighted;
+                        let scoring = match kind {
+                            SourceKind::Article => &mut s.articles,
+                            SourceKind::Product => &mut s.products,
+                        };
+                        scoring.coverage_weight = cw;
+                        scoring.lead_weight = lw;
+                        scoring.threshold = t;
+                        keep(&mut best, s);
+                    }
+                }
+            }
         }
     }
     best.1
@@ -423,6 +434,7 @@ mod tests {
                 second_semantic: None,
                 bm25: 0.0,
                 name_coverage: 0.0,
+                covered: 0.0,
             }],
             products: Vec::new(),
         }

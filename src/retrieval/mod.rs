@@ -9,6 +9,7 @@ pub mod content;
 pub mod eval;
 mod spelling;
 mod text;
+mod words;
 
 use serde::{Deserialize, Serialize};
 
@@ -62,11 +63,20 @@ pub struct Scoring {
     /// usually matches it in two).
     #[serde(default)]
     pub second_view_weight: f32,
-    /// A hit scoring below this is not used...
+    /// Whether a hit answers is decided on its score plus `coverage_weight` times the share
+    /// of the question's words its text has ([`Candidate::covered`]) plus `lead_weight` times
+    /// its lead over the next best (negative for a hit behind the best): a paraphrase reuses
+    /// some of the document's words or its sample questions', a question on something the
+    /// shop does not describe leaves its rarest words unaccounted for. Neither changes the
+    /// ranking.
+    #[serde(default)]
+    pub coverage_weight: f32,
+    #[serde(default)]
+    pub lead_weight: f32,
+    /// A hit whose decision value is below this is not used...
     pub threshold: f32,
     /// ...unless it is the best by at least `clear_lead` and within `lead_slack` of the
-    /// threshold: a question that points at one document clearly, in words the document
-    /// does not use, scores lower than one that repeats it.
+    /// threshold (an older rule, off in the shipped settings: `lead_weight` does its work).
     #[serde(default)]
     pub lead_slack: f32,
     #[serde(default)]
@@ -85,10 +95,16 @@ impl Scoring {
             + self.lexical_weight * c.bm25 / (c.bm25 + self.lexical_k)
             + self.name_weight * c.name_coverage
     }
+
+    /// How far a candidate scoring `score`, `lead` ahead of the next best, is above the
+    /// threshold (negative: below).
+    pub fn margin(&self, c: &Candidate, score: f32, lead: f32) -> f32 {
+        score + self.coverage_weight * c.covered + self.lead_weight * lead - self.threshold
+    }
 }
 
 /// Calibrated with `parley kb eval --tune data/kb-eval/dev.jsonl --tune
-/// data/kb-eval/dev-extra.jsonl --min-refused 93` (see the README).
+/// data/kb-eval/dev-extra.jsonl --min-refused 96` (see the README).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrievalSettings {
@@ -108,20 +124,24 @@ impl Default for RetrievalSettings {
 impl RetrievalSettings {
     pub const DEFAULT: Self = Self {
         articles: Scoring {
-            lexical_weight: 0.2,
-            lexical_k: 8.0,
+            coverage_weight: 1.0,
+            lead_weight: 1.0,
+            lexical_weight: 0.3,
+            lexical_k: 16.0,
             name_weight: 0.0,
             second_view_weight: 0.5,
-            threshold: 0.94,
-            lead_slack: 0.09,
-            clear_lead: 0.06,
+            threshold: 1.57,
+            lead_slack: 0.0,
+            clear_lead: 1.0,
         },
         products: Scoring {
-            lexical_weight: 0.2,
-            lexical_k: 8.0,
+            coverage_weight: 0.6,
+            lead_weight: 0.0,
+            lexical_weight: 0.1,
+            lexical_k: 16.0,
             name_weight: 0.2,
             second_view_weight: 0.0,
-            threshold: 1.0,
+            threshold: 1.08,
             lead_slack: 0.0,
             clear_lead: 1.0,
         },
@@ -135,9 +155,22 @@ pub struct Hit {
     pub kind: SourceKind,
     pub id: String,
     pub score: f32,
-    /// The score clears the collection's threshold.
+    /// The decision value less the collection's threshold (see [`Scoring::margin`]).
+    pub margin: f32,
+    /// The hit answers: its margin is not negative (or the older lead rule let it through).
     pub confident: bool,
     pub candidate: Candidate,
+}
+
+/// A confident hit less than this above its threshold was found by a weak margin: a
+/// question pointing back ("do they expire?" after gift cards, which finds loyalty points
+/// this way) is then searched again with the subject before it.
+pub const WEAK_MARGIN: f32 = 0.05;
+
+impl Hit {
+    pub fn weak(&self) -> bool {
+        self.margin < WEAK_MARGIN
+    }
 }
 
 /// How many of each kind a search returns.
@@ -298,24 +331,36 @@ pub fn rank(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> V
 fn rank_all(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> Vec<Hit> {
     let mut hits: Vec<Hit> = candidates
         .into_iter()
-        .map(|c| {
-            let score = scoring.score(&c);
-            Hit {
-                kind,
-                id: c.id.clone(),
-                score,
-                confident: score >= scoring.threshold,
-                candidate: c,
-            }
+        .map(|c| Hit {
+            kind,
+            id: c.id.clone(),
+            score: scoring.score(&c),
+            margin: 0.0,
+            confident: false,
+            candidate: c,
         })
         .collect();
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    // The best leads the second; every other one trails the best. A lone candidate leads
+    // nothing.
+    let first = hits.first().map_or(0.0, |h| h.score);
+    let second = hits.get(1).map_or(first, |h| h.score);
+    for (i, h) in hits.iter_mut().enumerate() {
+        let lead = if i == 0 {
+            first - second
+        } else {
+            h.score - first
+        };
+        h.margin = scoring.margin(&h.candidate, h.score, lead);
+        h.confident = h.margin >= 0.0;
+    }
     // The lead rule needs a runner-up to lead: a lone candidate gets no benefit of doubt.
     if let (Some(first), Some(second)) =
         (hits.first().map(|h| h.score), hits.get(1).map(|h| h.score))
     {
         if first >= scoring.threshold - scoring.lead_slack && first - second >= scoring.clear_lead {
             hits[0].confident = true;
+            hits[0].margin = hits[0].margin.max(0.0);
         }
     }
     hits
@@ -330,6 +375,7 @@ const NAMED_BY_ID_MARGIN: f32 = 0.1;
 /// the word index splits "NW-KT-0001" into parts most SKUs share, and an SKU means nothing
 /// to the encoder.
 fn named_by_id(hits: &mut Vec<Hit>, sku: String, threshold: f32, margin: f32) {
+    let clear = hits.first().map_or(0.0, |h| h.margin.max(0.0)) + margin + NAMED_BY_ID_MARGIN;
     let found = hits
         .iter()
         .position(|h| h.id == sku)
@@ -340,6 +386,7 @@ fn named_by_id(hits: &mut Vec<Hit>, sku: String, threshold: f32, margin: f32) {
         second_semantic: None,
         bm25: 0.0,
         name_coverage: 1.0,
+        covered: 1.0,
     });
     let best = hits.first().map_or(f32::MIN, |h| h.score);
     hits.insert(
@@ -348,6 +395,7 @@ fn named_by_id(hits: &mut Vec<Hit>, sku: String, threshold: f32, margin: f32) {
             kind: SourceKind::Product,
             id: sku,
             score: threshold.max(best) + margin + NAMED_BY_ID_MARGIN,
+            margin: clear,
             confident: true,
             candidate,
         },
@@ -375,15 +423,13 @@ pub struct Found {
 impl Found {
     /// The one document to answer with: the confident hit that clears its own threshold by
     /// more (the two kinds' scores are on different scales; their margins are comparable).
-    pub fn best(&self, settings: &RetrievalSettings) -> Option<&Hit> {
-        let article = self
-            .article()
-            .map(|h| (h, h.score - settings.articles.threshold));
+    pub fn best(&self) -> Option<&Hit> {
+        let article = self.article().map(|h| (h, h.margin));
         let product = self
             .products
             .first()
             .filter(|h| h.confident)
-            .map(|h| (h, h.score - settings.products.threshold));
+            .map(|h| (h, h.margin));
         match (article, product) {
             (Some(a), Some(p)) => Some(if p.1 > a.1 { p.0 } else { a.0 }),
             (a, p) => a.or(p).map(|(h, _)| h),
@@ -422,6 +468,7 @@ mod tests {
             second_semantic: second,
             bm25: 0.0,
             name_coverage: 0.0,
+            covered: 0.0,
         }
     }
 
@@ -431,6 +478,7 @@ mod tests {
             kind: SourceKind::Product,
             id: id.into(),
             score,
+            margin: score - 0.9,
             confident: score >= 0.9,
             candidate: Candidate {
                 id: id.into(),
@@ -452,6 +500,55 @@ mod tests {
             ..Found::default()
         };
         assert_eq!(found.products(0.1).len(), 1);
+    }
+
+    #[test]
+    fn the_share_of_the_question_covered_and_the_lead_decide_but_do_not_rank() {
+        let s = Scoring {
+            coverage_weight: 0.5,
+            lead_weight: 1.0,
+            lexical_weight: 0.0,
+            name_weight: 0.0,
+            second_view_weight: 0.0,
+            threshold: 1.0,
+            lead_slack: 0.0,
+            clear_lead: 1.0,
+            ..RetrievalSettings::DEFAULT.articles
+        };
+        let with = |id: &str, semantic: f32, covered: f32| Candidate {
+            id: id.into(),
+            covered,
+            ..candidate(semantic, None)
+        };
+        // Best by score, but half its words unaccounted for and barely ahead: no answer.
+        let hits = rank(
+            SourceKind::Article,
+            vec![with("a", 0.80, 0.2), with("b", 0.78, 0.9)],
+            s,
+        );
+        assert_eq!(hits[0].id, "a");
+        assert!((hits[0].margin - (0.80 + 0.1 + 0.02 - 1.0)).abs() < 1e-5);
+        assert!(!hits[0].confident);
+        // The one behind it trails by its gap.
+        assert!((hits[1].margin - (0.78 + 0.45 - 0.02 - 1.0)).abs() < 1e-5);
+        assert_eq!(
+            Found {
+                articles: hits,
+                ..Found::default()
+            }
+            .best(),
+            None
+        );
+        // The same score, the question's words in the article and well ahead: it answers.
+        let hits = rank(
+            SourceKind::Article,
+            vec![with("a", 0.80, 0.6), with("b", 0.6, 0.9)],
+            s,
+        );
+        assert!(hits[0].confident && !hits[0].weak());
+        // A lone candidate leads nothing.
+        let hits = rank(SourceKind::Article, vec![with("a", 0.80, 0.4)], s);
+        assert!(hits[0].confident && hits[0].weak());
     }
 
     #[test]

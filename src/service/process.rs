@@ -16,6 +16,7 @@ use super::{Service, ServiceError};
 use crate::dialogue::points_back;
 use crate::kafka::{KafkaError, Record};
 use crate::model::ModelError;
+use crate::retrieval::Hit;
 use crate::wire::{check_key, decode_agent_action, decode_inbound, DecodeError, ErrorKind};
 
 use super::commit::{Change, ChangelogEnds, TXN_TIMEOUT};
@@ -93,9 +94,7 @@ impl Service {
                 let article = f.article();
                 let product = f.products.first().is_some_and(|h| h.confident);
                 (article.is_none() && !product)
-                    || (points_back(text)
-                        && article
-                            .is_some_and(|h| h.score < self.retriever.settings.articles.threshold))
+                    || (points_back(text) && article.is_some_and(Hit::weak))
             })
             .collect();
         let with_subject = if wanted.contains(&true) {

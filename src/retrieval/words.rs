@@ -1,0 +1,126 @@
+//! How much of a question a document's own text accounts for: the share of the question's
+//! words (as the index analyses them) that the document uses, each weighted by how rare it
+//! is in the collection. A paraphrase of what an article covers reuses some of its words or
+//! its sample questions' ("send back", "refund"); a question on something the shop does not
+//! describe ("is there parking at the hamburg store") leaves its rarest word unaccounted for,
+//! however close the encoder places it. This only helps decide whether the best document
+//! answers; it does not rank.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// A word as a 32-bit hash: a document keeps its words in a few bytes each, and two words
+/// sharing a hash only blur the share a little.
+pub type WordId = u32;
+
+pub fn word_id(term: &str) -> WordId {
+    let mut h = DefaultHasher::new();
+    term.hash(&mut h);
+    h.finish() as WordId
+}
+
+/// A document's distinct words, sorted for lookup.
+pub fn word_set<'a>(terms: impl IntoIterator<Item = &'a String>) -> Vec<WordId> {
+    let mut ids: Vec<WordId> = terms.into_iter().map(|t| word_id(t)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.shrink_to_fit();
+    ids
+}
+
+/// In how many documents of a collection each word occurs.
+#[derive(Debug, Default)]
+pub struct DocFrequencies {
+    counts: HashMap<WordId, u32>,
+}
+
+impl DocFrequencies {
+    pub fn add(&mut self, words: &[WordId]) {
+        for w in words {
+            *self.counts.entry(*w).or_default() += 1;
+        }
+    }
+
+    pub fn remove(&mut self, words: &[WordId]) {
+        for w in words {
+            if let Some(n) = self.counts.get_mut(w) {
+                *n -= 1;
+                if *n == 0 {
+                    self.counts.remove(w);
+                }
+            }
+        }
+    }
+
+    /// Each question word's weight among `documents` documents: rarer words weigh more, and
+    /// a word no document uses weighs most.
+    pub fn weights(&self, question: &[WordId], documents: usize) -> Vec<(WordId, f32)> {
+        let n = documents as f32;
+        question
+            .iter()
+            .map(|w| {
+                let df = self.counts.get(w).copied().unwrap_or(0) as f32;
+                (*w, (1.0 + n / (1.0 + df)).ln())
+            })
+            .collect()
+    }
+}
+
+/// The weighted share of the question's words that `document` (a [`word_set`]) has, 0..1;
+/// 0 for a question with no searchable word.
+pub fn share(weights: &[(WordId, f32)], document: &[WordId]) -> f32 {
+    let total: f32 = weights.iter().map(|(_, w)| w).sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let had: f32 = weights
+        .iter()
+        .filter(|(id, _)| document.binary_search(id).is_ok())
+        .map(|(_, w)| w)
+        .sum();
+    had / total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(words: &[&str]) -> Vec<WordId> {
+        let owned: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        word_set(&owned)
+    }
+
+    #[test]
+    fn a_rare_word_left_out_costs_more_than_a_common_one() {
+        let stores = set(&["store", "hamburg", "open", "hour"]);
+        let returns = set(&["return", "store", "refund"]);
+        let other = set(&["store", "deliveri"]);
+        let mut df = DocFrequencies::default();
+        for d in [&stores, &returns, &other] {
+            df.add(d);
+        }
+        let question = set(&["park", "hamburg", "store"]);
+        let w = df.weights(&question, 3);
+        let s = share(&w, &stores);
+        // "store" is in every document, "park" in none: "park" weighs most of the three.
+        assert!(s > 0.4 && s < 0.6, "{s}");
+        let common_left_out = share(&w, &set(&["park", "hamburg"]));
+        assert!(common_left_out > 0.75, "{common_left_out}");
+        let asked = set(&["hamburg", "store", "open"]);
+        assert!(share(&df.weights(&asked, 3), &stores) > 0.99);
+        assert_eq!(share(&df.weights(&[], 3), &stores), 0.0);
+    }
+
+    #[test]
+    fn a_removed_document_no_longer_counts() {
+        let a = set(&["gift", "card"]);
+        let mut df = DocFrequencies::default();
+        df.add(&a);
+        df.add(&a);
+        df.remove(&a);
+        let w = df.weights(&set(&["gift"]), 1);
+        assert!((w[0].1 - (1.0f32 + 1.0 / 2.0).ln()).abs() < 1e-6);
+        df.remove(&a);
+        assert!(df.counts.is_empty());
+    }
+}
