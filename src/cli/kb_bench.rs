@@ -182,7 +182,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
     let rebuild_s = started.elapsed().as_secs_f64();
     println!(
         "start-up rebuild: {} products, {} articles in {rebuild_s:.1} s ({} embedded again); \
-         index memory {:.0} MB (usearch + tantivy), process RSS +{:.0} MB",
+         index memory {:.0} MB (usearch, tantivy, word sets), process RSS +{:.0} MB",
         rebuilt.products,
         rebuilt.articles,
         rebuilt.embedded,

@@ -261,12 +261,13 @@ impl Collection {
             .filter(|t| !said.contains(*t))
             .cloned()
             .collect();
-        let doc_words = words::word_set(
-            terms(&mut a, &doc.name)
-                .iter()
-                .chain(&terms(&mut a, &doc.body))
-                .chain(&terms(&mut a, &doc.extra)),
-        );
+        // The whole name's terms are the short name's when the two are one.
+        let whole_name = if full_terms.is_empty() {
+            &name_terms
+        } else {
+            &full_terms
+        };
+        let doc_words = words::word_set(whole_name.iter().chain(&said));
         let mut entries = self.entries.write().expect("entries lock");
         let mut frequencies = self.frequencies.write().expect("frequencies lock");
         frequencies.add(&doc_words);
@@ -504,9 +505,22 @@ impl Collection {
             .collect())
     }
 
-    /// Bytes held by both indexes (approximate for the lexical one: its segments in RAM).
+    /// Bytes held by both indexes (approximate for the lexical one: its segments in RAM) and
+    /// the documents' word sets.
     pub fn memory_bytes(&self) -> usize {
         let vectors = self.vectors.read().expect("vectors lock").memory_usage();
+        let words: usize = self
+            .entries
+            .read()
+            .expect("entries lock")
+            .values()
+            .map(|e| e.words.capacity() * std::mem::size_of::<WordId>())
+            .sum::<usize>()
+            + self
+                .frequencies
+                .read()
+                .expect("frequencies lock")
+                .memory_bytes();
         let lexical: usize = self
             .lexical
             .index
@@ -526,7 +540,7 @@ impl Collection {
                     .sum()
             })
             .unwrap_or(0);
-        vectors + lexical
+        vectors + lexical + words
     }
 }
 

@@ -52,6 +52,11 @@ impl DocFrequencies {
         }
     }
 
+    /// Bytes held, roughly: a word and its count, and the table's spare room.
+    pub fn memory_bytes(&self) -> usize {
+        self.counts.capacity() * (std::mem::size_of::<(WordId, u32)>() + 1)
+    }
+
     /// Each question word's weight among `documents` documents: rarer words weigh more, and
     /// a word no document uses weighs most.
     pub fn weights(&self, question: &[WordId], documents: usize) -> Vec<(WordId, f32)> {
