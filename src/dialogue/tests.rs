@@ -2468,7 +2468,7 @@ fn a_question_pointing_back_is_answered_from_the_subject_before_it() {
         "{}",
         reply(&s)
     );
-    // An article of its own above the threshold: a question on that ("can I pay for them
+    // An article of its own clearly above the threshold: a question on that ("can I pay for them
     // with points?").
     c.found = crate::retrieval::Found {
         with_previous: Some(Box::new(article_hit("gift-cards"))),

@@ -267,7 +267,9 @@ impl Collection {
         } else {
             &full_terms
         };
-        let doc_words = words::word_set(whole_name.iter().chain(&said));
+        // With the name's neighbouring words written together: "trailrunner" of "Trail
+        // Runner" is a word of the name.
+        let doc_words = words::word_set(whole_name.iter().chain(&name_pairs).chain(&said));
         let mut entries = self.entries.write().expect("entries lock");
         let mut frequencies = self.frequencies.write().expect("frequencies lock");
         frequencies.add(&doc_words);

@@ -393,13 +393,13 @@ pub fn tune(
     for _ in 0..2 {
         for kind in [SourceKind::Article, SourceKind::Product] {
             let weighted = best.1;
-            let base = match kind {
+            let current = match kind {
                 SourceKind::Article => weighted.articles,
                 SourceKind::Product => weighted.products,
             };
             for cw in COVERAGE_WEIGHTS {
                 for lw in LEAD_WEIGHTS {
-                    for t in (-30..=60).map(|d| base.threshold + d as f32 / 100.0) {
+                    for t in (-30..=60).map(|d| current.threshold + d as f32 / 100.0) {
                         let mut s = weighted;
                         let scoring = match kind {
                             SourceKind::Article => &mut s.articles,

@@ -1,8 +1,9 @@
 //! Retrieval over the shop's own knowledge: help articles and the product catalogue, found
 //! by meaning (sentence embeddings in an HNSW index) and by words (BM25, for names, SKUs and
-//! rare terms), fused into one score per document. A hit only counts when its score clears
-//! a threshold calibrated on held-out questions (see `parley kb eval`), so a question
-//! nothing answers gets no article rather than the least bad one.
+//! rare terms), fused into one score per document that ranks them. The best only answers
+//! when its score, with the share of the question its text covers and its lead over the
+//! next, clears a threshold calibrated on held-out questions (see `parley kb eval`), so a
+//! question nothing answers gets no article rather than the least bad one.
 
 mod collection;
 pub mod content;
@@ -164,7 +165,9 @@ pub struct Hit {
 
 /// A confident hit less than this above its threshold was found by a weak margin: a
 /// question pointing back ("do they expire?" after gift cards, which finds loyalty points
-/// this way) is then searched again with the subject before it.
+/// this way) is then searched again with the subject before it. Not calibrated: it keeps
+/// what "weak" meant before the covered share counted (let through by the lead rule, whose
+/// hits now get margin 0) and adds a narrow band above the threshold.
 pub const WEAK_MARGIN: f32 = 0.05;
 
 impl Hit {
@@ -354,7 +357,8 @@ fn rank_all(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> V
         h.margin = scoring.margin(&h.candidate, h.score, lead);
         h.confident = h.margin >= 0.0;
     }
-    // The lead rule needs a runner-up to lead: a lone candidate gets no benefit of doubt.
+    // The older lead rule (off in the shipped settings: `lead_slack` 0). It needs a
+    // runner-up to lead: a lone candidate gets no benefit of doubt.
     if let (Some(first), Some(second)) =
         (hits.first().map(|h| h.score), hits.get(1).map(|h| h.score))
     {
@@ -362,6 +366,14 @@ fn rank_all(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> V
             hits[0].confident = true;
             hits[0].margin = hits[0].margin.max(0.0);
         }
+    }
+    // A hit below one that does not answer does not answer either: its own words may cover
+    // more of the question, but the ranking says the question is about the one above it,
+    // and callers take the confident hits in order, as a prefix of the ranking.
+    let mut open = true;
+    for h in &mut hits {
+        open &= h.confident;
+        h.confident = open;
     }
     hits
 }
@@ -531,6 +543,8 @@ mod tests {
         assert!(!hits[0].confident);
         // The one behind it trails by its gap.
         assert!((hits[1].margin - (0.78 + 0.45 - 0.02 - 1.0)).abs() < 1e-5);
+        // Its margin clears the threshold, but the question is about the one above it.
+        assert!(!hits[1].confident);
         assert_eq!(
             Found {
                 articles: hits,
