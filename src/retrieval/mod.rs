@@ -359,13 +359,12 @@ fn rank_all(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> V
     }
     // The older lead rule (off in the shipped settings: `lead_slack` 0). It needs a
     // runner-up to lead: a lone candidate gets no benefit of doubt.
-    if let (Some(first), Some(second)) =
-        (hits.first().map(|h| h.score), hits.get(1).map(|h| h.score))
+    if hits.len() > 1
+        && first >= scoring.threshold - scoring.lead_slack
+        && first - second >= scoring.clear_lead
     {
-        if first >= scoring.threshold - scoring.lead_slack && first - second >= scoring.clear_lead {
-            hits[0].confident = true;
-            hits[0].margin = hits[0].margin.max(0.0);
-        }
+        hits[0].confident = true;
+        hits[0].margin = hits[0].margin.max(0.0);
     }
     // A hit below one that does not answer does not answer either: its own words may cover
     // more of the question, but the ranking says the question is about the one above it,
