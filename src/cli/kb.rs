@@ -10,7 +10,7 @@ use super::CliError;
 use crate::model::Embedder;
 use crate::retrieval::content::Content;
 use crate::retrieval::eval::{evaluate, load_questions, probe, tune, with_typo};
-use crate::retrieval::{article_texts, product_text, RetrievalSettings, Retriever};
+use crate::retrieval::{article_texts, product_text, Retriever};
 
 #[derive(Debug, clap::Args)]
 pub struct KbArgs {
@@ -113,9 +113,10 @@ pub(super) fn load_encoder(cfg: &crate::config::Config) -> Result<Embedder, CliE
 pub fn build(
     content: &Content,
     embedder: &Embedder,
-    settings: RetrievalSettings,
+    cfg: &crate::config::Retrieval,
 ) -> Result<Retriever, CliError> {
-    let retriever = Retriever::new(embedder.dims(), settings).map_err(retrieval)?;
+    let retriever = Retriever::with_synonyms(embedder.dims(), cfg.scoring, cfg.synonyms()?)
+        .map_err(retrieval)?;
     retriever.set_dictionary(embedder.whole_words());
     for a in &content.articles {
         let v = embedder.embed(&article_texts(a))?;
@@ -144,7 +145,7 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
         read_content(&a.file)?
     };
     let embedder = load_encoder(&cfg)?;
-    let retriever = build(&content, &embedder, cfg.retrieval.scoring)?;
+    let retriever = build(&content, &embedder, &cfg.retrieval)?;
     let question = match retriever.mend(&a.question) {
         Some(mended) => {
             println!("searched as: {mended}");
@@ -234,7 +235,7 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
     let content = read_content(&a.content)?;
     let embedder = load_encoder(&cfg)?;
     let started = Instant::now();
-    let retriever = build(&content, &embedder, cfg.retrieval.scoring)?;
+    let retriever = build(&content, &embedder, &cfg.retrieval)?;
     println!(
         "indexed {} articles and {} products in {:.1} s",
         content.articles.len(),

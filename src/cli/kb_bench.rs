@@ -175,7 +175,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, CliError> {
         .build()
         .map_err(super::io_err("starting the runtime"))?;
     let rss_before = rss_mb();
-    let retriever = Arc::new(Retriever::new(dims, cfg.retrieval.scoring).map_err(retrieval)?);
+    let retriever = Arc::new(
+        Retriever::with_synonyms(dims, cfg.retrieval.scoring, cfg.retrieval.synonyms()?)
+            .map_err(retrieval)?,
+    );
     retriever.set_dictionary(words);
     let started = Instant::now();
     let rebuilt = rt.block_on(rebuild(&store, &retriever, &model, &fingerprint))?;

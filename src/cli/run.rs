@@ -60,6 +60,9 @@ pub struct RunArgs {
     /// The second encoder's share of the similarity, 0 for none (`retrieval.blend_weight`).
     #[arg(long, env = "PARLEY_BLEND_WEIGHT")]
     pub blend_weight: Option<f32>,
+    /// Synonym file replacing the shipped English one (`retrieval.synonyms`).
+    #[arg(long, env = "PARLEY_SYNONYMS")]
+    pub synonyms: Option<PathBuf>,
     /// cpu, cuda or cuda:N.
     #[arg(long, env = "PARLEY_DEVICE")]
     pub device: Option<String>,
@@ -188,6 +191,9 @@ impl RunArgs {
         set(&mut c.retrieval.encoder, &self.encoder);
         set(&mut c.retrieval.blend_encoder, &self.blend_encoder);
         set(&mut c.retrieval.blend_weight, &self.blend_weight);
+        if self.synonyms.is_some() {
+            c.retrieval.synonyms = self.synonyms.clone();
+        }
         set(&mut c.device, &self.device);
         set(&mut c.kb, &self.kb);
         set(&mut c.metrics_addr, &self.metrics_addr);
@@ -319,8 +325,12 @@ async fn serve(
     }
     // The search indexes live in memory: rebuilt from the store before anything is served.
     let retriever = Arc::new(
-        Retriever::new(encoder.dims, cfg.retrieval.scoring)
-            .map_err(|e| CliError::Usage(e.to_string()))?,
+        Retriever::with_synonyms(
+            encoder.dims,
+            cfg.retrieval.scoring,
+            cfg.retrieval.synonyms()?,
+        )
+        .map_err(|e| CliError::Usage(e.to_string()))?,
     );
     retriever.set_dictionary(encoder.words);
     let started = std::time::Instant::now();

@@ -44,6 +44,16 @@ pub enum ConfigError {
         var: String,
         problem: &'static str,
     },
+    #[error("retrieval.synonyms: cannot read {path}: {cause}")]
+    SynonymsFile {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("retrieval.synonyms: {path}, {cause}")]
+    Synonyms {
+        path: PathBuf,
+        cause: crate::retrieval::synonyms::SynonymError,
+    },
     #[error("cannot read the agents file {path} (agents.allow_file): {cause}")]
     AgentsFile {
         path: PathBuf,
@@ -189,11 +199,31 @@ pub struct Retrieval {
     /// similarity is `(1 - w) * encoder's + w * blend_encoder's`. Changing either
     /// re-embeds the stored content at the next start.
     pub blend_weight: f32,
+    /// Equivalent words and phrases (Solr synonym format) whose use by a document counts as
+    /// the question's own word when deciding whether it answers; none given: the English
+    /// ones shipped in `kb/synonyms.txt`.
+    pub synonyms: Option<PathBuf>,
     /// How the two signals are fused, and the score an answer needs.
     pub scoring: crate::retrieval::RetrievalSettings,
 }
 
 impl Retrieval {
+    /// The synonyms named by `synonyms`, or the shipped English ones.
+    pub fn synonyms(&self) -> Result<crate::retrieval::synonyms::Synonyms, ConfigError> {
+        use crate::retrieval::synonyms::Synonyms;
+        let Some(path) = &self.synonyms else {
+            return Ok(Synonyms::english());
+        };
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::SynonymsFile {
+            path: path.clone(),
+            cause,
+        })?;
+        Synonyms::parse(&text).map_err(|cause| ConfigError::Synonyms {
+            path: path.clone(),
+            cause,
+        })
+    }
+
     /// The encoders to embed with and each one's weight: `encoder` alone, or blended.
     pub fn encoders(&self) -> Vec<(&Path, f32)> {
         if self.blend_weight > 0.0 {
@@ -213,6 +243,7 @@ impl Default for Retrieval {
             encoder: "models/bge-small-en-v1.5".into(),
             blend_encoder: "models/encoder".into(),
             blend_weight: 0.0,
+            synonyms: None,
             scoring: crate::retrieval::RetrievalSettings::default(),
         }
     }
@@ -760,6 +791,25 @@ mod secret_tests {
     use super::*;
 
     const SECRET: &str = "pw-Zq81-never-shown";
+
+    #[test]
+    fn a_synonym_file_replaces_the_shipped_one_and_a_bad_one_says_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("synonyms.txt");
+        let c =
+            Config::parse(&format!("[retrieval]\nsynonyms = \"{}\"\n", file.display())).unwrap();
+        let missing = c.retrieval.synonyms().unwrap_err().to_string();
+        assert!(missing.contains("cannot read") && missing.contains("synonyms.txt"));
+        std::fs::write(&file, "# ours\nsofa, couch, settee\n").unwrap();
+        assert_eq!(c.retrieval.synonyms().unwrap().len(), 1);
+        std::fs::write(&file, "sofa, couch\nsettee\n").unwrap();
+        let bad = c.retrieval.synonyms().unwrap_err().to_string();
+        assert!(
+            bad.contains("line 2") && bad.contains("two phrases"),
+            "{bad}"
+        );
+        assert!(Config::default().retrieval.synonyms().unwrap().len() > 50);
+    }
 
     #[test]
     fn debug_and_serialize_redact_direct_and_resolved_secrets() {

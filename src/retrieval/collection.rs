@@ -3,7 +3,7 @@
 //! upsert and delete. Both are rebuilt from RocksDB at start-up; neither is the record.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use sha2::{Digest, Sha256};
 use tantivy::collector::TopDocs;
@@ -16,6 +16,7 @@ use tantivy::HasLen;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use usearch::{IndexOptions, MetricKind, ScalarKind};
 
+use super::synonyms::Synonyms;
 use super::text::{analyzer, terms, with_joins, LexicalDoc, ANALYZER, MAX_VECTORS};
 use super::words::{self, DocFrequencies, WordId};
 use super::RetrievalError;
@@ -87,6 +88,8 @@ pub struct Collection {
     dims: usize,
     /// A document may have several vectors.
     multi: bool,
+    /// Equivalents of a question's words, for [`Candidate::covered`].
+    synonyms: Arc<Synonyms>,
 }
 
 impl Collection {
@@ -142,7 +145,13 @@ impl Collection {
             frequencies: RwLock::default(),
             dims,
             multi,
+            synonyms: Arc::default(),
         })
+    }
+
+    /// The equivalents a question's words may be covered by (none until set).
+    pub fn set_synonyms(&mut self, synonyms: Arc<Synonyms>) {
+        self.synonyms = synonyms;
     }
 
     pub fn len(&self) -> usize {
@@ -487,6 +496,8 @@ impl Collection {
             .read()
             .expect("frequencies lock")
             .weights(&words::word_set(&plain), entries.len());
+        let in_order: Vec<WordId> = plain.iter().map(|t| words::word_id(t)).collect();
+        let equivalents = self.synonyms.alternatives(&in_order);
         Ok(found
             .into_iter()
             .zip(other_model)
@@ -502,7 +513,7 @@ impl Collection {
                 } else {
                     coverage(e, &query_terms)
                 },
-                covered: words::share(&weights, &e.words),
+                covered: words::share(&weights, &equivalents, &e.words),
             })
             .collect())
     }
@@ -700,15 +711,19 @@ mod tests {
         assert_eq!(coverage(&shoe, &q.iter().collect()), 0.5);
     }
 
-    #[test]
-    fn the_share_of_the_question_a_document_covers_follows_updates_and_deletes() {
-        let c = Collection::new("articles", 4, true).unwrap();
-        let doc = |name: &str, body: &str| LexicalDoc {
+    /// An article of a title and an answer.
+    fn doc(name: &str, body: &str) -> LexicalDoc {
+        LexicalDoc {
             name: name.into(),
             short_name: name.into(),
             body: body.into(),
             ..LexicalDoc::default()
-        };
+        }
+    }
+
+    #[test]
+    fn the_share_of_the_question_a_document_covers_follows_updates_and_deletes() {
+        let c = Collection::new("articles", 4, true).unwrap();
         let v = [vec![1.0, 0.0, 0.0, 0.0]];
         c.upsert(
             "stores",
@@ -746,6 +761,39 @@ mod tests {
         c.commit().unwrap();
         assert_eq!(covered("store", "stores"), Some(1.0));
         assert_eq!(covered("returns", "returns"), None);
+    }
+
+    #[test]
+    fn a_word_counts_as_covered_by_its_equivalent_but_the_ranking_stays() {
+        let mut c = Collection::new("articles", 4, true).unwrap();
+        let v = [vec![1.0, 0.0, 0.0, 0.0]];
+        c.upsert(
+            "payment",
+            &doc("Payment methods", "We accept Visa and American Express."),
+            &v,
+        )
+        .unwrap();
+        c.upsert("news", &doc("Newsletter", "Unsubscribe at any time."), &v)
+            .unwrap();
+        c.commit().unwrap();
+        let found = |c: &Collection, q: &str, id: &str| {
+            c.candidates(q, Some(&v[0]), 10)
+                .unwrap()
+                .into_iter()
+                .find(|x| x.id == id)
+                .unwrap()
+        };
+        let before = found(&c, "do you accept amex", "payment");
+        // "accept" is there, "amex" (in no document: the rarest word) is not.
+        assert!(before.covered < 0.5, "{}", before.covered);
+        let list = Synonyms::parse("amex, american express\nnewsletter, mailing list").unwrap();
+        c.set_synonyms(Arc::new(list));
+        let after = found(&c, "do you accept amex", "payment");
+        assert_eq!(after.covered, 1.0);
+        assert_eq!((after.semantic, after.bm25), (before.semantic, before.bm25));
+        // Both words of the phrase count; "list" alone has no equivalent.
+        assert_eq!(found(&c, "on your mailing list", "news").covered, 1.0);
+        assert_eq!(found(&c, "a list of payment methods", "news").covered, 0.0);
     }
 
     #[test]

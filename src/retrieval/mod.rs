@@ -9,6 +9,7 @@ mod collection;
 pub mod content;
 pub mod eval;
 mod spelling;
+pub mod synonyms;
 mod text;
 mod words;
 
@@ -136,13 +137,13 @@ impl RetrievalSettings {
             clear_lead: 1.0,
         },
         products: Scoring {
-            coverage_weight: 0.6,
+            coverage_weight: 0.8,
             lead_weight: 0.0,
             lexical_weight: 0.1,
             lexical_k: 16.0,
             name_weight: 0.2,
             second_view_weight: 0.0,
-            threshold: 1.08,
+            threshold: 1.26,
             lead_slack: 0.0,
             clear_lead: 1.0,
         },
@@ -192,9 +193,24 @@ pub struct Retriever {
 
 impl Retriever {
     pub fn new(dims: usize, settings: RetrievalSettings) -> Result<Self, RetrievalError> {
+        Self::with_synonyms(dims, settings, synonyms::Synonyms::english())
+    }
+
+    /// [`Retriever::new`] with a question's words covered by `synonyms` rather than the
+    /// shipped English ones.
+    pub fn with_synonyms(
+        dims: usize,
+        settings: RetrievalSettings,
+        synonyms: synonyms::Synonyms,
+    ) -> Result<Self, RetrievalError> {
+        let synonyms = std::sync::Arc::new(synonyms);
+        let mut articles = Collection::new("articles", dims, true)?;
+        let mut products = Collection::new("products", dims, false)?;
+        articles.set_synonyms(synonyms.clone());
+        products.set_synonyms(synonyms);
         Ok(Self {
-            articles: Collection::new("articles", dims, true)?,
-            products: Collection::new("products", dims, false)?,
+            articles,
+            products,
             settings,
             speller: Default::default(),
         })

@@ -72,15 +72,26 @@ impl DocFrequencies {
 }
 
 /// The weighted share of the question's words that `document` (a [`word_set`]) has, 0..1;
-/// 0 for a question with no searchable word.
-pub fn share(weights: &[(WordId, f32)], document: &[WordId]) -> f32 {
+/// 0 for a question with no searchable word. A word the document does not use counts when
+/// it has every word of one of the word's `equivalents` (see [`super::synonyms`]).
+pub fn share(
+    weights: &[(WordId, f32)],
+    equivalents: &HashMap<WordId, Vec<&[WordId]>>,
+    document: &[WordId],
+) -> f32 {
     let total: f32 = weights.iter().map(|(_, w)| w).sum();
     if total <= 0.0 {
         return 0.0;
     }
+    let has = |id: &WordId| document.binary_search(id).is_ok();
     let had: f32 = weights
         .iter()
-        .filter(|(id, _)| document.binary_search(id).is_ok())
+        .filter(|(id, _)| {
+            has(id)
+                || equivalents
+                    .get(id)
+                    .is_some_and(|alts| alts.iter().any(|phrase| phrase.iter().all(has)))
+        })
         .map(|(_, w)| w)
         .sum();
     had / total
@@ -104,16 +115,17 @@ mod tests {
         for d in [&stores, &returns, &other] {
             df.add(d);
         }
+        let none = HashMap::new();
         let question = set(&["park", "hamburg", "store"]);
         let w = df.weights(&question, 3);
-        let s = share(&w, &stores);
+        let s = share(&w, &none, &stores);
         // "store" is in every document, "park" in none: "park" weighs most of the three.
         assert!(s > 0.4 && s < 0.6, "{s}");
-        let common_left_out = share(&w, &set(&["park", "hamburg"]));
+        let common_left_out = share(&w, &none, &set(&["park", "hamburg"]));
         assert!(common_left_out > 0.75, "{common_left_out}");
         let asked = set(&["hamburg", "store", "open"]);
-        assert!(share(&df.weights(&asked, 3), &stores) > 0.99);
-        assert_eq!(share(&df.weights(&[], 3), &stores), 0.0);
+        assert!(share(&df.weights(&asked, 3), &none, &stores) > 0.99);
+        assert_eq!(share(&df.weights(&[], 3), &none, &stores), 0.0);
     }
 
     #[test]

@@ -1,0 +1,171 @@
+//! Words a customer uses for what a shop's text says otherwise ("amex" for "American
+//! Express", "mailing list" for "newsletter", "postage" for "shipping"): groups of
+//! equivalent words and phrases, in the format of Solr's and Elasticsearch's synonym files
+//! (one group per line, comma-separated; `#` starts a comment). A question's word that a
+//! document does not use counts as used when the document has one of the word's
+//! equivalents, so the share of the question a document covers ([`super::words`]) does not
+//! punish a paraphrase for its vocabulary. Synonyms never rank: they only help decide
+//! whether the best document answers.
+
+use std::collections::HashMap;
+
+use super::text::terms;
+use super::words::{word_id, WordId};
+
+/// The groups shipped with Parley: general English customer-service and shopping
+/// vocabulary, no shop's own names. A deployment may replace them (`retrieval.synonyms`).
+pub const ENGLISH: &str = include_str!("../../kb/synonyms.txt");
+
+/// A bad line of a synonym file.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("line {line}: {reason}")]
+pub struct SynonymError {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Groups of equivalent phrases, each phrase as the index analyses it.
+#[derive(Debug, Default, Clone)]
+pub struct Synonyms {
+    /// Each group's phrases, as word ids.
+    groups: Vec<Vec<Vec<WordId>>>,
+    /// The phrases (group, phrase) starting with a word.
+    by_first: HashMap<WordId, Vec<(usize, usize)>>,
+}
+
+impl Synonyms {
+    /// Reads a synonym file: each line a group of at least two phrases separated by commas.
+    /// A phrase that is only stop words ("where is") says nothing and is an error, as is a
+    /// group of one.
+    pub fn parse(text: &str) -> Result<Self, SynonymError> {
+        let analyzer = &mut super::text::analyzer();
+        let mut out = Self::default();
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let err = |reason: String| SynonymError {
+                line: n + 1,
+                reason,
+            };
+            if line.contains("=>") {
+                return Err(err(
+                    "one-way rules (a => b) are not supported: list equivalent phrases".into(),
+                ));
+            }
+            let mut group: Vec<Vec<WordId>> = Vec::new();
+            for phrase in line.split(',').map(str::trim) {
+                if phrase.is_empty() {
+                    return Err(err("an empty phrase (two commas in a row?)".into()));
+                }
+                let ids: Vec<WordId> = terms(analyzer, phrase).iter().map(|t| word_id(t)).collect();
+                if ids.is_empty() {
+                    return Err(err(format!(
+                        "'{phrase}' has only stop words: it would match any question"
+                    )));
+                }
+                if !group.contains(&ids) {
+                    group.push(ids);
+                }
+            }
+            if group.len() < 2 {
+                return Err(err(
+                    "a group needs at least two phrases that differ once analysed".into(),
+                ));
+            }
+            let g = out.groups.len();
+            for (p, ids) in group.iter().enumerate() {
+                out.by_first.entry(ids[0]).or_default().push((g, p));
+            }
+            out.groups.push(group);
+        }
+        Ok(out)
+    }
+
+    pub fn english() -> Self {
+        Self::parse(ENGLISH).expect("the shipped synonyms parse")
+    }
+
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// For each word of `question` (analysed terms as ids, in order) the other phrases of
+    /// every group one of its phrases occurs in, where they cover that word.
+    pub fn alternatives(&self, question: &[WordId]) -> HashMap<WordId, Vec<&[WordId]>> {
+        let mut out: HashMap<WordId, Vec<&[WordId]>> = HashMap::new();
+        for start in 0..question.len() {
+            let Some(phrases) = self.by_first.get(&question[start]) else {
+                continue;
+            };
+            for &(g, p) in phrases {
+                let phrase = &self.groups[g][p];
+                if !question[start..].starts_with(phrase) {
+                    continue;
+                }
+                for (q, other) in self.groups[g].iter().enumerate() {
+                    if q == p {
+                        continue;
+                    }
+                    for word in phrase {
+                        out.entry(*word).or_default().push(other);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retrieval::text::analyzer;
+    use tantivy::tokenizer::TextAnalyzer;
+
+    fn ids(a: &mut TextAnalyzer, text: &str) -> Vec<WordId> {
+        terms(a, text).iter().map(|t| word_id(t)).collect()
+    }
+
+    #[test]
+    fn a_phrase_in_the_question_brings_its_group() {
+        let mut a = analyzer();
+        let s = Synonyms::parse(
+            "# payment\namex, american express\nnewsletter, mailing list, marketing emails\n",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 2);
+        let q = ids(&mut a, "how do I get off your mailing list");
+        let alt = s.alternatives(&q);
+        let newsletter = ids(&mut a, "newsletter");
+        for w in ids(&mut a, "mailing list") {
+            assert!(alt[&w].contains(&newsletter.as_slice()));
+        }
+        // "list" alone is not "mailing list".
+        assert!(s.alternatives(&ids(&mut a, "a list of stores")).is_empty());
+        let amex = ids(&mut a, "do you take amex");
+        let alt = s.alternatives(&amex);
+        assert_eq!(alt[&word_id("amex")], [ids(&mut a, "american express")]);
+    }
+
+    #[test]
+    fn bad_lines_say_which_and_why() {
+        for (text, line, why) in [
+            ("amex\n", 1, "at least two"),
+            ("gift, voucher\nreturn, , refund", 2, "empty phrase"),
+            ("\n\nwhere is, track", 3, "only stop words"),
+            ("refund => money back", 1, "one-way"),
+            ("returns, returned", 1, "at least two"),
+        ] {
+            let e = Synonyms::parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{text}");
+            assert!(e.reason.contains(why), "{text}: {e}");
+        }
+        assert!(Synonyms::english().len() > 20);
+    }
+}
