@@ -153,6 +153,9 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
         }
         None => a.question.clone(),
     };
+    for (phrase, equivalents) in retriever.equivalents(&question) {
+        println!("\"{phrase}\" also covered by: {}", equivalents.join(", "));
+    }
     let q = embedder.embed(&[question.as_str()])?;
     let found = retriever
         .search(&question, q.first().map(Vec::as_slice))

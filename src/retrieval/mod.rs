@@ -189,6 +189,7 @@ pub struct Retriever {
     pub settings: RetrievalSettings,
     /// Mends a question's typos from the content's words before it is searched.
     speller: std::sync::RwLock<spelling::Speller>,
+    synonyms: std::sync::Arc<synonyms::Synonyms>,
 }
 
 impl Retriever {
@@ -207,13 +208,28 @@ impl Retriever {
         let mut articles = Collection::new("articles", dims, true)?;
         let mut products = Collection::new("products", dims, false)?;
         articles.set_synonyms(synonyms.clone());
-        products.set_synonyms(synonyms);
+        products.set_synonyms(synonyms.clone());
         Ok(Self {
             articles,
             products,
             settings,
             speller: Default::default(),
+            synonyms,
         })
+    }
+
+    /// Each phrase of `question` that has equivalents, with them (as the synonym file
+    /// writes them).
+    pub fn equivalents(&self, question: &str) -> Vec<(String, Vec<String>)> {
+        let ids: Vec<words::WordId> = text::terms(&mut text::analyzer(), question)
+            .iter()
+            .map(|t| words::word_id(t))
+            .collect();
+        self.synonyms
+            .explain(&ids)
+            .into_iter()
+            .map(|(p, e)| (p.to_string(), e.into_iter().map(str::to_string).collect()))
+            .collect()
     }
 
     /// The encoder's whole words, which [`Retriever::mend`] never mends.

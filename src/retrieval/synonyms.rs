@@ -29,6 +29,8 @@ pub struct SynonymError {
 pub struct Synonyms {
     /// Each group's phrases, as word ids.
     groups: Vec<Vec<Vec<WordId>>>,
+    /// The same, as written in the file.
+    written: Vec<Vec<String>>,
     /// The phrases (group, phrase) starting with a word.
     by_first: HashMap<WordId, Vec<(usize, usize)>>,
 }
@@ -55,6 +57,7 @@ impl Synonyms {
                 ));
             }
             let mut group: Vec<Vec<WordId>> = Vec::new();
+            let mut written: Vec<String> = Vec::new();
             for phrase in line.split(',').map(str::trim) {
                 if phrase.is_empty() {
                     return Err(err("an empty phrase (two commas in a row?)".into()));
@@ -67,6 +70,7 @@ impl Synonyms {
                 }
                 if !group.contains(&ids) {
                     group.push(ids);
+                    written.push(phrase.to_string());
                 }
             }
             if group.len() < 2 {
@@ -79,6 +83,7 @@ impl Synonyms {
                 out.by_first.entry(ids[0]).or_default().push((g, p));
             }
             out.groups.push(group);
+            out.written.push(written);
         }
         Ok(out)
     }
@@ -95,26 +100,47 @@ impl Synonyms {
         self.groups.is_empty()
     }
 
+    /// The (group, phrase) of each phrase that occurs in `question` (analysed terms as ids,
+    /// in order).
+    fn matches<'a>(&'a self, question: &'a [WordId]) -> impl Iterator<Item = (usize, usize)> + 'a {
+        (0..question.len()).flat_map(move |start| {
+            self.by_first
+                .get(&question[start])
+                .into_iter()
+                .flatten()
+                .filter(move |&&(g, p)| question[start..].starts_with(&self.groups[g][p]))
+                .copied()
+        })
+    }
+
+    /// Each phrase of `question` (analysed terms as ids, in order) that has equivalents,
+    /// with them, as written in the file: what `parley kb search` shows.
+    pub fn explain(&self, question: &[WordId]) -> Vec<(&str, Vec<&str>)> {
+        let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (g, p) in self.matches(question) {
+            let others = (0..self.written[g].len()).filter(|&q| q != p);
+            let line = (
+                self.written[g][p].as_str(),
+                others.map(|q| self.written[g][q].as_str()).collect(),
+            );
+            if !out.contains(&line) {
+                out.push(line);
+            }
+        }
+        out
+    }
+
     /// For each word of `question` (analysed terms as ids, in order) the other phrases of
     /// every group one of its phrases occurs in, where they cover that word.
     pub fn alternatives(&self, question: &[WordId]) -> HashMap<WordId, Vec<&[WordId]>> {
         let mut out: HashMap<WordId, Vec<&[WordId]>> = HashMap::new();
-        for start in 0..question.len() {
-            let Some(phrases) = self.by_first.get(&question[start]) else {
-                continue;
-            };
-            for &(g, p) in phrases {
-                let phrase = &self.groups[g][p];
-                if !question[start..].starts_with(phrase) {
+        for (g, p) in self.matches(question) {
+            for (q, other) in self.groups[g].iter().enumerate() {
+                if q == p {
                     continue;
                 }
-                for (q, other) in self.groups[g].iter().enumerate() {
-                    if q == p {
-                        continue;
-                    }
-                    for word in phrase {
-                        out.entry(*word).or_default().push(other);
-                    }
+                for word in &self.groups[g][p] {
+                    out.entry(*word).or_default().push(other);
                 }
             }
         }
@@ -148,6 +174,10 @@ mod tests {
         }
         // "list" alone is not "mailing list".
         assert!(s.alternatives(&ids(&mut a, "a list of stores")).is_empty());
+        assert_eq!(
+            s.explain(&q),
+            [("mailing list", vec!["newsletter", "marketing emails"])]
+        );
         let amex = ids(&mut a, "do you take amex");
         let alt = s.alternatives(&amex);
         assert_eq!(alt[&word_id("amex")], [ids(&mut a, "american express")]);
