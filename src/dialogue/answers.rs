@@ -768,16 +768,26 @@ pub fn asks_about(p: &Product, question: &str) -> bool {
         || !asked_attributes(p, &q, &words(&p.name)).is_empty()
 }
 
-/// A message phrased as a question ("can I return opened headphones?").
+/// A message phrased as a question ("can I return opened headphones?"), also after a clause
+/// that sets the scene ("it already says shipped, can i still cancel", "ordered as guest,
+/// where do i start a return"): customers often give the context first. A later clause
+/// asking the bot to act ("..., can you cancel it") is a request, not a question.
 pub fn is_question(text: &str) -> bool {
     const OPENERS: &[&str] = &[
         "can", "could", "do", "does", "did", "is", "are", "how", "what", "when", "where", "which",
         "who", "why", "will", "would", "may", "should", "whats", "what's", "hows",
     ];
+    const ASKING_TO_ACT: &[&str] = &["can", "could", "would", "will"];
+    let opens = |clause: &str| {
+        let w = words(clause);
+        w.first().is_some_and(|w| OPENERS.contains(&w.as_str())).then_some(w)
+    };
+    let mut clauses = text.split([',', ';', '.', '!', ':']);
     text.contains('?')
-        || words(text)
-            .first()
-            .is_some_and(|w| OPENERS.contains(&w.as_str()))
+        || clauses.next().and_then(opens).is_some()
+        || clauses.filter_map(opens).any(|w| {
+            !(ASKING_TO_ACT.contains(&w[0].as_str()) && w.get(1).is_some_and(|y| y == "you"))
+        })
 }
 
 /// The products a message is about: confident hits close to the best one, their live
@@ -1150,5 +1160,10 @@ mod tests {
         assert_eq!(follow_up("where is my order"), None);
         assert!(is_question("can I return opened headphones"));
         assert!(!is_question("I want to return my headphones"));
+        assert!(is_question("it already says shipped, can i still cancel"));
+        assert!(is_question("ordered as guest. where do i start a return"));
+        assert!(is_question("hi there, do you ship to iceland"));
+        assert!(!is_question("I want to return these shoes, can you help"));
+        assert!(!is_question("cancel it please, could you"));
     }
 }
