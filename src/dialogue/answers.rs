@@ -780,7 +780,9 @@ pub fn is_question(text: &str) -> bool {
     const ASKING_TO_ACT: &[&str] = &["can", "could", "would", "will"];
     let opens = |clause: &str| {
         let w = words(clause);
-        w.first().is_some_and(|w| OPENERS.contains(&w.as_str())).then_some(w)
+        w.first()
+            .is_some_and(|w| OPENERS.contains(&w.as_str()))
+            .then_some(w)
     };
     let mut clauses = text.split([',', ';', '.', '!', ':']);
     text.contains('?')

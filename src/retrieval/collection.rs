@@ -210,6 +210,13 @@ impl Collection {
                 }
             }
         }
+        // Checked before anything changes: a bad vector leaves the stored version whole.
+        if let Some(v) = vectors.iter().find(|v| v.len() != self.dims) {
+            return Err(RetrievalError::Dimensions {
+                expected: self.dims,
+                got: v.len(),
+            });
+        }
         self.remove_key(key)?;
         let l = &self.lexical;
         let mut d = TantivyDocument::default();
@@ -231,12 +238,6 @@ impl Collection {
                     .map_err(RetrievalError::vector(self.what))?;
             }
             for v in vectors {
-                if v.len() != self.dims {
-                    return Err(RetrievalError::Dimensions {
-                        expected: self.dims,
-                        got: v.len(),
-                    });
-                }
                 index
                     .add(key, v)
                     .map_err(RetrievalError::vector(self.what))?;
@@ -761,6 +762,43 @@ mod tests {
         c.commit().unwrap();
         assert_eq!(covered("store", "stores"), Some(1.0));
         assert_eq!(covered("returns", "returns"), None);
+    }
+
+    #[test]
+    fn a_vector_of_the_wrong_size_leaves_the_stored_version_whole() {
+        let c = Collection::new("articles", 4, true).unwrap();
+        let v = vec![1.0, 0.0, 0.0, 0.0];
+        c.upsert(
+            "stores",
+            &doc("Our stores", "Stores in Hamburg."),
+            std::slice::from_ref(&v),
+        )
+        .unwrap();
+        c.commit().unwrap();
+        let before = c.candidates("hamburg stores", Some(&v), 10).unwrap();
+        let e = c
+            .upsert(
+                "stores",
+                &doc("Our shops", "Shops in Berlin."),
+                &[v.clone(), vec![1.0, 0.0]],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RetrievalError::Dimensions {
+                    expected: 4,
+                    got: 2
+                }
+            ),
+            "{e}"
+        );
+        c.commit().unwrap();
+        assert_eq!(
+            c.candidates("hamburg stores", Some(&v), 10).unwrap(),
+            before
+        );
+        assert!(c.candidates("berlin shops", None, 10).unwrap().is_empty());
     }
 
     #[test]
