@@ -8,6 +8,7 @@ use crate::config::{is_secret, Config, REDACTED};
 use crate::knowledge::Knowledge;
 use crate::metrics::{Health, Metrics};
 use crate::model::{Classifier, DeviceSpec, Embedder, ModelHandle, Models};
+use crate::retrieval::synonyms::Synonyms;
 use crate::retrieval::Retriever;
 use crate::service::{rebuild, KnowledgeTable, Service, Table, TableLoader};
 use crate::state::Store;
@@ -191,8 +192,8 @@ impl RunArgs {
         set(&mut c.retrieval.encoder, &self.encoder);
         set(&mut c.retrieval.blend_encoder, &self.blend_encoder);
         set(&mut c.retrieval.blend_weight, &self.blend_weight);
-        if self.synonyms.is_some() {
-            c.retrieval.synonyms = self.synonyms.clone();
+        if let Some(path) = &self.synonyms {
+            c.retrieval.synonyms = Some(path.clone());
         }
         set(&mut c.device, &self.device);
         set(&mut c.kb, &self.kb);
@@ -253,6 +254,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    // Read before the models load: a bad line is reported at once.
+    let synonyms = cfg.retrieval.synonyms()?;
     let device = config_device(&cfg)?;
     let classifier = Classifier::load(&cfg.model, &device)?;
     let oos_label = classifier.settings().oos_label.clone();
@@ -280,7 +283,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .enable_all()
         .build()
         .map_err(io_err("starting the async runtime"))?;
-    runtime.block_on(serve(cfg, store, kb, model, encoder, oos_label))
+    runtime.block_on(serve(cfg, store, kb, model, encoder, synonyms, oos_label))
 }
 
 /// The device the configuration names (`device`, `--device`), ready to load a model on.
@@ -306,6 +309,7 @@ async fn serve(
     kb: Knowledge,
     model: ModelHandle,
     encoder: Encoder,
+    synonyms: Synonyms,
     oos_label: String,
 ) -> Result<ExitCode, CliError> {
     let metrics = Arc::new(Metrics::new());
@@ -325,12 +329,8 @@ async fn serve(
     }
     // The search indexes live in memory: rebuilt from the store before anything is served.
     let retriever = Arc::new(
-        Retriever::with_synonyms(
-            encoder.dims,
-            cfg.retrieval.scoring,
-            cfg.retrieval.synonyms()?,
-        )
-        .map_err(|e| CliError::Usage(e.to_string()))?,
+        Retriever::with_synonyms(encoder.dims, cfg.retrieval.scoring, synonyms)
+            .map_err(|e| CliError::Usage(e.to_string()))?,
     );
     retriever.set_dictionary(encoder.words);
     let started = std::time::Instant::now();

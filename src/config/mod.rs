@@ -784,13 +784,6 @@ mod tests {
             .to_string()
             .contains("named twice"));
     }
-}
-
-#[cfg(test)]
-mod secret_tests {
-    use super::*;
-
-    const SECRET: &str = "pw-Zq81-never-shown";
 
     #[test]
     fn a_synonym_file_replaces_the_shipped_one_and_a_bad_one_says_where() {
@@ -808,8 +801,18 @@ mod secret_tests {
             bad.contains("line 2") && bad.contains("two phrases"),
             "{bad}"
         );
+        // An empty file turns them off.
+        std::fs::write(&file, "").unwrap();
+        assert!(c.retrieval.synonyms().unwrap().is_empty());
         assert!(Config::default().retrieval.synonyms().unwrap().len() > 50);
     }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    const SECRET: &str = "pw-Zq81-never-shown";
 
     #[test]
     fn debug_and_serialize_redact_direct_and_resolved_secrets() {

@@ -770,26 +770,50 @@ pub fn asks_about(p: &Product, question: &str) -> bool {
 
 /// A message phrased as a question ("can I return opened headphones?"), also after a clause
 /// that sets the scene ("it already says shipped, can i still cancel", "ordered as guest,
-/// where do i start a return"): customers often give the context first. A later clause
-/// asking the bot to act ("..., can you cancel it") is a request, not a question.
+/// where do i start a return"): customers often give the context first.
 pub fn is_question(text: &str) -> bool {
     const OPENERS: &[&str] = &[
         "can", "could", "do", "does", "did", "is", "are", "how", "what", "when", "where", "which",
         "who", "why", "will", "would", "may", "should", "whats", "what's", "hows",
     ];
-    const ASKING_TO_ACT: &[&str] = &["can", "could", "would", "will"];
-    let opens = |clause: &str| {
-        let w = words(clause);
-        w.first()
-            .is_some_and(|w| OPENERS.contains(&w.as_str()))
-            .then_some(w)
-    };
-    let mut clauses = text.split([',', ';', '.', '!', ':']);
+    let text = text.replace(" - ", ",");
+    let mut clauses = text.split([',', ';', '.', '!', ':', '\n']);
     text.contains('?')
-        || clauses.next().and_then(opens).is_some()
-        || clauses.filter_map(opens).any(|w| {
-            !(ASKING_TO_ACT.contains(&w[0].as_str()) && w.get(1).is_some_and(|y| y == "you"))
-        })
+        || clauses
+            .next()
+            .and_then(|c| words(c).into_iter().next())
+            .is_some_and(|w| OPENERS.contains(&w.as_str()))
+        || clauses.any(|c| later_clause_asks(&words(c)))
+}
+
+/// A clause after the first that asks something: a question word with an auxiliary ("where
+/// do i start"), or an auxiliary with its subject ("can i still cancel", "does it fit").
+/// Not a request to the bot ("..., can you cancel it"), an answer ("yes, do it", "sure, why
+/// not", "ok, will do") or a relative clause ("..., which i bought monday").
+fn later_clause_asks(w: &[String]) -> bool {
+    const AUXILIARIES: &[&str] = &[
+        "can", "could", "do", "does", "did", "is", "are", "was", "were", "will", "would", "should",
+        "may", "might", "have", "has", "am", "shall",
+    ];
+    const SUBJECTS: &[&str] = &[
+        "i", "we", "you", "u", "they", "it", "he", "she", "my", "the", "this", "that", "these",
+        "those", "there", "your", "our", "their", "its",
+    ];
+    const ASKING: &[&str] = &["how", "what", "when", "where", "which", "who", "why"];
+    const DEGREE: &[&str] = &["long", "much", "many", "soon", "often", "far"];
+    let (Some(first), Some(second)) = (w.first(), w.get(1)) else {
+        return false;
+    };
+    let (f, s) = (first.as_str(), second.as_str());
+    if matches!(f, "whats" | "hows") || (matches!(f, "what" | "how") && s == "s") {
+        return true;
+    }
+    if ASKING.contains(&f) {
+        return AUXILIARIES.contains(&s) || DEGREE.contains(&s);
+    }
+    let asks_to_act = matches!(f, "can" | "could" | "would" | "will") && matches!(s, "you" | "u");
+    let imperative = f == "do" && !matches!(s, "i" | "we" | "you" | "u" | "they");
+    AUXILIARIES.contains(&f) && SUBJECTS.contains(&s) && !asks_to_act && !imperative
 }
 
 /// The products a message is about: confident hits close to the best one, their live
@@ -1167,5 +1191,23 @@ mod tests {
         assert!(is_question("hi there, do you ship to iceland"));
         assert!(!is_question("I want to return these shoes, can you help"));
         assert!(!is_question("cancel it please, could you"));
+        assert!(is_question("hi\ncan i cancel"));
+        assert!(is_question("ordered as guest - where do i start"));
+        assert!(is_question("bought it last week, how long does it take"));
+        assert!(is_question("saw it online, what's the price"));
+        for answer_or_request in [
+            "yes, do it",
+            "sure, why not",
+            "ok, will do",
+            "yes, would be great",
+            "no, do not",
+            "return these, which I bought Monday",
+            "please refund me, when possible",
+            "I want to cancel, do it now",
+            "cancel it, can u",
+            "3. May, cancel it",
+        ] {
+            assert!(!is_question(answer_or_request), "{answer_or_request}");
+        }
     }
 }

@@ -48,8 +48,9 @@ pub struct Candidate {
     /// Share of the document's name terms the question contains (0..1); -1 when the
     /// question names another model of the same family (see `other_models`).
     pub name_coverage: f32,
-    /// Share of the question's words, weighted by rarity, that the document's text has
-    /// (0..1, see `words`): for deciding whether it answers, not for ranking.
+    /// Share of the question's words, weighted by rarity, that the document's text has, or
+    /// one of their equivalents (0..1, see `words` and `synonyms`): for deciding whether it
+    /// answers, not for ranking.
     pub covered: f32,
 }
 
@@ -211,6 +212,7 @@ impl Collection {
             }
         }
         // Checked before anything changes: a bad vector leaves the stored version whole.
+        // (An index failing below, out of memory say, can still leave it half replaced.)
         if let Some(v) = vectors.iter().find(|v| v.len() != self.dims) {
             return Err(RetrievalError::Dimensions {
                 expected: self.dims,

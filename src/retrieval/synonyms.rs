@@ -37,11 +37,15 @@ pub struct Synonyms {
 
 impl Synonyms {
     /// Reads a synonym file: each line a group of at least two phrases separated by commas.
-    /// A phrase that is only stop words ("where is") says nothing and is an error, as is a
-    /// group of one.
+    /// Refused, with the line and why: a group of one; a phrase that is only stop words
+    /// ("where is": it would match any question) or that they leave one word of ("log in"
+    /// is "log"); a phrase with "no" or "not" (the analysis drops them: "not working" would
+    /// be "work"); a phrase another group has (the groups would merge).
     pub fn parse(text: &str) -> Result<Self, SynonymError> {
         let analyzer = &mut super::text::analyzer();
         let mut out = Self::default();
+        // Each phrase's analysed form and the line of its group.
+        let mut seen: HashMap<Vec<WordId>, usize> = HashMap::new();
         for (n, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or_default().trim();
             if line.is_empty() {
@@ -62,13 +66,39 @@ impl Synonyms {
                 if phrase.is_empty() {
                     return Err(err("an empty phrase (two commas in a row?)".into()));
                 }
-                let ids: Vec<WordId> = terms(analyzer, phrase).iter().map(|t| word_id(t)).collect();
+                let said: Vec<String> = phrase
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_lowercase)
+                    .collect();
+                if said.iter().any(|w| w == "no" || w == "not") {
+                    return Err(err(format!(
+                        "'{phrase}': \"no\" and \"not\" are dropped as stop words, so the \
+                         phrase would mean its opposite too"
+                    )));
+                }
+                let analysed = terms(analyzer, phrase);
+                let ids: Vec<WordId> = analysed.iter().map(|t| word_id(t)).collect();
                 if ids.is_empty() {
                     return Err(err(format!(
                         "'{phrase}' has only stop words: it would match any question"
                     )));
                 }
+                if ids.len() == 1 && said.len() > 1 {
+                    return Err(err(format!(
+                        "'{phrase}' is only '{}' once stop words are out: too broad",
+                        analysed[0]
+                    )));
+                }
+                if let Some(other) = seen.get(&ids).filter(|l| **l != n + 1) {
+                    return Err(err(format!(
+                        "'{phrase}' ('{}' once analysed) is in the group of line {other} too: \
+                         a phrase belongs to one group",
+                        analysed.join(" ")
+                    )));
+                }
                 if !group.contains(&ids) {
+                    seen.insert(ids.clone(), n + 1);
                     group.push(ids);
                     written.push(phrase.to_string());
                 }
@@ -101,16 +131,29 @@ impl Synonyms {
     }
 
     /// The (group, phrase) of each phrase that occurs in `question` (analysed terms as ids,
-    /// in order).
-    fn matches<'a>(&'a self, question: &'a [WordId]) -> impl Iterator<Item = (usize, usize)> + 'a {
-        (0..question.len()).flat_map(move |start| {
-            self.by_first
-                .get(&question[start])
-                .into_iter()
-                .flatten()
-                .filter(move |&&(g, p)| question[start..].starts_with(&self.groups[g][p]))
-                .copied()
-        })
+    /// in order), longest first where they overlap: "personal data" is not also "person",
+    /// nor "american express" "express".
+    fn matches(&self, question: &[WordId]) -> Vec<(usize, usize)> {
+        // (start, end, group, phrase)
+        let mut found: Vec<(usize, usize, usize, usize)> = Vec::new();
+        for start in 0..question.len() {
+            for &(g, p) in self.by_first.get(&question[start]).into_iter().flatten() {
+                let phrase = &self.groups[g][p];
+                if question[start..].starts_with(phrase) {
+                    found.push((start, start + phrase.len(), g, p));
+                }
+            }
+        }
+        let inside_longer = |&(s, e, _, _): &(usize, usize, usize, usize)| {
+            found
+                .iter()
+                .any(|&(s2, e2, _, _)| s2 <= s && e <= e2 && e2 - s2 > e - s)
+        };
+        found
+            .iter()
+            .filter(|m| !inside_longer(m))
+            .map(|&(_, _, g, p)| (g, p))
+            .collect()
     }
 
     /// Each phrase of `question` (analysed terms as ids, in order) that has equivalents,
@@ -184,6 +227,23 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_phrase_wins_where_two_overlap() {
+        let mut a = analyzer();
+        let s = Synonyms::parse(
+            "personal data, gdpr\nhuman, person\nfast, express\namex, american express",
+        )
+        .unwrap();
+        let data = ids(&mut a, "delete my personal data");
+        let alt = s.alternatives(&data);
+        let person = word_id(&terms(&mut a, "personal")[0]);
+        assert_eq!(alt[&person], [ids(&mut a, "gdpr")]);
+        let amex = s.alternatives(&ids(&mut a, "american express card"));
+        assert_eq!(amex[&word_id("express")], [ids(&mut a, "amex")]);
+        let fast = s.alternatives(&ids(&mut a, "express delivery"));
+        assert_eq!(fast[&word_id("express")], [ids(&mut a, "fast")]);
+    }
+
+    #[test]
     fn bad_lines_say_which_and_why() {
         for (text, line, why) in [
             ("amex\n", 1, "at least two"),
@@ -191,6 +251,9 @@ mod tests {
             ("\n\nwhere is, track", 3, "only stop words"),
             ("refund => money back", 1, "one-way"),
             ("returns, returned", 1, "at least two"),
+            ("account, log in", 1, "only 'log'"),
+            ("broken, not working", 1, "\"not\""),
+            ("parcel, package\nbox, packages", 2, "line 1"),
         ] {
             let e = Synonyms::parse(text).unwrap_err();
             assert_eq!(e.line, line, "{text}");
