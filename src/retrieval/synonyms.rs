@@ -131,8 +131,8 @@ impl Synonyms {
     }
 
     /// The (group, phrase) of each phrase that occurs in `question` (analysed terms as ids,
-    /// in order), longest first where they overlap: "personal data" is not also "person",
-    /// nor "american express" "express".
+    /// in order), but not one that lies inside a longer one found: "personal data" is not
+    /// also "person", nor "american express" "express".
     fn matches(&self, question: &[WordId]) -> Vec<(usize, usize)> {
         // (start, end, group, phrase)
         let mut found: Vec<(usize, usize, usize, usize)> = Vec::new();
