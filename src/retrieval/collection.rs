@@ -501,6 +501,11 @@ impl Collection {
             .weights(&words::word_set(&plain), entries.len());
         let in_order: Vec<WordId> = plain.iter().map(|t| words::word_id(t)).collect();
         let equivalents = self.synonyms.alternatives(&in_order);
+        let fillers: HashSet<WordId> = plain
+            .iter()
+            .filter(|t| super::fillers::is_filler(t))
+            .map(|t| words::word_id(t))
+            .collect();
         Ok(found
             .into_iter()
             .zip(other_model)
@@ -516,7 +521,7 @@ impl Collection {
                 } else {
                     coverage(e, &query_terms)
                 },
-                covered: words::share(&weights, &equivalents, &e.words),
+                covered: words::share(&weights, &equivalents, &fillers, &e.words),
             })
             .collect())
     }

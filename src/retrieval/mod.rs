@@ -8,6 +8,7 @@
 mod collection;
 pub mod content;
 pub mod eval;
+mod fillers;
 mod spelling;
 pub mod synonyms;
 mod text;

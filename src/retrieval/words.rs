@@ -6,7 +6,7 @@
 //! however close the encoder places it. This only helps decide whether the best document
 //! answers; it does not rank.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// A word as a 32-bit hash: a document keeps its words in a few bytes each, and two words
@@ -73,27 +73,31 @@ impl DocFrequencies {
 
 /// The weighted share of the question's words that `document` (a [`word_set`]) has, 0..1;
 /// 0 for a question with no searchable word. A word the document does not use counts when
-/// it has every word of one of the word's `equivalents` (see [`super::synonyms`]).
+/// it has every word of one of the word's `equivalents` (see [`super::synonyms`]); one of
+/// the question's `fillers` ([`super::fillers`]) it does not use is left out of the share.
 pub fn share(
     weights: &[(WordId, f32)],
     equivalents: &HashMap<WordId, Vec<&[WordId]>>,
+    fillers: &HashSet<WordId>,
     document: &[WordId],
 ) -> f32 {
-    let total: f32 = weights.iter().map(|(_, w)| w).sum();
+    let has = |id: &WordId| document.binary_search(id).is_ok();
+    let (mut had, mut total) = (0.0f32, 0.0f32);
+    for (id, w) in weights {
+        let covered = has(id)
+            || equivalents
+                .get(id)
+                .is_some_and(|alts| alts.iter().any(|phrase| phrase.iter().all(has)));
+        if covered {
+            had += w;
+        }
+        if covered || !fillers.contains(id) {
+            total += w;
+        }
+    }
     if total <= 0.0 {
         return 0.0;
     }
-    let has = |id: &WordId| document.binary_search(id).is_ok();
-    let had: f32 = weights
-        .iter()
-        .filter(|(id, _)| {
-            has(id)
-                || equivalents
-                    .get(id)
-                    .is_some_and(|alts| alts.iter().any(|phrase| phrase.iter().all(has)))
-        })
-        .map(|(_, w)| w)
-        .sum();
     had / total
 }
 
@@ -116,16 +120,17 @@ mod tests {
             df.add(d);
         }
         let none = HashMap::new();
+        let no_fillers = HashSet::new();
         let question = set(&["park", "hamburg", "store"]);
         let w = df.weights(&question, 3);
-        let s = share(&w, &none, &stores);
+        let s = share(&w, &none, &no_fillers, &stores);
         // "store" is in every document, "park" in none: "park" weighs most of the three.
         assert!(s > 0.4 && s < 0.6, "{s}");
-        let common_left_out = share(&w, &none, &set(&["park", "hamburg"]));
+        let common_left_out = share(&w, &none, &no_fillers, &set(&["park", "hamburg"]));
         assert!(common_left_out > 0.75, "{common_left_out}");
         let asked = set(&["hamburg", "store", "open"]);
-        assert!(share(&df.weights(&asked, 3), &none, &stores) > 0.99);
-        assert_eq!(share(&df.weights(&[], 3), &none, &stores), 0.0);
+        assert!(share(&df.weights(&asked, 3), &none, &no_fillers, &stores) > 0.99);
+        assert_eq!(share(&df.weights(&[], 3), &none, &no_fillers, &stores), 0.0);
     }
 
     #[test]
@@ -139,5 +144,29 @@ mod tests {
         assert!((w[0].1 - (1.0f32 + 1.0 / 2.0).ln()).abs() < 1e-6);
         df.remove(&a);
         assert!(df.counts.is_empty());
+    }
+
+    #[test]
+    fn a_filler_counts_where_the_document_uses_it_and_is_left_out_elsewhere() {
+        let doc = set(&["express", "deliveri", "tomorrow"]);
+        let mut df = DocFrequencies::default();
+        df.add(&doc);
+        df.add(&set(&["return"]));
+        let none = HashMap::new();
+        let question = set(&["husband", "faster", "deliveri", "tomorrow"]);
+        let w = df.weights(&question, 2);
+        let fillers: HashSet<WordId> = set(&["husband", "tomorrow"]).into_iter().collect();
+        let with = share(&w, &none, &fillers, &doc);
+        let without = share(&w, &none, &HashSet::new(), &doc);
+        assert!(with > without, "{with} {without}");
+        // "husband" is left out, "tomorrow" (used) counts: delivery and tomorrow of
+        // faster, delivery and tomorrow.
+        let weight = |word: &str| w.iter().find(|(id, _)| *id == word_id(word)).unwrap().1;
+        let expected = (weight("deliveri") + weight("tomorrow"))
+            / (weight("faster") + weight("deliveri") + weight("tomorrow"));
+        assert!((with - expected).abs() < 1e-6, "{with} {expected}");
+        // A question of fillers the document does not use covers nothing.
+        let idle = df.weights(&set(&["husband"]), 2);
+        assert_eq!(share(&idle, &none, &fillers, &doc), 0.0);
     }
 }
