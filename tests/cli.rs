@@ -378,3 +378,29 @@ fn kb_eval_calibrates_apart_from_what_it_judges_and_prints_settings_a_config_tak
     let shipped = stdout_of_success(&eval(&[]));
     assert_ne!(judged(&shipped), judged(&tuned));
 }
+
+#[test]
+fn kb_search_shows_synonyms_and_filler_words_of_the_question() {
+    let out = parley(
+        &[
+            "kb",
+            "search",
+            "--file",
+            "examples/kb",
+            "honestly my husband wants to know if you take amex",
+        ],
+        None,
+    );
+    let text = stdout_of_success(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("\"amex\" also covered by:") && l.contains("american express")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l
+            == "left out of the covered share where a document does not use them: honestly, husband, wants, know"),
+        "{text}"
+    );
+    assert!(text.contains("payment-methods"), "{text}");
+}

@@ -1268,7 +1268,20 @@ fn scaling_crashes_zombies_and_a_broker_restart_lose_and_repeat_nothing() {
     let started = Instant::now();
     let broker = OwnBroker::start();
     let brokers = broker.bootstrap.clone();
-    let work = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // PARLEY_TEST_KEEP=1 leaves the instances' logs and state directories behind, for a
+    // failed run to be read.
+    let work = dir.path().to_path_buf();
+    let _dir = if std::env::var_os("PARLEY_TEST_KEEP").is_some() {
+        println!(
+            "keeping the instances' logs and state in {}",
+            work.display()
+        );
+        let _ = dir.keep();
+        None
+    } else {
+        Some(dir)
+    };
 
     // ---- The chaos run.
     let t = Topics::new("scale");
@@ -1277,7 +1290,7 @@ fn scaling_crashes_zombies_and_a_broker_restart_lose_and_repeat_nothing() {
     let plan: Vec<(usize, usize)> = (0..MAX_CONVERSATIONS).map(|c| (c, 10)).collect();
     let mut w = World {
         d: Driver::new("chaos", &brokers, &t, plan, CHAOS_RATE, ACTIVE),
-        fleet: Fleet::new(&brokers, &t, &work.path().join("chaos")),
+        fleet: Fleet::new(&brokers, &t, &work.join("chaos")),
     };
     w.fleet.launch("a", &[]);
     w.wait_log("a", "partitions assigned", 180);
@@ -1545,7 +1558,7 @@ fn scaling_crashes_zombies_and_a_broker_restart_lose_and_repeat_nothing() {
             REFERENCE_RATE,
             REFERENCE_ACTIVE,
         ),
-        fleet: Fleet::new(&brokers, &rt, &work.path().join("reference")),
+        fleet: Fleet::new(&brokers, &rt, &work.join("reference")),
     };
     r.fleet.launch("solo", &[]);
     r.wait_log("solo", "partitions assigned", 180);

@@ -156,6 +156,13 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
     for (phrase, equivalents) in retriever.equivalents(&question) {
         println!("\"{phrase}\" also covered by: {}", equivalents.join(", "));
     }
+    let fillers = retriever.fillers(&question);
+    if !fillers.is_empty() {
+        println!(
+            "left out of the covered share where a document does not use them: {}",
+            fillers.join(", ")
+        );
+    }
     let q = embedder.embed(&[question.as_str()])?;
     let found = retriever
         .search(&question, q.first().map(Vec::as_slice))
