@@ -743,19 +743,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_share_of_the_question_a_document_covers_follows_updates_and_deletes() {
+    /// Articles of (id, title, body), all with one vector: only the words tell them apart.
+    fn articles(docs: &[(&str, &str, &str)]) -> (Collection, [Vec<f32>; 1]) {
         let c = Collection::new("articles", 4, true).unwrap();
         let v = [vec![1.0, 0.0, 0.0, 0.0]];
-        c.upsert(
-            "stores",
-            &doc("Our stores", "Stores in Berlin and Hamburg."),
-            &v,
-        )
-        .unwrap();
-        c.upsert("returns", &doc("Returns", "Return items in any store."), &v)
-            .unwrap();
+        for (id, title, body) in docs {
+            c.upsert(id, &doc(title, body), &v).unwrap();
+        }
         c.commit().unwrap();
+        (c, v)
+    }
+
+    #[test]
+    fn the_share_of_the_question_a_document_covers_follows_updates_and_deletes() {
+        let (c, v) = articles(&[
+            ("stores", "Our stores", "Stores in Berlin and Hamburg."),
+            ("returns", "Returns", "Return items in any store."),
+        ]);
         let covered = |q: &str, id: &str| {
             c.candidates(q, None, 10)
                 .unwrap()
@@ -787,17 +791,14 @@ mod tests {
 
     #[test]
     fn a_long_message_is_found_by_what_it_asks_rather_than_by_its_chat() {
-        let c = Collection::new("articles", 4, true).unwrap();
-        let v = [vec![1.0, 0.0, 0.0, 0.0]];
-        c.upsert(
-            "chat",
-            &doc("Your account", "Honestly, we really want to know what you like."),
-            &v,
-        )
-        .unwrap();
-        c.upsert("express", &doc("Express", "Express delivery is faster."), &v)
-            .unwrap();
-        c.commit().unwrap();
+        let (c, _) = articles(&[
+            (
+                "chat",
+                "Your account",
+                "Honestly, we really want to know what you like.",
+            ),
+            ("express", "Express", "Express delivery is faster."),
+        ]);
         let bm25 = |id: &str| {
             c.candidates(
                 "honestly i really want to know, is delivery faster",
@@ -810,7 +811,12 @@ mod tests {
             .map_or(0.0, |x| x.bm25)
         };
         // Four chat words against two that say what is asked.
-        assert!(bm25("express") > bm25("chat"), "{} {}", bm25("express"), bm25("chat"));
+        assert!(
+            bm25("express") > bm25("chat"),
+            "{} {}",
+            bm25("express"),
+            bm25("chat")
+        );
         // The fillers the chat document does not share count for nothing in its share,
         // those it shares do.
         let covered = |id: &str| {
