@@ -1272,7 +1272,7 @@ fn scaling_crashes_zombies_and_a_broker_restart_lose_and_repeat_nothing() {
     // PARLEY_TEST_KEEP=1 leaves the instances' logs and state directories behind, for a
     // failed run to be read.
     let work = dir.path().to_path_buf();
-    let _dir = if std::env::var_os("PARLEY_TEST_KEEP").is_some() {
+    let _dir = if std::env::var("PARLEY_TEST_KEEP").is_ok_and(|v| v == "1") {
         println!(
             "keeping the instances' logs and state in {}",
             work.display()

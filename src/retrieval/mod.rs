@@ -236,17 +236,7 @@ impl Retriever {
     /// The words of `question`, as written, that are fillers ([`fillers`]): left out of the
     /// covered share of a document that does not use them.
     pub fn fillers(&self, question: &str) -> Vec<String> {
-        let mut analyzer = text::analyzer();
-        let mut stream = analyzer.token_stream(question);
-        let mut out: Vec<String> = Vec::new();
-        while stream.advance() {
-            let t = stream.token();
-            let word = question[t.offset_from..t.offset_to].to_lowercase();
-            if fillers::is_filler(&t.text) && !out.contains(&word) {
-                out.push(word);
-            }
-        }
-        out
+        fillers::filler_words(question)
     }
 
     /// The encoder's whole words, which [`Retriever::mend`] never mends.

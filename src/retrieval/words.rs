@@ -74,13 +74,21 @@ impl DocFrequencies {
 /// The weighted share of the question's words that `document` (a [`word_set`]) has, 0..1;
 /// 0 for a question with no searchable word. A word the document does not use counts when
 /// it has every word of one of the word's `equivalents` (see [`super::synonyms`]); one of
-/// the question's `fillers` ([`super::fillers`]) it does not use is left out of the share.
+/// the question's `fillers` ([`super::fillers`]) it does not use is left out of the share,
+/// unless the question is all fillers ("ok thanks so much"): then every word counts, as it
+/// would otherwise be covered by any document that uses one of them.
 pub fn share(
     weights: &[(WordId, f32)],
     equivalents: &HashMap<WordId, Vec<&[WordId]>>,
     fillers: &HashSet<WordId>,
     document: &[WordId],
 ) -> f32 {
+    let none = HashSet::new();
+    let fillers = if weights.iter().all(|(id, _)| fillers.contains(id)) {
+        &none
+    } else {
+        fillers
+    };
     let has = |id: &WordId| document.binary_search(id).is_ok();
     let (mut had, mut total) = (0.0f32, 0.0f32);
     for (id, w) in weights {
@@ -165,8 +173,12 @@ mod tests {
         let expected = (weight("deliveri") + weight("tomorrow"))
             / (weight("faster") + weight("deliveri") + weight("tomorrow"));
         assert!((with - expected).abs() < 1e-6, "{with} {expected}");
-        // A question of fillers the document does not use covers nothing.
+        // A question of fillers only counts them all: one the document uses does not make
+        // it covered.
         let idle = df.weights(&set(&["husband"]), 2);
         assert_eq!(share(&idle, &none, &fillers, &doc), 0.0);
+        let chat = df.weights(&set(&["husband", "tomorrow"]), 2);
+        let half = share(&chat, &none, &fillers, &doc);
+        assert!(half > 0.3 && half < 0.7, "{half}");
     }
 }
