@@ -415,7 +415,7 @@ impl Collection {
         };
         let plain = terms(&mut a, text);
         let joined = terms(&mut a, &with_joins(text));
-        let filler_terms = super::fillers::filler_terms(text);
+        let filler_terms = super::fillers::filler_terms(&mut a, text);
         let mut bm25: HashMap<u64, f32> = HashMap::new();
         if !plain.is_empty() {
             let l = &self.lexical;

@@ -16,6 +16,8 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
+use tantivy::tokenizer::TextAnalyzer;
+
 use super::text::analyzer;
 
 /// English stop words of the NLTK list that the word index keeps, less those a shop's
@@ -82,8 +84,7 @@ fn is_filler_at(text: &str, from: usize, to: usize) -> bool {
 }
 
 /// Each word of `text` as the word index analyses it, with whether it is a filler there.
-fn each_word(text: &str, mut f: impl FnMut(&str, &str, bool)) {
-    let mut analyzer = analyzer();
+fn each_word(analyzer: &mut TextAnalyzer, text: &str, mut f: impl FnMut(&str, &str, bool)) {
     let mut stream = analyzer.token_stream(text);
     while stream.advance() {
         let t = stream.token();
@@ -94,9 +95,10 @@ fn each_word(text: &str, mut f: impl FnMut(&str, &str, bool)) {
 
 /// The terms of `text` (as the word index analyses it) that stand only for fillers there: a
 /// term written once as a filler and once as a word that means something is none.
-pub fn filler_terms(text: &str) -> HashSet<String> {
+/// `analyzer` is the word index's ([`analyzer`]), passed in by a search that has one.
+pub fn filler_terms(analyzer: &mut TextAnalyzer, text: &str) -> HashSet<String> {
     let (mut filler, mut meant) = (HashSet::new(), HashSet::new());
-    each_word(text, |term, _, is_filler| {
+    each_word(analyzer, text, |term, _, is_filler| {
         if is_filler {
             filler.insert(term.to_string());
         } else {
@@ -110,7 +112,7 @@ pub fn filler_terms(text: &str) -> HashSet<String> {
 /// The fillers of `text` as written (lower case, each once), for showing.
 pub fn filler_words(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    each_word(text, |_, written, is_filler| {
+    each_word(&mut analyzer(), text, |_, written, is_filler| {
         let w = written.to_lowercase();
         if is_filler && !out.contains(&w) {
             out.push(w);
@@ -137,9 +139,12 @@ mod tests {
             filler_words(text),
             ["s", "husband", "honestly"],
             "{:?}",
-            filler_terms(text)
+            filler_terms(&mut analyzer(), text)
         );
-        assert_eq!(sorted(filler_terms(text)), ["honest", "husband", "s"]);
+        assert_eq!(
+            sorted(filler_terms(&mut analyzer(), text)),
+            ["honest", "husband", "s"]
+        );
     }
 
     #[test]
@@ -154,13 +159,16 @@ mod tests {
             "is it sold out, or 10% off today",
         ] {
             assert!(
-                filler_terms(text).is_empty(),
+                filler_terms(&mut analyzer(), text).is_empty(),
                 "{text}: {:?}",
-                filler_terms(text)
+                filler_terms(&mut analyzer(), text)
             );
         }
         assert_eq!(
-            sorted(filler_terms("i haven't got it, don’t know why, we're out")),
+            sorted(filler_terms(
+                &mut analyzer(),
+                "i haven't got it, don’t know why, we're out"
+            )),
             ["don", "haven", "know", "re", "t"]
         );
     }
@@ -170,9 +178,9 @@ mod tests {
         // "things" and "thing" are one term, a filler both times; "even" is written once as
         // a filler and once inside "evening".
         assert_eq!(
-            sorted(filler_terms("well, things and one thing")),
+            sorted(filler_terms(&mut analyzer(), "well, things and one thing")),
             ["thing", "well"]
         );
-        assert!(!filler_terms("even the evening").contains("even"));
+        assert!(!filler_terms(&mut analyzer(), "even the evening").contains("even"));
     }
 }
