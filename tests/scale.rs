@@ -930,6 +930,14 @@ impl Fleet {
                 ),
             ],
         };
+        // PARLEY_TEST_KAFKA="debug=cgrp;heartbeat.interval.ms=100": librdkafka properties
+        // for every instance, to look into a failed run (with PARLEY_TEST_KEEP=1).
+        let mut cfg = cfg;
+        if let Ok(props) = std::env::var("PARLEY_TEST_KAFKA") {
+            for kv in props.split(';').filter(|kv| !kv.is_empty()) {
+                cfg.extra.push(("--kafka".into(), kv.to_string()));
+            }
+        }
         let svc = Service::launch_on(&self.brokers, &cfg);
         self.logs.push(svc.log.clone());
         let old = self.live.insert(

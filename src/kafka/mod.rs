@@ -101,6 +101,18 @@ pub fn check_client_config(cfg: &Config) -> Result<(), KafkaError> {
     }
 }
 
+/// `max.poll.interval.ms` for the group consumer. It is also its rebalance timeout, which
+/// bounds how long a JoinGroup may go unanswered (librdkafka waits that long plus 3 s) and
+/// how long the coordinator waits in a rebalance for a live member that does not rejoin.
+/// librdkafka's 300 s would leave partitions unserved for five minutes in such a case. The
+/// loop polls every second or more often while the broker is up (a restore step is 250 ms);
+/// while it is away, a commit being resumed can hold the loop for longer, and then librdkafka
+/// leaves the group and rejoins at the next poll, which loses nothing. It may not be below
+/// the session timeout.
+pub fn max_poll_interval_ms(session_timeout_ms: u32) -> u32 {
+    session_timeout_ms.saturating_mul(2).max(60_000)
+}
+
 /// The conversation consumer: a group member reading committed data only, committing
 /// nothing itself (offsets go through the producer's transaction). No static membership: a
 /// crashed instance's partitions move to the others once its session ends, and a second
@@ -118,6 +130,12 @@ pub fn consumer_config(cfg: &Config) -> ClientConfig {
                 "heartbeat.interval.ms",
                 &(cfg.scale.session_timeout_ms / 10).to_string(),
             ),
+            (
+                "max.poll.interval.ms",
+                &max_poll_interval_ms(cfg.scale.session_timeout_ms).to_string(),
+            ),
+            // Read by the service's group watch (`service::group_watch`).
+            ("statistics.interval.ms", "5000"),
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),

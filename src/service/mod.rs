@@ -16,6 +16,7 @@
 mod commit;
 mod expiry;
 mod follow_up;
+mod group_watch;
 mod guard;
 pub mod identity;
 mod knowledge;
@@ -63,6 +64,8 @@ pub enum ServiceError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Retrieval(crate::retrieval::RetrievalError),
+    #[error("{0}; stopping, so that a restart joins the group afresh")]
+    GroupUnsettled(group_watch::Unsettled),
 }
 
 /// The running service's parts.
@@ -84,6 +87,10 @@ pub struct Service {
     changelog: String,
     /// What the group did, noted by the rebalance callbacks.
     moves: Arc<Mutex<rebalance::Moves>>,
+    /// The group state librdkafka reports, to notice a rejoin that never settles.
+    group: Arc<group_watch::GroupWatch>,
+    /// How long it may stay unsettled; `None` with librdkafka's statistics turned off.
+    group_limit: Option<Duration>,
     tasks: Mutex<tasks::Tasks>,
     restorer: Mutex<restore::Restorer>,
     /// Per-record safety net, identity and agent checks, loop health.
@@ -113,8 +120,10 @@ impl Service {
         health: Arc<Health>,
     ) -> Result<Self, ServiceError> {
         let guard = Arc::new(guard::Guard::new(&cfg)?);
-        let (context, moves) = GroupContext::new(&cfg.topics.inbound);
-        let consumer: Arc<StreamConsumer<GroupContext>> = consumer_config(&cfg)
+        let (context, moves, group) = GroupContext::new(&cfg.topics.inbound);
+        let consumer_cfg = consumer_config(&cfg);
+        let group_limit = group_watch::limit_of(&consumer_cfg);
+        let consumer: Arc<StreamConsumer<GroupContext>> = consumer_cfg
             .create_with_context(context)
             .map(Arc::new)
             .map_err(KafkaError::client("creating the consumer"))?;
@@ -146,6 +155,8 @@ impl Service {
             producer,
             changelog: cfg.changelog_topic(),
             moves,
+            group,
+            group_limit,
             tasks: Mutex::new(tasks),
             restorer: Mutex::new(restorer),
             guard,
@@ -241,6 +252,7 @@ impl Service {
             if *shutdown.borrow() {
                 return Ok(());
             }
+            self.check_group()?;
             // Between two batches: take in what the group did, then move restores on.
             self.handle_moves()?;
             self.start_restores()?;

@@ -28,6 +28,26 @@ impl Service {
             .is_empty()
     }
 
+    /// Stops the service when this instance has been out of a settled group for too long
+    /// with the coordinator reachable (see `group_watch`); warns half way.
+    pub(super) fn check_group(&self) -> Result<(), ServiceError> {
+        let (Some(limit), Some(unsettled)) = (self.group_limit, self.group.unsettled()) else {
+            return Ok(());
+        };
+        if unsettled.for_ >= limit {
+            return Err(ServiceError::GroupUnsettled(unsettled));
+        }
+        if unsettled.for_ >= limit / 2 && self.group.first_warning() {
+            tracing::warn!(
+                state = %unsettled.state,
+                join_state = %unsettled.join_state,
+                limit_secs = limit.as_secs(),
+                "{unsettled}; stopping if it has not settled after the limit"
+            );
+        }
+        Ok(())
+    }
+
     /// Applies what the group did since the last look, in order.
     pub(super) fn handle_moves(&self) -> Result<(), ServiceError> {
         let moves = std::mem::take(&mut *self.moves.lock().unwrap_or_else(|e| e.into_inner()));

@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::group_watch::{GroupWatch, Stats};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, TopicPartitionList};
 
@@ -25,20 +26,24 @@ pub(super) enum Move {
 
 pub(super) type Moves = Vec<Move>;
 
-/// The conversation consumer's context: it records the inbound partitions that move.
+/// The conversation consumer's context: it records the inbound partitions that move, and
+/// the group state from librdkafka's statistics.
 pub struct GroupContext {
     inbound: String,
     moves: Arc<Mutex<Moves>>,
+    watch: Arc<GroupWatch>,
 }
 
 impl GroupContext {
-    pub(super) fn new(inbound: &str) -> (Self, Arc<Mutex<Moves>>) {
+    pub(super) fn new(inbound: &str) -> (Self, Arc<Mutex<Moves>>, Arc<GroupWatch>) {
         let moves = Arc::new(Mutex::new(Moves::new()));
+        let watch = Arc::new(GroupWatch::default());
         let ctx = Self {
             inbound: inbound.to_string(),
             moves: moves.clone(),
+            watch: watch.clone(),
         };
-        (ctx, moves)
+        (ctx, moves, watch)
     }
 
     fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
@@ -53,7 +58,13 @@ impl GroupContext {
     }
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        if let Some(stats) = Stats::parse(statistics) {
+            self.watch.observe(&stats);
+        }
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
