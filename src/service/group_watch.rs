@@ -35,8 +35,6 @@ struct GroupStats {
     /// Assigns and revokes so far.
     rebalance_cnt: i64,
     #[serde(default)]
-    rebalance_reason: String,
-    #[serde(default)]
     assignment_size: i64,
 }
 
@@ -114,7 +112,6 @@ impl GroupWatch {
                 join_state = %g.join_state,
                 assigned = g.assignment_size,
                 rebalances = g.rebalance_cnt,
-                reason = %g.rebalance_reason,
                 "consumer group"
             );
         }
