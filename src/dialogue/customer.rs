@@ -288,7 +288,45 @@ pub(super) fn handle(
     }
 
     let outcome = handle_intent(&mut state, intent, &found, &mut out, ctx);
+    if outcome == Outcome::Asked {
+        guide_before_order_number(&mut state, retrieved, &mut out, ctx);
+    }
     out.finish(state, ctx, outcome)
+}
+
+/// "returned my jacket 2 weeks ago and still no money on my card": a request about one of
+/// the customer's orders goes to the order flow, which asks for the order number. When an
+/// article answers the message as well (it clears its threshold, ahead of any product), its
+/// answer comes first: what the shop's rules say now, and the order looked into once the
+/// number is given. Not when the bot offers an open order instead ("is it A-1001?"), which
+/// is a question of its own, nor for an article that shares no word with the message.
+fn guide_before_order_number(
+    state: &mut Conversation,
+    retrieved: &Found,
+    out: &mut Turnout<'_>,
+    ctx: &Context<'_>,
+) {
+    if !matches!(
+        state.pending,
+        Some(Pending::OrderNumber { offered: None, .. })
+    ) {
+        return;
+    }
+    let Some(hit) = retrieved.best().filter(|h| h.kind == SourceKind::Article) else {
+        return;
+    };
+    // A hit that shares no word with the message is no guide to it.
+    let Some(article) = ctx
+        .catalog
+        .article(&hit.id)
+        .filter(|a| articles::speaks_to(a, &out.message.text))
+    else {
+        return;
+    };
+    let (answer, source) = answers::article_answer(&article);
+    out.texts.insert(0, answer);
+    out.source = Some(source);
+    state.article = Some(article.id.clone());
 }
 
 /// Intents that hand over to a person; a confident one is never answered with an article.
@@ -357,9 +395,14 @@ fn from_knowledge(
     let order_intent = ORDER_INTENTS.contains(&p.intent.as_str());
     // The model is sure of a request to act on an order.
     let acting = confident && order_intent;
+    // Read as off-topic, no order flow would take it up: "he left a note in my letterbox,
+    // what happens to my package now" gets the article found rather than "didn't get that".
+    let off_topic = p.intent == ctx.oos_label;
     let about_own_order = entities::mentions_own_order(text)
         && (order_intent
-            || (!confident && (retrieved.article().is_none() || !answers::is_question(text))));
+            || (!confident
+                && !off_topic
+                && (retrieved.article().is_none() || !answers::is_question(text))));
     if (entities.order_id.is_some() && !sku) || about_own_order {
         return None;
     }

@@ -2776,12 +2776,80 @@ fn a_policy_question_that_says_my_order_is_answered_from_the_article() {
     let s = c.say("can i get my order gift wrapped?", "place_order");
     assert_eq!(source_id(&s), Some("gift-wrapping"), "{}", reply(&s));
     assert!(reply(&s).starts_with("Gift wrapping costs EUR 3.95"));
-    // About one of the customer's orders, it is the order flow's, whatever article is found.
+    // About one of the customer's orders, it is the order flow's; an article that shares no
+    // word with it adds nothing.
     let s = c.say("where is my order?", "track_order");
     assert_eq!(source_id(&s), None);
     assert!(reply(&s).contains("order number"), "{}", reply(&s));
     // So is a message the model is unsure of: it may be about the order itself.
     let s = c.say_predicted("my parcel gift wrapping is torn", "place_order", 0.4, &[]);
+    assert_eq!(source_id(&s), None, "{}", reply(&s));
+}
+
+/// An article in the catalogue, found (confidently) for the next message.
+fn found_article(c: &mut Chat, id: &str, title: &str, body: &str) {
+    let article: crate::wire::Article = serde_json::from_value(serde_json::json!({
+        "id": id, "title": title, "url": format!("https://help.example/{id}"), "body": body
+    }))
+    .unwrap();
+    c.catalog.1.insert(id.into(), article);
+    c.found = article_hit(id);
+}
+
+#[test]
+fn a_request_about_an_order_gets_the_article_that_answers_it_before_the_order_number() {
+    // No open order to offer: the number is asked for.
+    let mut c = Chat::new();
+    found_article(
+        &mut c,
+        "refund-timing",
+        "When will I get my refund?",
+        "Refunds go back to your original payment method within 5 working days of your return \
+         reaching our warehouse.",
+    );
+    let s = c.say(
+        "returned my jacket 2 weeks ago and still no money back from the refund",
+        "track_refund",
+    );
+    assert_eq!(source_id(&s), Some("refund-timing"), "{}", reply(&s));
+    assert!(reply(&s).starts_with("Refunds go back"), "{}", reply(&s));
+    assert!(reply(&s).contains("order number"), "{}", reply(&s));
+    // The order flow goes on: the number given is taken for the refund.
+    let order = shipped();
+    c.orders.0.insert(order.order_id.clone(), order);
+    c.found = crate::retrieval::Found::default();
+    let s = c.say("it's A-55102", "out_of_scope");
+    assert!(
+        matches!(&s.actions[0], Action::Reply { intent: Some(i), .. } if i == "track_refund"),
+        "{:?}",
+        s.actions
+    );
+    assert_eq!(c.state.slots.order_id.as_deref(), Some("A-55102"));
+}
+
+#[test]
+fn a_message_about_my_parcel_read_as_off_topic_gets_the_article_found() {
+    let mut c = Chat::new();
+    found_article(
+        &mut c,
+        "missed-delivery",
+        "Missed a delivery?",
+        "If you weren't home, the carrier leaves a card and tries again the next working day; \
+         after that your package waits at the nearest pick-up point for 7 days.",
+    );
+    // No question mark, no question word first: the model reads it as off-topic, and no
+    // order flow would take it up.
+    let s = c.say(
+        "the driver came while i was at work and left a card, what happens to my package now",
+        "out_of_scope",
+    );
+    assert_eq!(source_id(&s), Some("missed-delivery"), "{}", reply(&s));
+    // Found nothing: still "didn't get that".
+    c.found = crate::retrieval::Found::default();
+    let s = c.say(
+        "my package and the thing with the neighbour",
+        "out_of_scope",
+    );
     assert_eq!(source_id(&s), None, "{}", reply(&s));
 }
 
