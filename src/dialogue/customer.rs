@@ -323,10 +323,8 @@ fn guide_before_order_number(
     else {
         return;
     };
-    let (answer, source) = answers::article_answer(&article);
-    out.texts.insert(0, answer);
-    out.source = Some(source);
-    state.article = Some(article.id.clone());
+    out.texts.insert(0, answers::article_answer(&article).0);
+    quote_article(state, &article, out);
 }
 
 /// Intents that hand over to a person; a confident one is never answered with an article.
@@ -761,13 +759,17 @@ fn answer_article(
             offer_person(state, out, ctx);
         }
     }
-    out.source = Some(answers::article_source(article));
-    // The subject is the article now: a later "how much?" is not about a product discussed
-    // before it.
-    state.product = None;
-    state.article = Some(article.id.clone());
+    quote_article(state, article, out);
     resolved(state);
     Outcome::Answered
+}
+
+/// The reply quotes `article`: its source, and the subject from now on. A later "how
+/// much?" is not about a product discussed before it.
+fn quote_article(state: &mut Conversation, article: &Article, out: &mut Turnout<'_>) {
+    out.source = Some(answers::article_source(article));
+    state.product = None;
+    state.article = Some(article.id.clone());
 }
 
 /// The article a message that leans on the subject before it is answered from, of those
