@@ -350,13 +350,15 @@ fn kb_eval_calibrates_apart_from_what_it_judges_and_prints_settings_a_config_tak
             .any(|l| l.starts_with("tuned on data/kb-eval/dev-extra.jsonl: top-1 correct")),
         "{tuned}"
     );
-    let settings: Vec<&str> = tuned
-        .lines()
-        .skip_while(|l| !l.starts_with("# the settings found"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("encoder "))
-        .collect();
-    let settings = settings.join("\n");
+    let settings_of = |out: &str| {
+        out.lines()
+            .skip_while(|l| !l.starts_with("# the settings found"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("encoder "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let settings = settings_of(&tuned);
     assert!(
         settings.contains("[retrieval.scoring.articles]")
             && settings.contains("[retrieval.scoring.products]"),
@@ -377,6 +379,27 @@ fn kb_eval_calibrates_apart_from_what_it_judges_and_prints_settings_a_config_tak
     // the configuration file was read, not ignored.
     let shipped = stdout_of_success(&eval(&[]));
     assert_ne!(judged(&shipped), judged(&tuned));
+
+    // Fitting only the articles' decision prints it under its own section, and a
+    // configuration file with it judges as the fit did.
+    let fitted = stdout_of_success(&eval(&[
+        "--tune",
+        "data/kb-eval/dev-extra.jsonl",
+        "--min-refused",
+        "96",
+        "--fit-decision",
+    ]));
+    let settings = settings_of(&fitted);
+    assert!(
+        settings.contains("[retrieval.scoring.articles.decision]")
+            && settings.contains("length = "),
+        "{fitted}"
+    );
+    std::fs::write(&config, &settings).unwrap();
+    let again = stdout_of_success(&eval(&["--config", config.to_str().unwrap()]));
+    assert_eq!(judged(&again), judged(&fitted));
+    // Without calibration questions there is nothing to fit on.
+    assert!(!eval(&["--fit-decision"]).status.success());
 }
 
 #[test]

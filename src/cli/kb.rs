@@ -9,7 +9,7 @@ use super::run::RunArgs;
 use super::CliError;
 use crate::model::Embedder;
 use crate::retrieval::content::Content;
-use crate::retrieval::eval::{evaluate, load_questions, probe, tune, with_typo};
+use crate::retrieval::eval::{evaluate, fit_decision, load_questions, probe, tune, with_typo};
 use crate::retrieval::{article_texts, product_text, Retriever};
 
 #[derive(Debug, clap::Args)]
@@ -69,6 +69,10 @@ pub struct EvalArgs {
     /// the unanswerable calibration questions, and among them answer the most right.
     #[arg(long, value_name = "PERCENT", requires = "tune", value_parser = percent)]
     pub min_refused: Option<f64>,
+    /// With --tune: keep the configured ranking and products' decision, and fit only how
+    /// articles decide (a logistic model of a hit's signals and the question's length).
+    #[arg(long, requires = "tune")]
+    pub fit_decision: bool,
     /// Give each judged question one typo first (as customers type: a letter dropped,
     /// doubled or swapped in one word of five letters or more), chosen by this seed.
     #[arg(long, value_name = "SEED")]
@@ -168,12 +172,15 @@ fn search(a: SearchArgs) -> Result<ExitCode, CliError> {
         .search(&question, q.first().map(Vec::as_slice))
         .map_err(retrieval)?;
     let s = &cfg.retrieval.scoring;
+    let article_rule = match &s.articles.decision {
+        Some(_) => "article: the fitted decision".to_string(),
+        None => format!("article threshold {:.2}", s.articles.threshold),
+    };
     println!(
-        "{} articles, {} products; thresholds: article {:.2}, product {:.2}; each hit: \
-         its score, its margin over the threshold (* it answers)",
+        "{} articles, {} products; {article_rule}, product threshold {:.2}; each hit: \
+         its score, its margin over what answers (* it answers)",
         content.articles.len(),
         content.products.len(),
-        s.articles.threshold,
         s.products.threshold
     );
     for (title, hits) in [("articles", &found.articles), ("products", &found.products)] {
@@ -275,7 +282,17 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
         for dev in &a.tune {
             probes.extend(probes_of(dev, None)?);
         }
-        settings = tune(&probes, settings, a.min_refused);
+        settings = if a.fit_decision {
+            fit_decision(&probes, settings, a.min_refused).ok_or_else(|| {
+                CliError::Usage(
+                    "the calibration questions have too few right or wrong best articles \
+                     to fit a decision on (at least two of each)"
+                        .into(),
+                )
+            })?
+        } else {
+            tune(&probes, settings, a.min_refused)
+        };
         // Printed as a configuration file takes it, nested under its sections, so that it
         // can be pasted (or saved and given to --config) as it is.
         #[derive(serde::Serialize)]

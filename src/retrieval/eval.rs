@@ -119,9 +119,20 @@ pub struct Probe {
 
 impl Probe {
     pub fn found(&self, s: &RetrievalSettings) -> Found {
+        let words = super::words_in(&self.question.text);
         Found {
-            articles: rank(SourceKind::Article, self.articles.clone(), s.articles),
-            products: rank(SourceKind::Product, self.products.clone(), s.products),
+            articles: rank(
+                SourceKind::Article,
+                self.articles.clone(),
+                s.articles,
+                words,
+            ),
+            products: rank(
+                SourceKind::Product,
+                self.products.clone(),
+                s.products,
+                words,
+            ),
             more_products: Vec::new(),
             searched_as: None,
             with_previous: None,
@@ -289,6 +300,70 @@ pub fn evaluate(probes: &[Probe], s: &RetrievalSettings) -> Report {
     r
 }
 
+/// What calibration maximises: right answers less half the wrong ones (a wrong answer costs
+/// more than none: the customer is misled), plus the refused unanswerable questions, or,
+/// with `min_refused` (a percentage), right answers among settings that refuse at least
+/// that share.
+fn objective(probes: &[Probe], s: &RetrievalSettings, min_refused: Option<f64>) -> f64 {
+    let r = evaluate(probes, s);
+    let misled = 0.5 * pct(r.wrong, r.answerable);
+    match min_refused {
+        // Below every qualifying value (at most 100 + 100), ranked by how far they got.
+        Some(floor) if r.rejected_pct() < floor => -1000.0 + r.rejected_pct(),
+        Some(_) => r.top1_pct() - misled,
+        None => r.top1_pct() + r.rejected_pct() - misled,
+    }
+}
+
+/// Fits the articles' decision ([`super::decision`]) on `probes` (a calibration set, never
+/// the test set), keeping `base`'s ranking and its products' decision: the best article
+/// of each article or unanswerable question is a sample, right when it is the expected
+/// article (product questions are left out: whether an article answers them is settled
+/// against the product's margin). Then the model's threshold is moved, in steps of 0.1
+/// log-odds, to where [`objective`] is best. `None` when the questions have too few right
+/// or wrong best articles to fit.
+pub fn fit_decision(
+    probes: &[Probe],
+    base: RetrievalSettings,
+    min_refused: Option<f64>,
+) -> Option<RetrievalSettings> {
+    let samples: Vec<(super::decision::Signals, bool)> = probes
+        .iter()
+        .filter(|p| matches!(p.question.expect, None | Some((SourceKind::Article, _))))
+        .filter_map(|p| {
+            let words = super::words_in(&p.question.text);
+            let hits = rank(
+                SourceKind::Article,
+                p.articles.clone(),
+                base.articles,
+                words,
+            );
+            let best = hits.first()?;
+            let lead = best.score - hits.get(1).map_or(best.score, |h| h.score);
+            let right = matches!(&p.question.expect, Some((_, id)) if *id == best.id);
+            Some((
+                super::decision::signals(&best.candidate, best.score, lead, words),
+                right,
+            ))
+        })
+        .collect();
+    let model = super::decision::fit(&samples, super::decision::REGULARISATION)?;
+    let with = |shift: f32| {
+        let mut s = base;
+        s.articles.decision = Some(model.shifted(shift));
+        s
+    };
+    let mut best = (f64::MIN, with(0.0));
+    for step in -30..=100 {
+        let s = with(step as f32 / 10.0);
+        let v = objective(probes, &s, min_refused);
+        if v > best.0 {
+            best = (v, s);
+        }
+    }
+    Some(best.1)
+}
+
 /// The weights and product thresholds `tune` tries.
 const LEXICAL_WEIGHTS: [f32; 5] = [0.0, 0.1, 0.2, 0.3, 0.45];
 const LEXICAL_KS: [f32; 3] = [4.0, 8.0, 16.0];
@@ -317,17 +392,7 @@ pub fn tune(
     base: RetrievalSettings,
     min_refused: Option<f64>,
 ) -> RetrievalSettings {
-    let objective = |s: &RetrievalSettings| {
-        let r = evaluate(probes, s);
-        // A wrong answer costs more than none: the customer is misled.
-        let misled = 0.5 * pct(r.wrong, r.answerable);
-        match min_refused {
-            // Below every qualifying value (at most 100 + 100), ranked by how far they got.
-            Some(floor) if r.rejected_pct() < floor => -1000.0 + r.rejected_pct(),
-            Some(_) => r.top1_pct() - misled,
-            None => r.top1_pct() + r.rejected_pct() - misled,
-        }
-    };
+    let objective = |s: &RetrievalSettings| objective(probes, s, min_refused);
     let mut best = (f64::MIN, base);
     let keep = |best: &mut (f64, RetrievalSettings), s: RetrievalSettings| {
         let v = objective(&s);
@@ -351,6 +416,7 @@ pub fn tune(
                     threshold: t,
                     lead_slack: 0.0,
                     clear_lead: 1.0,
+                    decision: None,
                 };
                 for at in (30..=110).step_by(2).map(|t| t as f32 / 100.0) {
                     for pt in product_thresholds() {
@@ -481,5 +547,48 @@ mod tests {
         let refused = evaluate(&hard, &tune(&hard, base, Some(100.0)));
         assert_eq!((refused.top1, refused.rejected), (0, 1));
         assert_eq!(evaluate(&hard, &tune(&hard, base, None)).top1, 1);
+    }
+
+    #[test]
+    fn a_fitted_decision_answers_long_messages_the_weighted_sum_must_refuse() {
+        // `probe` with a question of `words` words whose best article is `found`.
+        let asked = |expect: Option<&str>, found: &str, semantic: f32, words: usize| {
+            let mut p = probe(expect, semantic);
+            p.question.text = vec!["word"; words].join(" ");
+            p.articles[0].id = found.to_string();
+            p
+        };
+        // Long messages find their article less closely than short ones, and closer than
+        // unanswerable short ones come to any article; a long one whose best is wrong
+        // scores lowest.
+        let once = [
+            asked(Some("a"), "a", 0.80, 4),
+            asked(Some("b"), "b", 0.78, 4),
+            asked(Some("c"), "c", 0.70, 30),
+            asked(Some("d"), "d", 0.68, 30),
+            asked(None, "e", 0.72, 4),
+            asked(None, "f", 0.70, 4),
+            asked(Some("g"), "h", 0.55, 30),
+        ];
+        let probes: Vec<Probe> = (0..3).flat_map(|_| once.iter().cloned()).collect();
+        let mut base = RetrievalSettings::DEFAULT;
+        base.articles.decision = None;
+        // Weighing the score alone, every unanswerable one refused leaves the short ones.
+        let summed = evaluate(&probes, &tune(&probes, base, Some(100.0)));
+        assert_eq!((summed.top1, summed.rejected), (6, 6));
+        let fitted = fit_decision(&probes, base, Some(100.0)).expect("fits");
+        assert!(fitted.articles.decision.is_some_and(|m| m.length > 0.0));
+        let r = evaluate(&probes, &fitted);
+        assert_eq!((r.top1, r.rejected, r.wrong), (12, 6, 0), "{r:?}");
+        // Ranking and products are left as they were.
+        assert_eq!(
+            (
+                fitted.articles.score(&probes[0].articles[0]),
+                fitted.products
+            ),
+            (base.articles.score(&probes[0].articles[0]), base.products)
+        );
+        // Too few wrong answers to learn from.
+        assert_eq!(fit_decision(&once[..4], base, None), None);
     }
 }

@@ -7,6 +7,7 @@
 
 mod collection;
 pub mod content;
+pub mod decision;
 pub mod eval;
 mod fillers;
 mod spelling;
@@ -84,6 +85,12 @@ pub struct Scoring {
     pub lead_slack: f32,
     #[serde(default)]
     pub clear_lead: f32,
+    /// When set, whether a hit answers is decided by this logistic model of its signals
+    /// instead (its bias holds the threshold; `coverage_weight`, `lead_weight` and
+    /// `threshold` then only serve the older lead rule). Fitted with `parley kb eval --tune
+    /// ... --fit-decision`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<decision::Logistic>,
 }
 
 impl Scoring {
@@ -99,15 +106,21 @@ impl Scoring {
             + self.name_weight * c.name_coverage
     }
 
-    /// How far a candidate scoring `score`, `lead` ahead of the next best, is above the
-    /// threshold (negative: below).
-    pub fn margin(&self, c: &Candidate, score: f32, lead: f32) -> f32 {
-        score + self.coverage_weight * c.covered + self.lead_weight * lead - self.threshold
+    /// How far a candidate scoring `score`, `lead` ahead of the next best, for a question of
+    /// `words` words, is above the threshold (negative: below).
+    pub fn margin(&self, c: &Candidate, score: f32, lead: f32, words: usize) -> f32 {
+        match &self.decision {
+            Some(model) => model.margin(&decision::signals(c, score, lead, words)),
+            None => {
+                score + self.coverage_weight * c.covered + self.lead_weight * lead - self.threshold
+            }
+        }
     }
 }
 
 /// Calibrated with `parley kb eval --tune data/kb-eval/dev.jsonl --tune
-/// data/kb-eval/dev-extra.jsonl --min-refused 96` (see the README).
+/// data/kb-eval/dev-extra.jsonl --min-refused 96`, the articles' decision then fitted with
+/// `--tune data/kb-eval/dev-long.jsonl` added and `--fit-decision` (see the README).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrievalSettings {
@@ -136,6 +149,17 @@ impl RetrievalSettings {
             threshold: 1.57,
             lead_slack: 0.0,
             clear_lead: 1.0,
+            // `parley kb eval --tune data/kb-eval/dev.jsonl --tune data/kb-eval/dev-extra.jsonl
+            // --tune data/kb-eval/dev-long.jsonl --min-refused 96 --fit-decision`: the
+            // weights above rank; this decides.
+            decision: Some(decision::Logistic {
+                bias: -13.850873,
+                score: 4.6196566,
+                second: 8.730281,
+                covered: 3.739685,
+                lead: 7.7633758,
+                length: 0.4007603,
+            }),
         },
         products: Scoring {
             coverage_weight: 0.8,
@@ -147,6 +171,7 @@ impl RetrievalSettings {
             threshold: 1.26,
             lead_slack: 0.0,
             clear_lead: 1.0,
+            decision: None,
         },
         ambiguity_margin: 0.1,
     };
@@ -325,6 +350,7 @@ impl Retriever {
             kind,
             self.candidates(kind, text, vector)?,
             scoring,
+            words_in(text),
         ))
     }
 
@@ -361,16 +387,31 @@ impl Retriever {
     }
 }
 
-/// Scores candidates, best first, the best [`TOP`] kept. Pure, so that calibration can
-/// re-rank stored candidates under other settings.
-pub fn rank(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> Vec<Hit> {
-    let mut hits = rank_all(kind, candidates, scoring);
+/// A question's length as the decision counts it: its words as written.
+pub fn words_in(question: &str) -> usize {
+    question.split_whitespace().count()
+}
+
+/// Scores the candidates for a question of `words` words, best first, the best [`TOP`]
+/// kept. Pure, so that calibration can re-rank stored candidates under other settings.
+pub fn rank(
+    kind: SourceKind,
+    candidates: Vec<Candidate>,
+    scoring: Scoring,
+    words: usize,
+) -> Vec<Hit> {
+    let mut hits = rank_all(kind, candidates, scoring, words);
     hits.truncate(TOP);
     hits
 }
 
 /// [`rank`] without the cut to the best [`TOP`].
-fn rank_all(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> Vec<Hit> {
+fn rank_all(
+    kind: SourceKind,
+    candidates: Vec<Candidate>,
+    scoring: Scoring,
+    words: usize,
+) -> Vec<Hit> {
     let mut hits: Vec<Hit> = candidates
         .into_iter()
         .map(|c| Hit {
@@ -393,7 +434,7 @@ fn rank_all(kind: SourceKind, candidates: Vec<Candidate>, scoring: Scoring) -> V
         } else {
             h.score - first
         };
-        h.margin = scoring.margin(&h.candidate, h.score, lead);
+        h.margin = scoring.margin(&h.candidate, h.score, lead, words);
         h.confident = h.margin >= 0.0;
     }
     // The older lead rule (off in the shipped settings: `lead_slack` 0). It needs a
@@ -563,6 +604,7 @@ mod tests {
             threshold: 1.0,
             lead_slack: 0.0,
             clear_lead: 1.0,
+            decision: None,
             ..RetrievalSettings::DEFAULT.articles
         };
         let with = |id: &str, semantic: f32, covered: f32| Candidate {
@@ -575,6 +617,7 @@ mod tests {
             SourceKind::Article,
             vec![with("a", 0.80, 0.2), with("b", 0.78, 0.9)],
             s,
+            8,
         );
         assert_eq!(hits[0].id, "a");
         assert!((hits[0].margin - (0.80 + 0.1 + 0.02 - 1.0)).abs() < 1e-5);
@@ -596,11 +639,56 @@ mod tests {
             SourceKind::Article,
             vec![with("a", 0.80, 0.6), with("b", 0.6, 0.9)],
             s,
+            8,
         );
         assert!(hits[0].confident && !hits[0].weak());
         // A lone candidate leads nothing.
-        let hits = rank(SourceKind::Article, vec![with("a", 0.80, 0.4)], s);
+        let hits = rank(SourceKind::Article, vec![with("a", 0.80, 0.4)], s, 8);
         assert!(hits[0].confident && hits[0].weak());
+    }
+
+    #[test]
+    fn a_fitted_decision_replaces_the_weighted_sum_and_weighs_the_length() {
+        let model = decision::Logistic {
+            bias: -11.5,
+            score: 4.0,
+            second: 8.0,
+            covered: 4.0,
+            lead: 8.0,
+            length: 0.5,
+        };
+        let s = Scoring {
+            lexical_weight: 0.0,
+            second_view_weight: 0.0,
+            decision: Some(model),
+            ..RetrievalSettings::DEFAULT.articles
+        };
+        let with = |id: &str, semantic: f32, second: f32, covered: f32| Candidate {
+            id: id.into(),
+            covered,
+            ..candidate(semantic, Some(second))
+        };
+        let ranked = |words| {
+            rank(
+                SourceKind::Article,
+                vec![with("a", 0.80, 0.70, 0.3), with("b", 0.75, 0.60, 0.6)],
+                s,
+                words,
+            )
+        };
+        // Ranked by the score alone (the decision never reorders), margin in log-odds / 10:
+        // -11.5 + 4 * 0.8 + 8 * 0.7 + 4 * 0.3 + 8 * 0.05 + 0.5 * ln(words).
+        let short = ranked(6);
+        assert_eq!(short[0].id, "a");
+        let odds = -11.5 + 3.2 + 5.6 + 1.2 + 0.4;
+        let expected = (odds + 0.5 * 6f32.ln()) / decision::LOGIT_PER_MARGIN;
+        assert!((short[0].margin - expected).abs() < 1e-5, "{short:?}");
+        assert!(!short[0].confident);
+        // The same signals in a message that tells its story first: it answers.
+        let long = ranked(40);
+        assert!(long[0].confident, "{long:?}");
+        // The weighted sum's threshold no longer decides.
+        assert!(s.score(&long[0].candidate) < s.threshold);
     }
 
     #[test]
