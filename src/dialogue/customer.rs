@@ -161,6 +161,7 @@ pub(super) fn handle(
         escalate: None,
         requests: Vec::new(),
         source: None,
+        asked_to_sign_in: false,
     };
 
     // The agent holding the conversation went quiet: back to the queue with a new
@@ -288,7 +289,7 @@ pub(super) fn handle(
     }
 
     let outcome = handle_intent(&mut state, intent, &found, &mut out, ctx);
-    if outcome == Outcome::Asked {
+    if outcome == Outcome::Asked || out.asked_to_sign_in {
         guide_before_order_number(&mut state, retrieved, &mut out, ctx);
     }
     out.finish(state, ctx, outcome)
@@ -298,18 +299,21 @@ pub(super) fn handle(
 /// the customer's orders goes to the order flow, which asks for the order number. When an
 /// article answers the message as well (it clears its threshold, ahead of any product), its
 /// answer comes first: what the shop's rules say now, and the order looked into once the
-/// number is given. Not when the bot offers an open order instead ("is it A-1001?"), which
-/// is a question of its own, nor for an article that shares no word with the message.
+/// number is given. The same before asking a visitor who is not signed in to sign in: the
+/// rules answer them now, their order only once they are signed in. Not when the bot offers
+/// an open order instead ("is it A-1001?"), which is a question of its own, nor for an
+/// article that shares no word with the message.
 fn guide_before_order_number(
     state: &mut Conversation,
     retrieved: &Found,
     out: &mut Turnout<'_>,
     ctx: &Context<'_>,
 ) {
-    if !matches!(
+    let asks_for_number = matches!(
         state.pending,
         Some(Pending::OrderNumber { offered: None, .. })
-    ) {
+    );
+    if !asks_for_number && !out.asked_to_sign_in {
         return;
     }
     let Some(hit) = retrieved.best().filter(|h| h.kind == SourceKind::Article) else {

@@ -174,6 +174,7 @@ pub(super) fn handle(
     out.intent = Some(intent.to_string());
     let Some(customer_id) = out.message.customer_id.clone() else {
         out.say(ctx.kb.reply("order_needs_sign_in", &Vars::new()));
+        out.asked_to_sign_in = true;
         resolved(state);
         return Outcome::Answered;
     };
@@ -460,6 +461,7 @@ pub(super) fn plan_address_change(
 ) -> Outcome {
     let Some(customer_id) = out.message.customer_id.clone() else {
         out.say(ctx.kb.reply("order_needs_sign_in", &Vars::new()));
+        out.asked_to_sign_in = true;
         return Outcome::Answered;
     };
     let Some(order) = owned(ctx, order_id, &customer_id) else {

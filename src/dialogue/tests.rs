@@ -2796,12 +2796,10 @@ fn found_article(c: &mut Chat, id: &str, title: &str, body: &str) {
     c.found = article_hit(id);
 }
 
-#[test]
-fn a_request_about_an_order_gets_the_article_that_answers_it_before_the_order_number() {
-    // No open order to offer: the number is asked for.
-    let mut c = Chat::new();
+/// "Still no refund" with the refund article found: the article's answer comes first.
+fn asks_after_a_refund_with_its_article_found(c: &mut Chat) -> Step {
     found_article(
-        &mut c,
+        c,
         "refund-timing",
         "When will I get my refund?",
         "Refunds go back to your original payment method within 5 working days of your return \
@@ -2813,6 +2811,14 @@ fn a_request_about_an_order_gets_the_article_that_answers_it_before_the_order_nu
     );
     assert_eq!(source_id(&s), Some("refund-timing"), "{}", reply(&s));
     assert!(reply(&s).starts_with("Refunds go back"), "{}", reply(&s));
+    s
+}
+
+#[test]
+fn a_request_about_an_order_gets_the_article_that_answers_it_before_the_order_number() {
+    // No open order to offer: the number is asked for.
+    let mut c = Chat::new();
+    let s = asks_after_a_refund_with_its_article_found(&mut c);
     assert!(reply(&s).contains("order number"), "{}", reply(&s));
     // The order flow goes on: the number given is taken for the refund.
     let order = shipped();
@@ -2825,6 +2831,23 @@ fn a_request_about_an_order_gets_the_article_that_answers_it_before_the_order_nu
         s.actions
     );
     assert_eq!(c.state.slots.order_id.as_deref(), Some("A-55102"));
+}
+
+#[test]
+fn a_visitor_not_signed_in_gets_the_article_before_being_asked_to_sign_in() {
+    let mut c = Chat::new();
+    c.customer = None;
+    let s = asks_after_a_refund_with_its_article_found(&mut c);
+    assert!(reply(&s).contains("signed in"), "{}", reply(&s));
+    // Nothing found that speaks to it: the sign-in request alone, as before.
+    c.found = crate::retrieval::Found::default();
+    let s = c.say("where is my order?", "track_order");
+    assert_eq!(source_id(&s), None);
+    assert!(
+        reply(&s).starts_with("I can only look at order details"),
+        "{}",
+        reply(&s)
+    );
 }
 
 #[test]

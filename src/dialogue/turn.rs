@@ -26,6 +26,8 @@ pub(super) struct Turnout<'a> {
     pub requests: Vec<Action>,
     /// The article or product the reply quotes.
     pub source: Option<crate::wire::Source>,
+    /// The order flow asked a visitor who is not signed in to sign in first.
+    pub asked_to_sign_in: bool,
 }
 
 impl Turnout<'_> {
