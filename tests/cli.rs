@@ -387,7 +387,7 @@ fn kb_eval_calibrates_apart_from_what_it_judges_and_prints_settings_a_config_tak
         "data/kb-eval/dev-extra.jsonl",
         "--min-refused",
         "96",
-        "--fit-decision",
+        "--fit-articles",
     ]));
     let settings = settings_of(&fitted);
     assert!(
@@ -399,7 +399,7 @@ fn kb_eval_calibrates_apart_from_what_it_judges_and_prints_settings_a_config_tak
     let again = stdout_of_success(&eval(&["--config", config.to_str().unwrap()]));
     assert_eq!(judged(&again), judged(&fitted));
     // Without calibration questions there is nothing to fit on.
-    assert!(!eval(&["--fit-decision"]).status.success());
+    assert!(!eval(&["--fit-articles"]).status.success());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::run::RunArgs;
 use super::CliError;
 use crate::model::Embedder;
 use crate::retrieval::content::Content;
-use crate::retrieval::eval::{evaluate, fit_decision, load_questions, probe, tune, with_typo};
+use crate::retrieval::eval::{evaluate, fit_articles, load_questions, probe, tune, with_typo};
 use crate::retrieval::{article_texts, product_text, Retriever};
 
 #[derive(Debug, clap::Args)]
@@ -69,10 +69,11 @@ pub struct EvalArgs {
     /// the unanswerable calibration questions, and among them answer the most right.
     #[arg(long, value_name = "PERCENT", requires = "tune", value_parser = percent)]
     pub min_refused: Option<f64>,
-    /// With --tune: keep the configured ranking and products' decision, and fit only how
-    /// articles decide (a logistic model of a hit's signals and the question's length).
+    /// With --tune: keep the configured products' settings, and fit how articles rank (the
+    /// weights of their score's terms) and decide (a logistic model of the best hit's
+    /// signals and the question's length).
     #[arg(long, requires = "tune")]
-    pub fit_decision: bool,
+    pub fit_articles: bool,
     /// Give each judged question one typo first (as customers type: a letter dropped,
     /// doubled or swapped in one word of five letters or more), chosen by this seed.
     #[arg(long, value_name = "SEED")]
@@ -282,11 +283,11 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
         for dev in &a.tune {
             probes.extend(probes_of(dev, None)?);
         }
-        settings = if a.fit_decision {
-            fit_decision(&probes, settings, a.min_refused).ok_or_else(|| {
+        settings = if a.fit_articles {
+            fit_articles(&probes, settings, a.min_refused).ok_or_else(|| {
                 CliError::Usage(
-                    "the calibration questions have too few right or wrong best articles \
-                     to fit a decision on (at least two of each)"
+                    "the calibration questions have too few right or wrong articles to fit \
+                     how articles rank and decide on (at least two of each)"
                         .into(),
                 )
             })?

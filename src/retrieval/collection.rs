@@ -58,7 +58,7 @@ pub struct Candidate {
     pub name_coverage: f32,
     /// Share of the question's words, weighted by rarity, that the document's text has, or
     /// one of their equivalents (0..1, see `words` and `synonyms`): for deciding whether it
-    /// answers, not for ranking.
+    /// answers, and, with `rank_coverage_weight`, for ranking articles.
     pub covered: f32,
 }
 

@@ -1,5 +1,6 @@
 //! Whether the best article answers, as a logistic model of its signals fitted on labelled
-//! questions (`parley kb eval --tune ... --fit-decision`). The hand-weighted sum it replaces
+//! questions (`parley kb eval --tune ... --fit-articles`), and the logistic regression that
+//! fits it (and the articles' ranking weights). The hand-weighted sum it replaces
 //! (score + covered + lead) weighs every question alike; a long message, which tells its
 //! story before it asks, covers less of its words with any one article and leads by less,
 //! and was refused when its article was found. The model learns how much each signal
@@ -72,12 +73,29 @@ impl Logistic {
     }
 }
 
-/// Fits the model to `samples` (signals, whether the hit was the right answer) by Newton's
-/// method on the L2-penalised log-likelihood, the signals standardised so the penalty
-/// treats them alike, the intercept unpenalised (as scikit-learn's `LogisticRegression`
-/// with `C` = `regularisation`). `None` with fewer than two samples of either label.
+/// Fits the model to `samples` (signals, whether the hit was the right answer); see
+/// [`fit_weights`].
 pub fn fit(samples: &[(Signals, bool)], regularisation: f64) -> Option<Logistic> {
-    const N: usize = 5;
+    let (w, bias) = fit_weights(samples, regularisation)?;
+    Some(Logistic {
+        bias,
+        score: w[0],
+        second: w[1],
+        covered: w[2],
+        lead: w[3],
+        length: w[4],
+    })
+}
+
+/// Logistic regression of the labels on the features: the weights and the intercept, on
+/// the raw features, fitted by Newton's method on the L2-penalised log-likelihood, the
+/// features standardised so the penalty treats them alike, the intercept unpenalised (as
+/// scikit-learn's `LogisticRegression` with `C` = `regularisation`). `None` with fewer
+/// than two samples of either label.
+pub fn fit_weights<const N: usize>(
+    samples: &[([f32; N], bool)],
+    regularisation: f64,
+) -> Option<([f32; N], f32)> {
     let positives = samples.iter().filter(|s| s.1).count();
     if positives < 2 || samples.len() - positives < 2 {
         return None;
@@ -97,10 +115,10 @@ pub fn fit(samples: &[(Signals, bool)], regularisation: f64) -> Option<Logistic>
     }
     // A constant signal gets weight 0 (its standardised value is 0 throughout).
     let sd = sd.map(|v| if v > 1e-12 { v.sqrt() } else { 1.0 });
-    let rows: Vec<([f64; N + 1], f64)> = samples
+    let rows: Vec<(Vec<f64>, f64)> = samples
         .iter()
         .map(|(x, y)| {
-            let mut z = [1.0f64; N + 1];
+            let mut z = vec![1.0f64; N + 1];
             for j in 0..N {
                 z[j + 1] = (x[j] as f64 - mean[j]) / sd[j];
             }
@@ -109,10 +127,10 @@ pub fn fit(samples: &[(Signals, bool)], regularisation: f64) -> Option<Logistic>
         .collect();
     // Weight 0 is the intercept; the penalty 1/(2C) |w|^2 spares it.
     let penalty = 1.0 / regularisation;
-    let mut w = [0.0f64; N + 1];
+    let mut w = vec![0.0f64; N + 1];
     for _ in 0..100 {
-        let mut grad = [0.0f64; N + 1];
-        let mut hess = [[0.0f64; N + 1]; N + 1];
+        let mut grad = vec![0.0f64; N + 1];
+        let mut hess = vec![vec![0.0f64; N + 1]; N + 1];
         for (z, y) in &rows {
             let t: f64 = z.iter().zip(&w).map(|(a, b)| a * b).sum();
             let p = 1.0 / (1.0 + (-t).exp());
@@ -140,27 +158,21 @@ pub fn fit(samples: &[(Signals, bool)], regularisation: f64) -> Option<Logistic>
     // Back to the raw signals: w_j z_j = (w_j / sd_j) x_j - w_j mean_j / sd_j.
     let raw: [f64; N] = std::array::from_fn(|j| w[j + 1] / sd[j]);
     let bias = w[0] - (0..N).map(|j| raw[j] * mean[j]).sum::<f64>();
-    Some(Logistic {
-        bias: bias as f32,
-        score: raw[0] as f32,
-        second: raw[1] as f32,
-        covered: raw[2] as f32,
-        lead: raw[3] as f32,
-        length: raw[4] as f32,
-    })
+    Some((raw.map(|v| v as f32), bias as f32))
 }
 
 /// Solves `a x = b` by Gaussian elimination with partial pivoting; `None` when singular.
-fn solve<const M: usize>(mut a: [[f64; M]; M], mut b: [f64; M]) -> Option<[f64; M]> {
-    for col in 0..M {
-        let pivot = (col..M).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let m = b.len();
+    for col in 0..m {
+        let pivot = (col..m).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
         if a[pivot][col].abs() < 1e-12 {
             return None;
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        let pivot_row = a[col];
-        for row in col + 1..M {
+        let pivot_row = a[col].clone();
+        for row in col + 1..m {
             let f = a[row][col] / pivot_row[col];
             for (x, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
                 *x -= f * p;
@@ -168,9 +180,9 @@ fn solve<const M: usize>(mut a: [[f64; M]; M], mut b: [f64; M]) -> Option<[f64; 
             b[row] -= f * b[col];
         }
     }
-    let mut x = [0.0f64; M];
-    for row in (0..M).rev() {
-        let rest: f64 = (row + 1..M).map(|k| a[row][k] * x[k]).sum();
+    let mut x = vec![0.0f64; m];
+    for row in (0..m).rev() {
+        let rest: f64 = (row + 1..m).map(|k| a[row][k] * x[k]).sum();
         x[row] = (b[row] - rest) / a[row][row];
     }
     Some(x)

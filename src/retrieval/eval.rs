@@ -315,18 +315,23 @@ fn objective(probes: &[Probe], s: &RetrievalSettings, min_refused: Option<f64>) 
     }
 }
 
-/// Fits the articles' decision ([`super::decision`]) on `probes` (a calibration set, never
-/// the test set), keeping `base`'s ranking and its products' decision: the best article
-/// of each article or unanswerable question is a sample, right when it is the expected
-/// article (product questions are left out: whether an article answers them is settled
-/// against the product's margin). Then the model's threshold is moved, in steps of 0.1
-/// log-odds, to where [`objective`] is best. `None` when the questions have too few right
-/// or wrong best articles to fit.
-pub fn fit_decision(
+/// Fits how articles rank and decide on `probes` (a calibration set, never the test set),
+/// keeping `base`'s products: first the ranking ([`fit_ranking`]), then, on that ranking,
+/// the decision ([`super::decision`]). For the decision, the best article of each article
+/// or unanswerable question is a sample, right when it is the expected article (product
+/// questions are left out: whether an article answers them is settled against the
+/// product's margin); the model's threshold is then moved, in steps of 0.1 log-odds, to
+/// where [`objective`] is best. `None` when the questions have too few right or wrong
+/// articles to fit.
+pub fn fit_articles(
     probes: &[Probe],
     base: RetrievalSettings,
     min_refused: Option<f64>,
 ) -> Option<RetrievalSettings> {
+    let base = RetrievalSettings {
+        articles: fit_ranking(probes, base.articles)?,
+        ..base
+    };
     let samples: Vec<(super::decision::Signals, bool)> = probes
         .iter()
         .filter(|p| matches!(p.question.expect, None | Some((SourceKind::Article, _))))
@@ -362,6 +367,49 @@ pub fn fit_decision(
         }
     }
     Some(best.1)
+}
+
+/// The articles' ranking weights, fitted on `probes`: every article candidate of an
+/// article question is a sample, right when it is the expected one, its features the
+/// score's terms (best view, second view, saturated BM25 with `scoring.lexical_k`, covered
+/// share); the fitted weights, divided by the two views' together, become
+/// `second_view_weight`, `lexical_weight` and `rank_coverage_weight` (the name's share
+/// stays off for articles). `None` when too few questions to fit, or when the fit does not
+/// rank by meaning (a best view weighed at 0 or less).
+fn fit_ranking(probes: &[Probe], scoring: Scoring) -> Option<Scoring> {
+    let k = scoring.lexical_k;
+    let samples: Vec<([f32; 4], bool)> = probes
+        .iter()
+        .filter_map(|p| match &p.question.expect {
+            Some((SourceKind::Article, id)) => Some((p, id)),
+            _ => None,
+        })
+        .flat_map(|(p, id)| {
+            p.articles.iter().map(move |c| {
+                (
+                    [
+                        c.semantic,
+                        c.second_semantic.unwrap_or(c.semantic),
+                        c.bm25 / (c.bm25 + k),
+                        c.covered,
+                    ],
+                    c.id == *id,
+                )
+            })
+        })
+        .collect();
+    let (w, _) = super::decision::fit_weights(&samples, super::decision::REGULARISATION)?;
+    if w[0] <= 0.0 || w[1] < 0.0 {
+        return None;
+    }
+    let views = w[0] + w[1];
+    Some(Scoring {
+        second_view_weight: w[1] / w[0],
+        lexical_weight: w[2] / views,
+        rank_coverage_weight: w[3] / views,
+        name_weight: 0.0,
+        ..scoring
+    })
 }
 
 /// The weights and product thresholds `tune` tries.
@@ -413,6 +461,7 @@ pub fn tune(
                     lexical_k: lk,
                     name_weight: nw,
                     second_view_weight: 0.0,
+                    rank_coverage_weight: 0.0,
                     threshold: t,
                     lead_slack: 0.0,
                     clear_lead: 1.0,
@@ -424,6 +473,7 @@ pub fn tune(
                             articles: Scoring {
                                 name_weight: 0.0,
                                 second_view_weight: base.articles.second_view_weight,
+                                rank_coverage_weight: base.articles.rank_coverage_weight,
                                 ..weights(at)
                             },
                             products: weights(pt),
@@ -576,19 +626,59 @@ mod tests {
         // Weighing the score alone, every unanswerable one refused leaves the short ones.
         let summed = evaluate(&probes, &tune(&probes, base, Some(100.0)));
         assert_eq!((summed.top1, summed.rejected), (6, 6));
-        let fitted = fit_decision(&probes, base, Some(100.0)).expect("fits");
+        let fitted = fit_articles(&probes, base, Some(100.0)).expect("fits");
         assert!(fitted.articles.decision.is_some_and(|m| m.length > 0.0));
         let r = evaluate(&probes, &fitted);
         assert_eq!((r.top1, r.rejected, r.wrong), (12, 6, 0), "{r:?}");
-        // Ranking and products are left as they were.
-        assert_eq!(
-            (
-                fitted.articles.score(&probes[0].articles[0]),
-                fitted.products
-            ),
-            (base.articles.score(&probes[0].articles[0]), base.products)
-        );
+        // Products are left as they were.
+        assert_eq!(fitted.products, base.products);
         // Too few wrong answers to learn from.
-        assert_eq!(fit_decision(&once[..4], base, None), None);
+        assert_eq!(fit_articles(&once[..4], base, None), None);
+    }
+
+    #[test]
+    fn the_fitted_ranking_puts_first_the_article_with_the_questions_words() {
+        // Half the questions find their article nearest, both candidates having as many of
+        // their words; in the other half the article has the question's words (covered 0.6)
+        // but is placed a little less near than another that has few of them (covered 0.1).
+        let question = |i: usize| {
+            let right = format!("right-{i}");
+            let near = 0.70 + 0.01 * i as f32;
+            let (mine, theirs) = if i.is_multiple_of(2) {
+                ((near + 0.05, 0.3), (near, 0.3))
+            } else {
+                ((near - 0.01, 0.6), (near, 0.1))
+            };
+            let candidate = |id: &str, (semantic, covered): (f32, f32)| Candidate {
+                covered,
+                ..probe(Some(id), semantic).articles[0].clone()
+            };
+            Probe {
+                question: Question {
+                    text: format!("question {i}"),
+                    expect: Some((SourceKind::Article, right.clone())),
+                },
+                articles: vec![candidate(&right, mine), candidate("other", theirs)],
+                products: Vec::new(),
+            }
+        };
+        let probes: Vec<Probe> = (0..8).map(question).collect();
+        let mut base = RetrievalSettings::DEFAULT;
+        base.articles.rank_coverage_weight = 0.0;
+        assert_eq!(evaluate(&probes, &base).ranked_first, 4);
+        let fitted = fit_ranking(&probes, base.articles).expect("fits");
+        assert!(fitted.rank_coverage_weight > 0.0, "{fitted:?}");
+        base.articles = fitted;
+        assert_eq!(evaluate(&probes, &base).ranked_first, 8);
+        // Nothing learnt from questions that are all about products.
+        let products: Vec<Probe> = probes
+            .iter()
+            .cloned()
+            .map(|mut p| {
+                p.question.expect = Some((SourceKind::Product, "x".into()));
+                p
+            })
+            .collect();
+        assert_eq!(fit_ranking(&products, base.articles), None);
     }
 }

@@ -3,8 +3,8 @@
 //! is in the collection. A paraphrase of what an article covers reuses some of its words or
 //! its sample questions' ("send back", "refund"); a question on something the shop does not
 //! describe ("is there parking at the hamburg store") leaves its rarest word unaccounted for,
-//! however close the encoder places it. This only helps decide whether the best document
-//! answers; it does not rank.
+//! however close the encoder places it. This helps decide whether the best document
+//! answers, and with a small weight ranks articles (see `Scoring::rank_coverage_weight`).
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
