@@ -286,8 +286,9 @@ fn eval(a: EvalArgs) -> Result<ExitCode, CliError> {
         settings = if a.fit_articles {
             fit_articles(&probes, settings, a.min_refused).ok_or_else(|| {
                 CliError::Usage(
-                    "the calibration questions have too few right or wrong articles to fit \
-                     how articles rank and decide on (at least two of each)"
+                    "cannot fit how articles rank and decide on these calibration questions: \
+                     they need at least two right and two wrong articles, and a ranking fitted \
+                     on them must weigh the articles' meaning positively"
                         .into(),
                 )
             })?

@@ -289,9 +289,7 @@ pub(super) fn handle(
     }
 
     let outcome = handle_intent(&mut state, intent, &found, &mut out, ctx);
-    if outcome == Outcome::Asked || out.asked_to_sign_in {
-        guide_before_order_number(&mut state, retrieved, &mut out, ctx);
-    }
+    guide_before_order_number(&mut state, outcome, retrieved, &mut out, ctx);
     out.finish(state, ctx, outcome)
 }
 
@@ -305,14 +303,16 @@ pub(super) fn handle(
 /// article that shares no word with the message.
 fn guide_before_order_number(
     state: &mut Conversation,
+    outcome: Outcome,
     retrieved: &Found,
     out: &mut Turnout<'_>,
     ctx: &Context<'_>,
 ) {
-    let asks_for_number = matches!(
-        state.pending,
-        Some(Pending::OrderNumber { offered: None, .. })
-    );
+    let asks_for_number = outcome == Outcome::Asked
+        && matches!(
+            state.pending,
+            Some(Pending::OrderNumber { offered: None, .. })
+        );
     if !asks_for_number && !out.asked_to_sign_in {
         return;
     }

@@ -77,8 +77,8 @@ pub struct Scoring {
     /// of the question's words its text has ([`Candidate::covered`]) plus `lead_weight` times
     /// its lead over the next best (negative for a hit behind the best): a paraphrase reuses
     /// some of the document's words or its sample questions', a question on something the
-    /// shop does not describe leaves its rarest words unaccounted for. Neither term here changes the
-    /// ranking.
+    /// shop does not describe leaves its rarest words unaccounted for. Neither of these two
+    /// terms changes the ranking.
     #[serde(default)]
     pub coverage_weight: f32,
     #[serde(default)]
